@@ -1,0 +1,1 @@
+//! msgops core

@@ -1,0 +1,696 @@
+//! msgops' configuration: one TOML file in the platform's config directory
+//! (`~/.config/msgops/config.toml` on Linux, or `$MSGOPS_CONFIG`). Every field has a default —
+//! the chains and numbers of the incident report — so msgops starts with no file at all.
+//!
+//! Secrets never live here: they are in the OS keychain. A bad file is reported with the line
+//! and the field, and the last good configuration stays in force.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::breaker::BreakerPolicy;
+use crate::chain::{ChainSettings, Priority, ProviderSpec, RateLimitPolicy};
+use crate::provider::ProviderId;
+
+/// Breaker, rate and cost of one provider. Absent fields take that provider's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export, optional_fields)]
+pub struct ProviderPolicy {
+    pub enabled: Option<bool>,
+    pub failure_threshold: Option<u32>,
+    pub open_secs: Option<u64>,
+    pub rate_per_second: Option<f64>,
+    pub cost_usd: Option<f64>,
+}
+
+/// Built-in defaults of a provider (incident.md).
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderDefaults {
+    pub id: &'static str,
+    pub health_name: &'static str,
+    pub display_name: &'static str,
+    pub failure_threshold: u32,
+    pub open_secs: u64,
+    pub rate_per_second: f64,
+    pub cost_usd: f64,
+}
+
+pub const SNS: ProviderDefaults = ProviderDefaults {
+    id: "sns",
+    health_name: "AWSSNSProvider",
+    display_name: "AWS SNS",
+    failure_threshold: 5,
+    open_secs: 300,
+    rate_per_second: 10.0,
+    cost_usd: 0.00645,
+};
+pub const TWILIO: ProviderDefaults = ProviderDefaults {
+    id: "twilio",
+    health_name: "TwilioSMSProvider",
+    display_name: "Twilio",
+    failure_threshold: 3,
+    open_secs: 180,
+    rate_per_second: 5.0,
+    cost_usd: 0.0075,
+};
+pub const CONSOLE: ProviderDefaults = ProviderDefaults {
+    id: "console",
+    health_name: "ConsoleSMSProvider",
+    display_name: "Console",
+    failure_threshold: 0,
+    open_secs: 0,
+    rate_per_second: 0.0,
+    cost_usd: 0.0,
+};
+pub const SES: ProviderDefaults = ProviderDefaults {
+    id: "ses",
+    health_name: "AWSSESProvider",
+    display_name: "AWS SES",
+    failure_threshold: 5,
+    open_secs: 300,
+    rate_per_second: 14.0,
+    cost_usd: 0.0001,
+};
+pub const SENDGRID: ProviderDefaults = ProviderDefaults {
+    id: "sendgrid",
+    health_name: "SendGridEmailProvider",
+    display_name: "SendGrid",
+    failure_threshold: 3,
+    open_secs: 180,
+    rate_per_second: 10.0,
+    cost_usd: 0.0,
+};
+pub const SMTP: ProviderDefaults = ProviderDefaults {
+    id: "smtp",
+    health_name: "SMTPEmailProvider",
+    display_name: "SMTP",
+    failure_threshold: 5,
+    open_secs: 60,
+    rate_per_second: 0.0,
+    cost_usd: 0.0,
+};
+
+/// The SMS chain in priority order, then the email chain.
+pub const SMS_CHAIN: [ProviderDefaults; 3] = [SNS, TWILIO, CONSOLE];
+pub const EMAIL_CHAIN: [ProviderDefaults; 3] = [SES, SENDGRID, SMTP];
+
+impl ProviderPolicy {
+    pub fn spec(&self, d: &ProviderDefaults, priority: Priority) -> ProviderSpec {
+        ProviderSpec {
+            id: ProviderId::new(d.id),
+            health_name: d.health_name.into(),
+            display_name: d.display_name.into(),
+            priority,
+            cost_per_message_usd: self.cost_usd.unwrap_or(d.cost_usd),
+            breaker: BreakerPolicy {
+                failure_threshold: self.failure_threshold.unwrap_or(d.failure_threshold),
+                open_for: Duration::from_secs(self.open_secs.unwrap_or(d.open_secs)),
+            },
+            rate_per_second: self.rate_per_second.unwrap_or(d.rate_per_second),
+        }
+    }
+    pub fn enabled(&self) -> bool {
+        self.enabled.unwrap_or(true)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct ChainConfig {
+    #[ts(type = "number")]
+    pub per_attempt_timeout_ms: u64,
+    #[ts(type = "number")]
+    pub send_deadline_ms: u64,
+    /// When a provider has no rate-limit token: wait up to this long, then spill over to the
+    /// next provider. Zero spills over at once.
+    #[ts(type = "number")]
+    pub rate_limit_max_wait_ms: u64,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            per_attempt_timeout_ms: 10_000,
+            send_deadline_ms: 30_000,
+            rate_limit_max_wait_ms: 500,
+        }
+    }
+}
+
+impl ChainConfig {
+    pub fn settings(&self) -> ChainSettings {
+        ChainSettings {
+            per_attempt_timeout: Duration::from_millis(self.per_attempt_timeout_ms),
+            send_deadline: Duration::from_millis(self.send_deadline_ms),
+            on_rate_limit: match self.rate_limit_max_wait_ms {
+                0 => RateLimitPolicy::SpillOver,
+                ms => RateLimitPolicy::Wait(Duration::from_millis(ms)),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct SnsConfig {
+    pub region: String,
+    /// Another endpoint (moto, LocalStack); empty for AWS itself.
+    pub endpoint_url: Option<String>,
+    pub policy: ProviderPolicy,
+}
+
+impl Default for SnsConfig {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            endpoint_url: None,
+            policy: ProviderPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct SesConfig {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub from: Option<String>,
+    pub policy: ProviderPolicy,
+}
+
+impl Default for SesConfig {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            endpoint_url: None,
+            from: None,
+            policy: ProviderPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct TwilioConfig {
+    pub base_url: String,
+    /// E.164 sender number (`TWILIO_PHONE_NUMBER`).
+    pub from_number: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub policy: ProviderPolicy,
+}
+
+impl Default for TwilioConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.twilio.com".into(),
+            from_number: None,
+            messaging_service_sid: None,
+            policy: ProviderPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct SendGridConfig {
+    /// The whole base URL, version included.
+    pub base_url: String,
+    pub from: Option<String>,
+    pub policy: ProviderPolicy,
+}
+
+impl Default for SendGridConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.sendgrid.com/v3".into(),
+            from: None,
+            policy: ProviderPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No TLS at all: only for servers on this machine.
+    Plain,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct SmtpConfig {
+    pub host: Option<String>,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub from: Option<String>,
+    pub policy: ProviderPolicy,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            from: None,
+            policy: ProviderPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct ConsoleConfig {
+    /// The log the Console provider appends codes to (the backend's log).
+    pub log_path: PathBuf,
+    pub policy: ProviderPolicy,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            log_path: data_dir().join("console-sms.log"),
+            policy: ProviderPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct LogsConfig {
+    /// Backend logs to follow for fallback codes and diagnostics.
+    pub follow: Vec<PathBuf>,
+    /// How long a code stays valid after it was written (the backend's 10 minutes).
+    #[ts(type = "number")]
+    pub code_lifetime_secs: u64,
+    /// Polling interval for filesystems without change notification.
+    #[ts(type = "number")]
+    pub poll_interval_ms: u64,
+    /// Extra patterns: regexes with named groups `recipient`, `code` and optionally `ts`.
+    pub patterns: Vec<String>,
+    /// The backend's `.env` or config file, for the stale-configuration check.
+    pub backend_config: Option<PathBuf>,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self {
+            follow: Vec::new(),
+            code_lifetime_secs: 600,
+            poll_interval_ms: 250,
+            patterns: Vec::new(),
+            backend_config: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct Config {
+    pub chain: ChainConfig,
+    pub sns: SnsConfig,
+    pub twilio: TwilioConfig,
+    pub console: ConsoleConfig,
+    pub ses: SesConfig,
+    pub sendgrid: SendGridConfig,
+    pub smtp: SmtpConfig,
+    pub logs: LogsConfig,
+}
+
+/// A configuration file that could not be used. Says where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: line {line}, field `{field}`: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        field: String,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Unreadable { path: String, message: String },
+}
+
+impl Config {
+    /// Parses TOML text; `origin` names the file in error messages.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let (line, field) = locate(text, offset);
+            ConfigError::Invalid {
+                path: origin.into(),
+                line,
+                field,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        config.validate(text, origin)?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks what types alone cannot.
+    fn validate(&self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: String| {
+            let key = field.rsplit('.').next().unwrap_or(field);
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with(key) && l.contains('='))
+                .map_or(0, |i| i + 1);
+            Err(ConfigError::Invalid {
+                path: origin.into(),
+                line,
+                field: field.into(),
+                message,
+            })
+        };
+        let policies = [
+            ("sns", &self.sns.policy),
+            ("twilio", &self.twilio.policy),
+            ("console", &self.console.policy),
+            ("ses", &self.ses.policy),
+            ("sendgrid", &self.sendgrid.policy),
+            ("smtp", &self.smtp.policy),
+        ];
+        for (name, p) in policies {
+            if let Some(rate) = p.rate_per_second.filter(|r| !r.is_finite() || *r < 0.0) {
+                return invalid(
+                    &format!("{name}.policy.rate_per_second"),
+                    format!("must be 0 (unlimited) or more, not {rate}"),
+                );
+            }
+            if let Some(cost) = p.cost_usd.filter(|c| !c.is_finite() || *c < 0.0) {
+                return invalid(
+                    &format!("{name}.policy.cost_usd"),
+                    format!("must be 0 or more, not {cost}"),
+                );
+            }
+        }
+        if self.chain.per_attempt_timeout_ms == 0 {
+            return invalid("chain.per_attempt_timeout_ms", "must be more than 0".into());
+        }
+        if self.chain.send_deadline_ms < self.chain.per_attempt_timeout_ms {
+            return invalid(
+                "chain.send_deadline_ms",
+                "must be at least chain.per_attempt_timeout_ms".into(),
+            );
+        }
+        if self.logs.code_lifetime_secs == 0 {
+            return invalid("logs.code_lifetime_secs", "must be more than 0".into());
+        }
+        if let Some(from) = self.twilio.from_number.as_deref().filter(|n| !is_e164(n)) {
+            return invalid(
+                "twilio.from_number",
+                format!("`{from}` is not an E.164 number like +14165550123"),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn is_e164(n: &str) -> bool {
+    n.strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// 1-based line of a byte offset, and the key written on that line (or its table header).
+fn locate(text: &str, offset: usize) -> (usize, String) {
+    let offset = offset.min(text.len());
+    let line_no = text[..offset].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let table = text[..offset].lines().rev().find_map(|l| {
+        l.trim()
+            .strip_prefix('[')
+            .and_then(|l| l.strip_suffix(']'))
+            .map(str::to_string)
+    });
+    let key = line
+        .split('=')
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let field = match (table, key) {
+        (Some(t), Some(k)) => format!("{t}.{k}"),
+        (None, Some(k)) => k.to_string(),
+        (Some(t), None) => t,
+        (None, None) => "(file)".into(),
+    };
+    (line_no, field)
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("dev", "msgops", "msgops")
+}
+
+/// `$MSGOPS_CONFIG`, else `<config dir>/msgops/config.toml`.
+pub fn config_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("MSGOPS_CONFIG") {
+        return PathBuf::from(p);
+    }
+    project_dirs().map_or_else(
+        || PathBuf::from("msgops.toml"),
+        |d| d.config_dir().join("config.toml"),
+    )
+}
+
+/// `$MSGOPS_DATA_DIR`, else the platform's data directory for msgops.
+pub fn data_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("MSGOPS_DATA_DIR") {
+        return PathBuf::from(p);
+    }
+    project_dirs().map_or_else(|| PathBuf::from("."), |d| d.data_dir().to_path_buf())
+}
+
+/// The configuration file and the configuration in force. A failed (re)load keeps the last good
+/// configuration.
+pub struct ConfigFile {
+    path: PathBuf,
+    current: RwLock<Config>,
+}
+
+impl ConfigFile {
+    /// Loads `path`; a missing file means all defaults. Returns the error beside the store when
+    /// the file is bad, so the caller can show it while running on defaults.
+    pub fn open(path: impl Into<PathBuf>) -> (Self, Option<ConfigError>) {
+        let path = path.into();
+        let (config, error) = match read_config(&path) {
+            Ok(config) => (config, None),
+            Err(e) => (Config::default(), Some(e)),
+        };
+        (
+            Self {
+                path,
+                current: RwLock::new(config),
+            },
+            error,
+        )
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn current(&self) -> Config {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Re-reads the file. On error the configuration in force is unchanged.
+    pub fn reload(&self) -> Result<Config, ConfigError> {
+        let config = read_config(&self.path)?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config.clone();
+        Ok(config)
+    }
+
+    /// Validates and writes a new configuration atomically (temp file + rename).
+    pub fn save(&self, config: Config) -> Result<(), ConfigError> {
+        let text = config.to_toml();
+        let origin = self.path.display().to_string();
+        Config::from_toml(&text, &origin)?;
+        let unreadable = |e: std::io::Error| ConfigError::Unreadable {
+            path: origin.clone(),
+            message: e.to_string(),
+        };
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(unreadable)?;
+        let tmp = dir.join(format!(".config.toml.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, text).map_err(unreadable)?;
+        std::fs::rename(&tmp, &self.path).map_err(unreadable)?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+        Ok(())
+    }
+}
+
+fn read_config(path: &Path) -> Result<Config, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Config::from_toml(&text, &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(ConfigError::Unreadable {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_means_the_incident_chain_and_numbers() {
+        let (file, error) = ConfigFile::open("/nonexistent/msgops/config.toml");
+        assert_eq!(error, None);
+        let c = file.current();
+        let sns = c.sns.policy.spec(&SNS, Priority::Primary);
+        assert_eq!(
+            (
+                sns.breaker.failure_threshold,
+                sns.breaker.open_for.as_secs()
+            ),
+            (5, 300)
+        );
+        assert_eq!(
+            (sns.rate_per_second, sns.cost_per_message_usd),
+            (10.0, 0.00645)
+        );
+        let twilio = c.twilio.policy.spec(&TWILIO, Priority::Secondary);
+        assert_eq!(
+            (
+                twilio.breaker.failure_threshold,
+                twilio.breaker.open_for.as_secs()
+            ),
+            (3, 180)
+        );
+        assert_eq!(
+            (twilio.rate_per_second, twilio.cost_per_message_usd),
+            (5.0, 0.0075)
+        );
+        assert_eq!(
+            c.console
+                .policy
+                .spec(&CONSOLE, Priority::Fallback)
+                .cost_per_message_usd,
+            0.0
+        );
+        assert_eq!(c.logs.code_lifetime_secs, 600);
+    }
+
+    #[test]
+    fn a_partial_policy_keeps_the_providers_other_defaults() {
+        let c =
+            Config::from_toml("[twilio.policy]\nfailure_threshold = 4\n", "t.toml").expect("valid");
+        let spec = c.twilio.policy.spec(&TWILIO, Priority::Secondary);
+        assert_eq!(
+            (
+                spec.breaker.failure_threshold,
+                spec.breaker.open_for.as_secs()
+            ),
+            (4, 180)
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_line_and_field() {
+        let text =
+            "[chain]\nsend_deadline_ms = 30000\n\n[sns.policy]\nfailure_threshold = \"five\"\n";
+        let err = Config::from_toml(text, "config.toml").expect_err("string for a number");
+        match &err {
+            ConfigError::Invalid { line, field, .. } => {
+                assert_eq!(*line, 5);
+                assert_eq!(field, "sns.policy.failure_threshold");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            err.to_string()
+                .starts_with("config.toml: line 5, field `sns.policy.failure_threshold`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_is_reported_not_ignored() {
+        let err = Config::from_toml("[twilio]\nfrom_numbr = \"+14165550123\"\n", "c.toml")
+            .expect_err("typo");
+        assert!(err.to_string().contains("line 2"), "{err}");
+        assert!(err.to_string().contains("from_numbr"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_field() {
+        let err = Config::from_toml("[twilio]\nfrom_number = \"4165550123\"\n", "c.toml")
+            .expect_err("not E.164");
+        assert!(
+            err.to_string()
+                .contains("line 2, field `twilio.from_number`"),
+            "{err}"
+        );
+        let err = Config::from_toml("[sns.policy]\nrate_per_second = -1.0\n", "c.toml")
+            .expect_err("negative");
+        assert!(
+            err.to_string().contains("sns.policy.rate_per_second"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_reload_keeps_the_last_good_configuration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[twilio.policy]\nfailure_threshold = 4\n").expect("write");
+        let (file, error) = ConfigFile::open(&path);
+        assert_eq!(error, None);
+        std::fs::write(&path, "[twilio.policy]\nfailure_threshold = [\n").expect("write");
+        assert!(file.reload().is_err());
+        assert_eq!(file.current().twilio.policy.failure_threshold, Some(4));
+    }
+
+    #[test]
+    fn saved_configuration_round_trips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (file, _) = ConfigFile::open(dir.path().join("sub/config.toml"));
+        let mut c = file.current();
+        c.logs.follow.push("/var/log/backend.log".into());
+        c.sns.policy.open_secs = Some(120);
+        file.save(c.clone()).expect("saved");
+        let (again, error) = ConfigFile::open(file.path());
+        assert_eq!(error, None);
+        assert_eq!(again.current(), c);
+    }
+}

@@ -1,0 +1,388 @@
+//! The chain's behaviour end to end with emulated providers and a paused clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use msgops_core::breaker::BreakerPolicy;
+use msgops_core::chain::{ChainSettings, Priority, ProviderSpec, RateLimitPolicy, SendRecord};
+use msgops_core::scripted::{ScriptedProvider, Step};
+use msgops_core::{
+    AttemptOutcome, BreakerState, ChainEvent, ErrorKind, Provider, ProviderChain, ProviderId,
+    SendError, SendOutcome, SkipReason, SmsMessage,
+};
+use tokio::sync::broadcast;
+
+fn spec(id: &str, threshold: u32, open_secs: u64, rate: f64, cost: f64) -> ProviderSpec {
+    ProviderSpec {
+        id: ProviderId::new(id),
+        health_name: format!("{id}Provider"),
+        display_name: id.to_uppercase(),
+        priority: Priority::Primary,
+        cost_per_message_usd: cost,
+        breaker: BreakerPolicy {
+            failure_threshold: threshold,
+            open_for: Duration::from_secs(open_secs),
+        },
+        rate_per_second: rate,
+    }
+}
+
+fn otp() -> SmsMessage {
+    SmsMessage {
+        to: "+14165550123".into(),
+        body: "Your code is 091282".into(),
+        code: Some("091282".into()),
+    }
+}
+
+struct Rig {
+    chain: ProviderChain<SmsMessage>,
+    sns: Arc<ScriptedProvider>,
+    twilio: Arc<ScriptedProvider>,
+    console: Arc<ScriptedProvider>,
+}
+
+fn rig(
+    sns: ScriptedProvider,
+    twilio: ScriptedProvider,
+    console: ScriptedProvider,
+    settings: ChainSettings,
+) -> Rig {
+    let (sns, twilio, console) = (Arc::new(sns), Arc::new(twilio), Arc::new(console));
+    let as_dyn = |p: &Arc<ScriptedProvider>| Some(p.clone() as Arc<dyn Provider<SmsMessage>>);
+    let chain = ProviderChain::new(
+        vec![
+            (spec("sns", 5, 300, 10.0, 0.00645), as_dyn(&sns)),
+            (spec("twilio", 3, 180, 5.0, 0.0075), as_dyn(&twilio)),
+            (spec("console", 0, 0, 0.0, 0.0), as_dyn(&console)),
+        ],
+        settings,
+        broadcast::channel(64).0,
+    );
+    Rig {
+        chain,
+        sns,
+        twilio,
+        console,
+    }
+}
+
+fn down() -> ScriptedProvider {
+    ScriptedProvider::failing(SendError::transient("HTTP 503"))
+}
+
+fn tried(record: &SendRecord) -> Vec<(&str, AttemptOutcome, Option<ErrorKind>)> {
+    record
+        .outcome
+        .attempts()
+        .iter()
+        .map(|a| (a.provider.as_str(), a.outcome, a.error_kind))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn fails_over_in_priority_order_and_records_every_attempt() {
+    let auth = SendError::authentication("Twilio 20003: Authenticate").with_code(20003);
+    let r = rig(
+        down(),
+        ScriptedProvider::failing(auth),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(
+        record.outcome.delivered_by(),
+        Some(&ProviderId::new("console"))
+    );
+    assert_eq!(
+        tried(&record),
+        vec![
+            ("sns", AttemptOutcome::Failed, Some(ErrorKind::Transient)),
+            (
+                "twilio",
+                AttemptOutcome::Failed,
+                Some(ErrorKind::Authentication)
+            ),
+            ("console", AttemptOutcome::Delivered, None),
+        ]
+    );
+    assert_eq!(record.outcome.attempts()[1].provider_code, Some(20003));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_never_costs_a_network_call() {
+    let r = rig(
+        down(),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    for _ in 0..5 {
+        r.chain.send(&otp()).await;
+    }
+    assert_eq!(r.sns.calls(), 5);
+    assert_eq!(
+        r.chain.breaker(&ProviderId::new("sns")).map(|b| b.state()),
+        Some(BreakerState::Open)
+    );
+    for _ in 0..20 {
+        let record = r.chain.send(&otp()).await;
+        assert_eq!(
+            record.outcome.delivered_by(),
+            Some(&ProviderId::new("twilio"))
+        );
+        assert_eq!(record.outcome.skipped()[0].reason, SkipReason::BreakerOpen);
+    }
+    assert_eq!(r.sns.calls(), 5, "no call while OPEN");
+    // After the cool-down, exactly one trial goes to SNS.
+    tokio::time::advance(Duration::from_secs(300)).await;
+    r.chain.send(&otp()).await;
+    assert_eq!(r.sns.calls(), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_errors_neither_trip_nor_fail_over() {
+    let invalid =
+        SendError::permanent("The 'To' number +1416 is not a valid phone number").with_code(21211);
+    let r = rig(
+        ScriptedProvider::failing(invalid),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    for _ in 0..10 {
+        let record = r.chain.send(&otp()).await;
+        match &record.outcome {
+            SendOutcome::Failed {
+                reason, attempts, ..
+            } => {
+                assert_eq!(attempts.len(), 1);
+                assert!(reason.contains("not a valid phone number"), "{reason}");
+            }
+            other => panic!("expected Failed, got {other:?}"),
+        }
+    }
+    assert_eq!(r.twilio.calls(), 0, "no failover");
+    assert_eq!(
+        r.chain.breaker(&ProviderId::new("sns")).map(|b| b.state()),
+        Some(BreakerState::Closed)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn spills_over_to_the_next_provider_when_out_of_tokens() {
+    let settings = ChainSettings {
+        on_rate_limit: RateLimitPolicy::SpillOver,
+        ..ChainSettings::default()
+    };
+    let r = rig(
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        settings,
+    );
+    let mut by = Vec::new();
+    for _ in 0..12 {
+        by.push(
+            r.chain
+                .send(&otp())
+                .await
+                .outcome
+                .delivered_by()
+                .cloned()
+                .expect("delivered"),
+        );
+    }
+    let count = |id: &str| by.iter().filter(|p| p.as_str() == id).count();
+    assert_eq!(
+        (count("sns"), count("twilio")),
+        (10, 2),
+        "SNS 10/s, then Twilio"
+    );
+    assert_eq!(r.sns.calls(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_a_bounded_time_for_a_token_instead_of_spilling() {
+    let settings = ChainSettings {
+        on_rate_limit: RateLimitPolicy::Wait(Duration::from_millis(150)),
+        ..ChainSettings::default()
+    };
+    let r = rig(
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        settings,
+    );
+    for _ in 0..10 {
+        r.chain.send(&otp()).await;
+    }
+    let before = tokio::time::Instant::now();
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(
+        record.outcome.delivered_by(),
+        Some(&ProviderId::new("sns")),
+        "waited for SNS's next token"
+    );
+    assert_eq!(before.elapsed(), Duration::from_millis(100));
+    // Twilio's tokens come every 200 ms: more than the 150 ms we are willing to wait.
+    let settings = ChainSettings {
+        on_rate_limit: RateLimitPolicy::Wait(Duration::from_millis(150)),
+        ..ChainSettings::default()
+    };
+    let r = rig(
+        down(),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        settings,
+    );
+    let sns = r.chain.breaker(&ProviderId::new("sns")).expect("sns");
+    sns.set_policy(BreakerPolicy {
+        failure_threshold: 1,
+        open_for: Duration::from_secs(300),
+    });
+    for _ in 0..6 {
+        r.chain.send(&otp()).await;
+    }
+    assert_eq!(r.twilio.calls(), 5);
+    assert_eq!(r.console.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_provider_is_cut_off_by_the_per_attempt_timeout_as_ambiguous() {
+    let settings = ChainSettings {
+        per_attempt_timeout: Duration::from_secs(2),
+        ..ChainSettings::default()
+    };
+    let r = rig(
+        ScriptedProvider::new([], Step::Hang),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        settings,
+    );
+    let started = tokio::time::Instant::now();
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+    assert_eq!(
+        tried(&record)[0],
+        ("sns", AttemptOutcome::Failed, Some(ErrorKind::Ambiguous))
+    );
+    assert_eq!(
+        record.outcome.delivered_by(),
+        Some(&ProviderId::new("twilio"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_whole_send_deadline_stops_the_chain() {
+    let settings = ChainSettings {
+        per_attempt_timeout: Duration::from_secs(2),
+        send_deadline: Duration::from_secs(3),
+        on_rate_limit: RateLimitPolicy::SpillOver,
+    };
+    let r = rig(
+        ScriptedProvider::new([], Step::Hang),
+        ScriptedProvider::new([], Step::Hang),
+        ScriptedProvider::instant(),
+        settings,
+    );
+    let started = tokio::time::Instant::now();
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(3),
+        "second attempt got only the 1 s left"
+    );
+    match &record.outcome {
+        SendOutcome::Failed {
+            reason,
+            attempts,
+            skipped,
+        } => {
+            assert_eq!(attempts.len(), 2);
+            assert_eq!(skipped[0].reason, SkipReason::DeadlineExceeded);
+            assert!(reason.contains("deadline"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.console.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cost_is_counted_per_delivery() {
+    let r = rig(
+        ScriptedProvider::new([Step::Fail(SendError::transient("503"))], Step::Ok),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    let first = r.chain.send(&otp()).await;
+    assert!(
+        (first.outcome.cost_usd() - 0.0075).abs() < 1e-12,
+        "delivered by Twilio"
+    );
+    r.chain.send(&otp()).await;
+    let sns = r.chain.stats(&ProviderId::new("sns")).expect("sns");
+    assert_eq!((sns.sent, sns.failed), (1, 1));
+    assert!((sns.cost_usd - 0.00645).abs() < 1e-12);
+}
+
+#[tokio::test(start_paused = true)]
+async fn transitions_are_published_as_events_with_reasons() {
+    let r = rig(
+        down(),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    let mut events = r.chain.subscribe();
+    for _ in 0..5 {
+        r.chain.send(&otp()).await;
+    }
+    let mut transitions = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let ChainEvent::BreakerTransition {
+            provider,
+            transition,
+            ..
+        } = event
+        {
+            transitions.push((provider, transition));
+        }
+    }
+    assert_eq!(transitions.len(), 1);
+    assert_eq!(transitions[0].0, ProviderId::new("sns"));
+    assert_eq!(transitions[0].1.to, BreakerState::Open);
+    tokio::time::advance(Duration::from_secs(300)).await;
+    r.chain.poll_breakers();
+    let next = events.try_recv().expect("HALF_OPEN published by the timer");
+    assert!(
+        matches!(next, ChainEvent::BreakerTransition { transition, .. } if transition.to == BreakerState::HalfOpen)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replaced_provider_is_used_by_the_next_send_with_its_breaker_reset() {
+    let auth = SendError::authentication("Twilio 20003: Authenticate");
+    let r = rig(
+        down(),
+        ScriptedProvider::failing(auth),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    let twilio = ProviderId::new("twilio");
+    r.chain.set_enabled(&ProviderId::new("sns"), false, "test");
+    for _ in 0..3 {
+        r.chain.send(&otp()).await;
+    }
+    assert_eq!(
+        r.chain.breaker(&twilio).map(|b| b.state()),
+        Some(BreakerState::Open)
+    );
+    let rotated = Arc::new(ScriptedProvider::instant());
+    r.chain
+        .set_provider(&twilio, Some(rotated.clone()), "Twilio key rotated");
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(record.outcome.delivered_by(), Some(&twilio));
+    assert_eq!(rotated.calls(), 1);
+}

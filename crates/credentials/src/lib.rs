@@ -1,0 +1,36 @@
+//! msgops credentials: provider secrets (AWS, Twilio, SendGrid, SMTP) in the OS keychain.
+//!
+//! Import them from the backend's `.env`, rotate them only after the provider accepted the new
+//! ones, remove them, and keep an audit trail of all of it. Knows nothing of Tauri.
+//!
+//! What this crate must never do: put a secret into a log line, an error, an audit record, a
+//! serialized value or a file other than the keychain; or fall back silently to plaintext when
+//! the keychain cannot be used. Secrets travel as [`secrecy::SecretString`] and leave only
+//! masked ([`mask`]).
+
+pub mod audit;
+pub mod dotenv;
+pub mod error;
+pub mod health;
+pub mod import;
+pub mod mask;
+pub mod provider;
+pub mod remove;
+pub mod rotate;
+pub mod status;
+pub mod store;
+pub mod validate_http;
+
+pub use audit::{AuditAction, AuditLog, AuditOutcome, CredentialAuditEntry};
+pub use error::{CredentialError, CredentialErrorCode, Result};
+pub use health::{check_keychain, check_os_keychain, KeychainHealth};
+pub use import::{apply_import, preview_import, ImportOptions, ImportPlan, ImportReport};
+pub use mask::mask;
+pub use provider::{CredentialProvider, SecretKind, SettingKind, KEYCHAIN_SERVICE};
+pub use remove::remove_provider;
+pub use rotate::{rotate, CredentialSet, CredentialValidator, RotationReport, ValidationFailure};
+pub use status::{credential_statuses, CredentialState, CredentialStatus, SecretFieldStatus};
+pub use store::{CredentialStore, CredentialStoreExt, KeychainStore, MemoryStore};
+pub use validate_http::HttpValidator;
+
+pub use secrecy::{ExposeSecret, SecretString};

@@ -1,0 +1,294 @@
+//! Rotation: new credentials replace the stored ones only after the provider accepted them.
+//!
+//! On any failure the old secrets stay as they were, and the error carries what the provider
+//! said (scrubbed of the values that were sent). Validation itself is behind
+//! [`CredentialValidator`], implemented by the providers crate (and, for Twilio and SendGrid,
+//! by [`crate::HttpValidator`]).
+
+use std::collections::BTreeMap;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::audit::{AuditAction, AuditLog, AuditOutcome, CredentialAuditEntry};
+use crate::error::{CredentialError, Result};
+use crate::mask::{mask, scrub};
+use crate::provider::{CredentialProvider, SecretKind};
+use crate::store::{CredentialStore, CredentialStoreExt};
+
+/// A provider's secrets, complete or partial. `Debug` shows masked values only.
+pub struct CredentialSet {
+    provider: CredentialProvider,
+    values: BTreeMap<SecretKind, SecretString>,
+}
+
+impl std::fmt::Debug for CredentialSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked: BTreeMap<_, _> = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.account(), mask(v.expose_secret())))
+            .collect();
+        f.debug_struct("CredentialSet")
+            .field("provider", &self.provider)
+            .field("values", &masked)
+            .finish()
+    }
+}
+
+impl CredentialSet {
+    pub fn new(provider: CredentialProvider) -> Self {
+        Self {
+            provider,
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a value; refuses secrets of another provider and empty values. Surrounding
+    /// whitespace (a pasted newline) is removed.
+    pub fn insert(&mut self, kind: SecretKind, value: SecretString) -> Result<()> {
+        if kind.provider() != self.provider {
+            return Err(CredentialError::Validation(format!(
+                "{} is not a {} credential.",
+                kind.env_var(),
+                self.provider
+            )));
+        }
+        let trimmed = value.expose_secret().trim();
+        if trimmed.is_empty() {
+            return Err(CredentialError::Validation(format!(
+                "{} is empty; give a value or leave it out to keep the current one.",
+                kind.label()
+            )));
+        }
+        let value = if trimmed.len() == value.expose_secret().len() {
+            value
+        } else {
+            SecretString::from(trimmed)
+        };
+        self.values.insert(kind, value);
+        Ok(())
+    }
+
+    pub fn with(mut self, kind: SecretKind, value: impl Into<String>) -> Result<Self> {
+        self.insert(kind, SecretString::from(value.into()))?;
+        Ok(self)
+    }
+
+    pub fn provider(&self) -> CredentialProvider {
+        self.provider
+    }
+
+    pub fn get(&self, kind: SecretKind) -> Option<&SecretString> {
+        self.values.get(&kind)
+    }
+
+    /// The value as text, for the validator that has to send it.
+    pub fn expose(&self, kind: SecretKind) -> Option<&str> {
+        self.values.get(&kind).map(|v| v.expose_secret())
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = SecretKind> + '_ {
+        self.values.keys().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// Why a validator did not accept credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum ValidationFailureKind {
+    /// The provider answered and said no (wrong key, missing scope, ...).
+    Rejected,
+    /// The provider could not be asked (network, timeout, 5xx, rate limited).
+    Unreachable,
+    /// This validator cannot check this provider.
+    Unsupported,
+}
+
+/// A validator's "no", with the provider's own words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct ValidationFailure {
+    pub kind: ValidationFailureKind,
+    /// What the provider said, e.g. `HTTP 401, Twilio error 20003: Authenticate`.
+    pub message: String,
+    pub http_status: Option<u16>,
+    /// The provider's error code, e.g. `20003`.
+    pub provider_code: Option<String>,
+}
+
+impl ValidationFailure {
+    pub fn rejected(message: impl Into<String>) -> Self {
+        Self {
+            kind: ValidationFailureKind::Rejected,
+            message: message.into(),
+            http_status: None,
+            provider_code: None,
+        }
+    }
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        Self {
+            kind: ValidationFailureKind::Unreachable,
+            message: message.into(),
+            http_status: None,
+            provider_code: None,
+        }
+    }
+}
+
+/// Checks credentials against the provider without sending a message: Twilio
+/// `GET /2010-04-01/Accounts/{Sid}.json`, SendGrid `GET /v3/scopes` (must include `mail.send`),
+/// AWS STS/SES, SMTP AUTH. Receives the complete set (new values merged with the stored ones
+/// the caller did not change).
+#[async_trait::async_trait]
+pub trait CredentialValidator: Send + Sync {
+    async fn validate(
+        &self,
+        credentials: &CredentialSet,
+    ) -> std::result::Result<(), ValidationFailure>;
+}
+
+/// What [`rotate`] did. Masked values only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct RotationReport {
+    pub provider: CredentialProvider,
+    pub replaced: Vec<SecretKind>,
+    /// The new values, masked.
+    pub masked: BTreeMap<SecretKind, String>,
+}
+
+/// Validates `new_values` (merged with the stored values it does not replace) through
+/// `validator`, and only on success stores them. Every outcome is audited.
+///
+/// Store calls block (a D-Bus round trip); the validator is awaited.
+pub async fn rotate(
+    store: &dyn CredentialStore,
+    audit: &AuditLog,
+    new_values: CredentialSet,
+    validator: &dyn CredentialValidator,
+) -> Result<RotationReport> {
+    let provider = new_values.provider();
+    if new_values.is_empty() {
+        return Err(CredentialError::Validation(format!(
+            "No new {provider} credentials given; nothing to rotate."
+        )));
+    }
+    let names = new_values
+        .kinds()
+        .map(|k| k.env_var())
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    // The complete set the provider will see, and the values to restore if a write fails.
+    let mut complete = CredentialSet::new(provider);
+    let mut previous: BTreeMap<SecretKind, Option<SecretString>> = BTreeMap::new();
+    for &kind in provider.secrets() {
+        let current = store.get_secret(kind)?;
+        match (new_values.get(kind), &current) {
+            (Some(new), _) => complete.insert(kind, new.clone())?,
+            (None, Some(old)) => complete.insert(kind, old.clone())?,
+            (None, None) => {
+                return Err(CredentialError::Validation(format!(
+                    "{} is not stored yet; give it together with the other {provider} values.",
+                    kind.label()
+                )))
+            }
+        }
+        if new_values.get(kind).is_some() {
+            previous.insert(kind, current);
+        }
+    }
+
+    if let Err(failure) = validator.validate(&complete).await {
+        let secrets: Vec<&str> = complete
+            .values
+            .values()
+            .map(|v| v.expose_secret())
+            .collect();
+        let message = scrub(&failure.message, secrets);
+        tracing::warn!(provider = provider.as_str(), %message, "new credentials refused");
+        let error = match failure.kind {
+            ValidationFailureKind::Rejected => CredentialError::ProviderRejected {
+                provider: provider.display_name().to_owned(),
+                message,
+            },
+            ValidationFailureKind::Unreachable => CredentialError::ProviderUnreachable {
+                provider: provider.display_name().to_owned(),
+                message,
+            },
+            ValidationFailureKind::Unsupported => CredentialError::Validation(format!(
+                "{message}. The stored {provider} credentials are unchanged."
+            )),
+        };
+        audit.record_or_warn(&CredentialAuditEntry::now(
+            Some(provider),
+            AuditAction::ValidationFailed,
+            AuditOutcome::Failure,
+            format!("new {names} not stored: {error}"),
+        ));
+        return Err(error);
+    }
+
+    if let Err(e) = write_all(store, &new_values) {
+        restore(store, &previous);
+        audit.record_or_warn(&CredentialAuditEntry::now(
+            Some(provider),
+            AuditAction::Rotate,
+            AuditOutcome::Failure,
+            format!("{provider} accepted the new {names}, but storing failed: {e}"),
+        ));
+        return Err(e);
+    }
+    tracing::info!(provider = provider.as_str(), secrets = %names, "rotated credentials");
+    audit.record_or_warn(&CredentialAuditEntry::now(
+        Some(provider),
+        AuditAction::Rotate,
+        AuditOutcome::Success,
+        format!("{names} replaced after {provider} accepted them"),
+    ));
+    Ok(RotationReport {
+        provider,
+        replaced: new_values.kinds().collect(),
+        masked: new_values
+            .values
+            .iter()
+            .map(|(k, v)| (*k, mask(v.expose_secret())))
+            .collect(),
+    })
+}
+
+fn write_all(store: &dyn CredentialStore, values: &CredentialSet) -> Result<()> {
+    for (kind, value) in &values.values {
+        store.set_secret(*kind, value)?;
+        let back = store.get_secret(*kind)?;
+        if back.as_ref().map(|b| b.expose_secret()) != Some(value.expose_secret()) {
+            return Err(CredentialError::KeychainRefused {
+                detail: format!(
+                    "{} was written but did not read back the same",
+                    kind.account()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Best effort: put back what was there before a failed multi-value write.
+fn restore(store: &dyn CredentialStore, previous: &BTreeMap<SecretKind, Option<SecretString>>) {
+    for (kind, old) in previous {
+        let result = match old {
+            Some(value) => store.set_secret(*kind, value),
+            None => store.delete_secret(*kind).map(|_| ()),
+        };
+        if let Err(e) = result {
+            tracing::error!(account = kind.account(), error = %e, "could not restore the previous value");
+        }
+    }
+}

@@ -16,7 +16,7 @@ use crate::provider::CredentialProvider;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
-#[ts(export)]
+#[ts(export, rename = "CredentialAuditAction")]
 pub enum AuditAction {
     Import,
     Rotate,
@@ -26,7 +26,7 @@ pub enum AuditAction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
-#[ts(export)]
+#[ts(export, rename = "CredentialAuditOutcome")]
 pub enum AuditOutcome {
     Success,
     Failure,

@@ -5,8 +5,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod codes;
+mod watch;
+
 #[derive(Parser)]
-#[command(name = "msgops", version, about = "Operations console for multi-provider messaging, headless")]
+#[command(
+    name = "msgops",
+    version,
+    about = "Operations console for multi-provider messaging, headless"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -16,11 +23,17 @@ struct Cli {
 enum Command {
     /// Print the default configuration as TOML.
     DefaultConfig,
+    /// Print the one-time codes found in backend logs, newest last.
+    Codes(codes::CodesArgs),
+    /// Follow backend logs and print each event (codes, provider errors, 5xx, restarts, stale config).
+    Watch(watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Codes(args) => codes::run(args),
+        Command::Watch(args) => watch::run(args),
         Command::DefaultConfig => {
             println!("{}", msgops_core::config::Config::default().to_toml());
             ExitCode::SUCCESS

@@ -1,0 +1,145 @@
+//! Splits a byte stream into lines in bounded memory.
+//!
+//! A partial line waits for its newline; `\r\n` loses its `\r`; a line longer than the cap keeps
+//! its first `cap` bytes, is flagged as truncated, and the rest is dropped up to the newline. The
+//! buffer must never grow past the cap, whatever the input.
+
+/// Incremental line splitter; one per followed file.
+#[derive(Debug)]
+pub struct LineSplitter {
+    pending: Vec<u8>,
+    cap: usize,
+    overflowed: bool,
+}
+
+/// Default line cap: 1 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+impl LineSplitter {
+    /// `cap` is the longest line kept (at least 1 byte).
+    pub fn new(cap: usize) -> Self {
+        Self {
+            pending: Vec::new(),
+            cap: cap.max(1),
+            overflowed: false,
+        }
+    }
+
+    /// Feeds bytes; calls `emit(line, truncated)` for each completed line.
+    pub fn push(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8], bool)) {
+        while let Some(nl) = memchr::memchr(b'\n', data) {
+            let piece = &data[..nl];
+            if self.pending.is_empty() && !self.overflowed {
+                if piece.len() > self.cap {
+                    emit(&piece[..self.cap], true);
+                } else {
+                    emit(strip_cr(piece), false);
+                }
+            } else {
+                self.append(piece);
+                emit(strip_cr(&self.pending), self.overflowed);
+                self.pending.clear();
+                self.overflowed = false;
+            }
+            data = &data[nl + 1..];
+        }
+        if !data.is_empty() {
+            self.append(data);
+        }
+    }
+
+    /// Emits the partial line, if any, as a final line (the file ended without a newline and will
+    /// not be continued: it was rotated away).
+    pub fn finish(&mut self, mut emit: impl FnMut(&[u8], bool)) {
+        if !self.pending.is_empty() || self.overflowed {
+            emit(strip_cr(&self.pending), self.overflowed);
+        }
+        self.pending.clear();
+        self.overflowed = false;
+    }
+
+    /// Bytes of the partial line currently held (never more than the cap).
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Allocated capacity of the partial-line buffer (never more than the cap).
+    pub fn pending_capacity(&self) -> usize {
+        self.pending.capacity()
+    }
+
+    fn append(&mut self, piece: &[u8]) {
+        let room = self.cap - self.pending.len();
+        let take = piece.len().min(room);
+        if take < piece.len() {
+            self.overflowed = true;
+        }
+        if take > 0 {
+            let want = self.pending.len() + take;
+            if want > self.pending.capacity() {
+                // Grow geometrically but never past the cap.
+                let target = (self.pending.capacity() * 2).clamp(want, self.cap);
+                self.pending.reserve_exact(target - self.pending.len());
+            }
+            self.pending.extend_from_slice(&piece[..take]);
+        }
+    }
+}
+
+/// Drops one trailing `\r`.
+pub fn strip_cr(line: &[u8]) -> &[u8] {
+    match line.split_last() {
+        Some((b'\r', rest)) => rest,
+        _ => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&[u8]], cap: usize) -> Vec<(Vec<u8>, bool)> {
+        let mut s = LineSplitter::new(cap);
+        let mut out = Vec::new();
+        for c in chunks {
+            s.push(c, |l, t| out.push((l.to_vec(), t)));
+        }
+        out
+    }
+
+    #[test]
+    fn partial_line_waits_for_its_newline() {
+        let out = split(&[b"abc", b"def\ngh", b"i\n"], 100);
+        assert_eq!(
+            out,
+            vec![(b"abcdef".to_vec(), false), (b"ghi".to_vec(), false)]
+        );
+    }
+
+    #[test]
+    fn crlf_loses_its_carriage_return_even_when_split_between_chunks() {
+        let out = split(&[b"one\r", b"\ntwo\r\n"], 100);
+        assert_eq!(
+            out,
+            vec![(b"one".to_vec(), false), (b"two".to_vec(), false)]
+        );
+    }
+
+    #[test]
+    fn overlong_line_is_cut_at_the_cap_and_flagged() {
+        let out = split(&[b"0123456789", b"abcdef\nok\n"], 4);
+        assert_eq!(out, vec![(b"0123".to_vec(), true), (b"ok".to_vec(), false)]);
+        let out = split(&[b"0123456789\nok\n"], 4);
+        assert_eq!(out, vec![(b"0123".to_vec(), true), (b"ok".to_vec(), false)]);
+    }
+
+    #[test]
+    fn finish_emits_a_partial_last_line_once() {
+        let mut s = LineSplitter::new(10);
+        let mut out = Vec::new();
+        s.push(b"tail", |l, t| out.push((l.to_vec(), t)));
+        s.finish(|l, t| out.push((l.to_vec(), t)));
+        s.finish(|l, t| out.push((l.to_vec(), t)));
+        assert_eq!(out, vec![(b"tail".to_vec(), false)]);
+    }
+}

@@ -1,0 +1,351 @@
+//! Fast one-shot scan of log files for codes (`msgops codes`).
+//!
+//! Reads big chunks into one reused buffer and looks only at lines that contain `OTP` (found with
+//! a SIMD substring search) or that a user pattern matches; everything else is skipped without
+//! being decoded. Memory stays bounded by the chunk size per file whatever the file size: only
+//! codes that pass the filters are kept, and only until the caller took them. It reads lines the
+//! same way the follower's parser does (shared [`CodeTracker`]).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDateTime;
+use memchr::memmem;
+
+use crate::event::FallbackCode;
+use crate::expiry::CodeExpiry;
+use crate::line::strip_cr;
+use crate::parse::{parse_log_timestamp, CodePattern, CodeTracker};
+
+/// What to look for.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub patterns: Vec<CodePattern>,
+    pub expiry: CodeExpiry,
+    /// Decides expiry.
+    pub now: NaiveDateTime,
+    pub include_expired: bool,
+    /// Keep only codes whose recipient contains this (digits compared digits-only, so `0123`
+    /// and `(416) 555-0123` both match `+14165550123`).
+    pub recipient_contains: Option<String>,
+    /// Read size; also the longest line examined (longer lines are cut).
+    pub chunk_bytes: usize,
+}
+
+impl ScanOptions {
+    pub fn new(now: NaiveDateTime) -> Self {
+        Self {
+            patterns: Vec::new(),
+            expiry: CodeExpiry::default(),
+            now,
+            include_expired: false,
+            recipient_contains: None,
+            chunk_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct ScanError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Scans `paths` and calls `emit` with every code that passes the filters, oldest first (files
+/// are merged by creation time; codes without a time come first). Returns how many were emitted.
+pub fn scan_codes(
+    paths: &[PathBuf],
+    options: &ScanOptions,
+    mut emit: impl FnMut(FallbackCode) -> io::Result<()>,
+) -> Result<u64, ScanError> {
+    let mut scanners = Vec::with_capacity(paths.len());
+    for path in paths {
+        let file = File::open(path).map_err(|source| ScanError {
+            path: path.clone(),
+            source,
+        })?;
+        scanners.push(CodeScanner::new(file, path.display().to_string(), options));
+    }
+    let err = |i: usize, source| ScanError {
+        path: paths[i].clone(),
+        source,
+    };
+    let mut heads: Vec<Option<FallbackCode>> = Vec::with_capacity(scanners.len());
+    for (i, s) in scanners.iter_mut().enumerate() {
+        heads.push(s.next().transpose().map_err(|e| err(i, e))?);
+    }
+    let mut count = 0;
+    loop {
+        let next = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|c| (c.created_at, i)))
+            .min();
+        let Some((_, i)) = next else {
+            return Ok(count);
+        };
+        let replacement = scanners[i].next().transpose().map_err(|e| err(i, e))?;
+        if let Some(code) = std::mem::replace(&mut heads[i], replacement) {
+            emit(code).map_err(|e| err(i, e))?;
+            count += 1;
+        }
+    }
+}
+
+/// Codes of one file, in file order.
+pub struct CodeScanner<'o, R> {
+    reader: R,
+    buf: Vec<u8>,
+    filled: usize,
+    eof: bool,
+    /// Inside a line longer than the buffer: drop bytes up to its newline.
+    skipping: bool,
+    /// Newlines consumed before `buf[0]`.
+    line_base: u64,
+    state: ScanState<'o>,
+}
+
+struct ScanState<'o> {
+    options: &'o ScanOptions,
+    label: String,
+    finder: memmem::Finder<'static>,
+    tracker: CodeTracker,
+    /// Timestamp of the last timestamped line before `buf[0]`.
+    carry_ts: Option<NaiveDateTime>,
+    found: VecDeque<FallbackCode>,
+    candidates: Vec<usize>,
+    recipient_digits: Option<String>,
+}
+
+impl<'o, R: Read> CodeScanner<'o, R> {
+    pub fn new(reader: R, label: String, options: &'o ScanOptions) -> Self {
+        let recipient_digits = options.recipient_contains.as_deref().and_then(|f| {
+            let digits: String = f.chars().filter(char::is_ascii_digit).collect();
+            let phone_like = f
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+            (phone_like && !digits.is_empty()).then_some(digits)
+        });
+        Self {
+            reader,
+            buf: vec![0; options.chunk_bytes.max(4096)],
+            filled: 0,
+            eof: false,
+            skipping: false,
+            line_base: 0,
+            state: ScanState {
+                options,
+                label,
+                finder: memmem::Finder::new(b"OTP"),
+                tracker: CodeTracker::default(),
+                carry_ts: None,
+                found: VecDeque::new(),
+                candidates: Vec::new(),
+                recipient_digits,
+            },
+        }
+    }
+
+    /// Reads and scans the next chunk.
+    fn advance(&mut self) -> io::Result<()> {
+        let start = self.filled;
+        while self.filled < self.buf.len() {
+            match self.reader.read(&mut self.buf[self.filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.eof && self.filled == start && start == 0 {
+            return Ok(());
+        }
+        let mut begin = 0;
+        if self.skipping {
+            match memchr::memchr(b'\n', &self.buf[..self.filled]) {
+                Some(nl) => {
+                    self.skipping = false;
+                    self.line_base += 1;
+                    begin = nl + 1;
+                }
+                None => {
+                    self.filled = 0;
+                    return Ok(());
+                }
+            }
+        }
+        let data = &self.buf[begin..self.filled];
+        let end = match memchr::memrchr(b'\n', data) {
+            Some(nl) => nl + 1,
+            None if self.eof => data.len(),
+            None => {
+                // One line fills the whole buffer: examine what we have, skip the rest.
+                self.state.scan_region(data, self.line_base);
+                self.skipping = true;
+                self.filled = 0;
+                return Ok(());
+            }
+        };
+        let region = &data[..end];
+        let newlines = self.state.scan_region(region, self.line_base);
+        self.line_base += newlines;
+        let consumed = begin + end;
+        self.buf.copy_within(consumed..self.filled, 0);
+        self.filled -= consumed;
+        if self.eof && self.filled > 0 {
+            // The final line without a newline.
+            let rest = &self.buf[..self.filled];
+            self.state.scan_region(rest, self.line_base);
+            self.filled = 0;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Iterator for CodeScanner<'_, R> {
+    type Item = io::Result<FallbackCode>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(code) = self.state.found.pop_front() {
+                return Some(Ok(code));
+            }
+            if self.eof && self.filled == 0 {
+                return None;
+            }
+            if let Err(e) = self.advance() {
+                self.eof = true;
+                self.filled = 0;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+impl ScanState<'_> {
+    /// Scans whole lines (`region` starts at a line start; its last line may lack a newline at
+    /// the end of the file). Returns the number of newlines in it.
+    fn scan_region(&mut self, region: &[u8], line_base: u64) -> u64 {
+        self.candidates.clear();
+        self.candidates.extend(self.finder.find_iter(region));
+        if !self.options.patterns.is_empty() {
+            for p in &self.options.patterns {
+                self.candidates
+                    .extend(p.chunk_regex().find_iter(region).map(|m| m.start()));
+            }
+            self.candidates.sort_unstable();
+        }
+        let mut newlines = 0u64;
+        let mut counted_to = 0usize;
+        let mut next_line = 0usize;
+        // "The last timestamp before position .0 is .1": makes timestamp look-ups linear.
+        let mut ts_cache = (0usize, self.carry_ts);
+        let candidates = std::mem::take(&mut self.candidates);
+        for &pos in &candidates {
+            if pos < next_line {
+                continue;
+            }
+            let line_start = memchr::memrchr(b'\n', &region[..pos]).map_or(0, |i| i + 1);
+            let line_end = memchr::memchr(b'\n', &region[pos..]).map_or(region.len(), |i| pos + i);
+            newlines += count_newlines(&region[counted_to..line_start]);
+            counted_to = line_start;
+            next_line = line_end + 1;
+            let line_no = line_base + newlines + 1;
+            let raw = strip_cr(&region[line_start..line_end]);
+            let line = String::from_utf8_lossy(raw);
+            let line_ts = parse_log_timestamp(raw).map(|(t, _)| t);
+            let found = self.tracker.observe(
+                &line,
+                line_ts,
+                || {
+                    let ts = ts_before(region, line_start, ts_cache);
+                    ts_cache = (line_start, ts);
+                    ts
+                },
+                &self.options.patterns,
+            );
+            if let Some(ts) = line_ts {
+                ts_cache = (next_line.min(region.len()), Some(ts));
+            }
+            if let Some(found) = found {
+                let code = self.options.expiry.code(
+                    found.recipient,
+                    found.code,
+                    found.created_at,
+                    found.source,
+                    self.options.now,
+                    self.label.clone(),
+                    line_no,
+                );
+                if self.keep(&code) {
+                    self.found.push_back(code);
+                }
+            }
+        }
+        self.candidates = candidates;
+        newlines += count_newlines(&region[counted_to.min(region.len())..]);
+        self.carry_ts = ts_before(region, region.len(), ts_cache);
+        newlines
+    }
+
+    fn keep(&self, code: &FallbackCode) -> bool {
+        if code.expired && !self.options.include_expired {
+            return false;
+        }
+        let Some(filter) = self.options.recipient_contains.as_deref() else {
+            return true;
+        };
+        let Some(recipient) = code.recipient.as_deref() else {
+            return false;
+        };
+        match &self.recipient_digits {
+            Some(digits) => {
+                let r: String = recipient.chars().filter(char::is_ascii_digit).collect();
+                r.contains(digits.as_str())
+            }
+            None => recipient.contains(filter),
+        }
+    }
+}
+
+fn count_newlines(b: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', b).count() as u64
+}
+
+/// The timestamp of the nearest timestamped line starting before `pos`, looking back no further
+/// than `cache.0` (before which the answer is `cache.1`).
+fn ts_before(
+    region: &[u8],
+    pos: usize,
+    cache: (usize, Option<NaiveDateTime>),
+) -> Option<NaiveDateTime> {
+    let mut end = pos;
+    loop {
+        if end <= cache.0 || end == 0 {
+            return cache.1;
+        }
+        let prev_end = end - 1; // the newline ending the previous line
+        let prev_start = memchr::memrchr(b'\n', &region[..prev_end]).map_or(0, |i| i + 1);
+        if let Some((ts, _)) = parse_log_timestamp(&region[prev_start..prev_end]) {
+            return Some(ts);
+        }
+        end = prev_start;
+    }
+}
+
+/// Convenience for tests and small inputs: every code of one file, unfiltered by recipient.
+pub fn scan_file(path: &Path, options: &ScanOptions) -> Result<Vec<FallbackCode>, ScanError> {
+    let mut out = Vec::new();
+    scan_codes(&[path.to_path_buf()], options, |c| {
+        out.push(c);
+        Ok(())
+    })?;
+    Ok(out)
+}

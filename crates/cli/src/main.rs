@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod codes;
+mod creds;
 mod watch;
 
 #[derive(Parser)]
@@ -27,6 +28,8 @@ enum Command {
     Codes(codes::CodesArgs),
     /// Follow backend logs and print each event (codes, provider errors, 5xx, restarts, stale config).
     Watch(watch::WatchArgs),
+    /// Provider secrets in the OS keychain: list, import a .env, rotate, remove, audit.
+    Creds(creds::CredsArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Codes(args) => codes::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Creds(args) => creds::run(args),
         Command::DefaultConfig => {
             println!("{}", msgops_core::config::Config::default().to_toml());
             ExitCode::SUCCESS

@@ -74,7 +74,7 @@ impl HttpValidator {
             .basic_auth(sid, Some(token))
             .send()
             .await
-            .map_err(|e| ValidationFailure::unreachable(e.without_url().to_string()))?;
+            .map_err(|e| ValidationFailure::unreachable(describe(e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -93,7 +93,7 @@ impl HttpValidator {
             .bearer_auth(key)
             .send()
             .await
-            .map_err(|e| ValidationFailure::unreachable(e.without_url().to_string()))?;
+            .map_err(|e| ValidationFailure::unreachable(describe(e)))?;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         if status.is_success() {
@@ -130,6 +130,23 @@ impl CredentialValidator for HttpValidator {
             }),
         }
     }
+}
+
+/// The error and its causes ("error sending request: ... Connection refused"), without the
+/// URL.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Twilio's error body: `{"code": 20003, "message": "Authenticate", "more_info": ..., "status": 401}`.

@@ -422,7 +422,7 @@ impl Config {
         if self.logs.code_lifetime_secs == 0 {
             return invalid("logs.code_lifetime_secs", "must be more than 0".into());
         }
-        if let Some(from) = self.twilio.from_number.as_deref().filter(|n| !is_e164(n)) {
+        if let Some(from) = self.twilio.from_number.as_deref().filter(|n| crate::message::validate_phone(n).is_err()) {
             return invalid(
                 "twilio.from_number",
                 format!("`{from}` is not an E.164 number like +14165550123"),
@@ -430,11 +430,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-fn is_e164(n: &str) -> bool {
-    n.strip_prefix('+')
-        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// 1-based line of a byte offset, and the key written on that line (or its table header).

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs whatever is missing on a fresh Debian 12 / Ubuntu machine to build, run and test
+# msgops: system libraries (WebKitGTK, GTK, D-Bus, gnome-keyring, Xvfb, WebKitWebDriver), npm
+# packages for the UI and the end-to-end tests, the Python test peers in .venv, and tauri-driver.
+# Safe to run again: every step checks before it installs.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+say() { printf '\n== %s\n' "$*"; }
+
+sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
+  libsoup-3.0-dev webkit2gtk-driver xvfb xauth dbus-x11 gnome-keyring libsecret-tools libglib2.0-bin libdbus-1-dev
+  pkg-config build-essential curl python3-venv time imagemagick)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "apt: installing ${missing[*]}"
+  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
+command -v node >/dev/null || { echo "node not found: install Node.js 20+ first" >&2; exit 1; }
+
+say "npm: ui/ and tests/e2e/"
+for dir in ui tests/e2e; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    (cd "$dir" && npm ci --no-fund --no-audit --loglevel=error)
+  fi
+done
+
+if [ -f tests/peers/requirements.txt ]; then
+  say "python test peers (.venv)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r tests/peers/requirements.txt
+fi
+
+if ! command -v tauri-driver >/dev/null; then
+  say "tauri-driver (cargo install, about 2 minutes)"
+  cargo install tauri-driver --locked --version '^2'
+fi

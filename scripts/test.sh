@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs every test: formatting, clippy (warnings denied), the Rust
+# tests (with real peers started by the tests), the stale-TypeScript-bindings check, the UI unit
+# tests, and the end-to-end tests of the real window under Xvfb.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/setup.sh
+step() { printf '\n== %s\n' "$*"; }
+export CARGO_TERM_COLOR=never
+
+step "UI build (the app embeds it)"
+npm --prefix ui run build --silent
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings denied)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust tests (real peers: gnome-keyring's Secret Service, ...)"
+# Tests that need a real peer fail instead of skipping when it is missing.
+export MSGOPS_SECRET_SERVICE=1
+cargo test --workspace --locked
+
+step "TypeScript bindings are up to date"
+if [ -n "$(git status --porcelain -- ui/src/bindings)" ]; then
+  git status --porcelain -- ui/src/bindings
+  echo "ui/src/bindings differs from what the Rust types generate: run cargo test and commit it" >&2
+  exit 1
+fi
+
+step "UI type check and unit tests (Vitest)"
+(cd ui && npx tsc -b && npx vitest run)
+
+step "End-to-end: the real window under Xvfb over WebDriver"
+ui/node_modules/.bin/tauri build --debug --no-bundle --ci
+bash tests/e2e/run.sh
+
+echo
+echo "All tests passed."

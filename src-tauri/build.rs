@@ -1,0 +1,11 @@
+fn main() {
+    // Every command the window may call is declared here and granted one by one in
+    // src-tauri/capabilities/ (least privilege: nothing is allowed by default).
+    let commands = &["health_snapshot", "send_test", "app_status"];
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .capabilities_path_pattern("./src-tauri/capabilities/**/*")
+            .app_manifest(tauri_build::AppManifest::new().commands(commands)),
+    )
+    .expect("failed to run tauri-build");
+}

@@ -1,0 +1,73 @@
+//! Tauri commands: each one parses nothing it need not and calls the core once.
+
+use msgops_core::chain::SendRecord;
+use msgops_core::health::HealthSnapshot;
+use msgops_core::{Channel, EmailMessage, ProviderId, SmsMessage};
+use serde::{Deserialize, Serialize};
+use tauri::State;
+use ts_rs::TS;
+
+use crate::error::IpcError;
+use crate::state::AppState;
+
+#[tauri::command]
+pub fn health_snapshot(state: State<'_, AppState>) -> HealthSnapshot {
+    state.messaging.health()
+}
+
+/// A test send from the dashboard: a fresh one-time code to one recipient.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[ts(export)]
+pub struct TestSendRequest {
+    pub channel: Channel,
+    pub to: String,
+    /// Only this provider, instead of the whole chain.
+    #[ts(optional)]
+    pub provider: Option<ProviderId>,
+}
+
+#[tauri::command]
+pub async fn send_test(state: State<'_, AppState>, request: TestSendRequest) -> Result<SendRecord, IpcError> {
+    let to = request.to.trim().to_string();
+    if let Some(p) = request.provider.as_ref().filter(|p| !state.messaging.knows(p)) {
+        return Err(IpcError::not_found(format!("no provider `{p}`")));
+    }
+    let code = msgops_core::message::one_time_code();
+    let record = match request.channel {
+        Channel::Sms => {
+            msgops_core::message::validate_phone(&to).map_err(IpcError::validation)?;
+            let message = SmsMessage { body: format!("Your msgops test code is {code}"), to, code: Some(code) };
+            state.messaging.sms.send_via(&message, request.provider.as_ref()).await
+        }
+        Channel::Email => {
+            msgops_core::message::validate_email(&to).map_err(IpcError::validation)?;
+            let message = EmailMessage {
+                subject: "msgops test".into(),
+                body: format!("Your msgops test code is {code}"),
+                to,
+                code: Some(code),
+            };
+            state.messaging.email.send_via(&message, request.provider.as_ref()).await
+        }
+    };
+    Ok(record)
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct AppStatus {
+    pub version: String,
+    pub config_path: String,
+    pub config_error: Option<String>,
+    pub console_log: String,
+}
+
+#[tauri::command]
+pub fn app_status(state: State<'_, AppState>) -> AppStatus {
+    AppStatus {
+        version: env!("CARGO_PKG_VERSION").into(),
+        config_path: state.config.path().display().to_string(),
+        config_error: state.config_error.clone(),
+        console_log: state.config.current().console.log_path.display().to_string(),
+    }
+}

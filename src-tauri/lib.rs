@@ -1,0 +1,60 @@
+//! The msgops desktop shell: wires the library crates to a window. It holds no domain logic —
+//! commands are one call into the core, and chain events are forwarded as Tauri events.
+
+mod commands;
+mod error;
+mod state;
+
+use tauri::{Emitter, Manager};
+
+pub use error::{IpcError, IpcErrorCode};
+pub use state::AppState;
+
+/// Name of the Tauri event carrying every [`msgops_core::ChainEvent`].
+pub const CHAIN_EVENT: &str = "msgops://chain";
+
+pub fn run() {
+    let data_dir = msgops_core::config::data_dir();
+    let _log_guard = msgops_core::telemetry::init_with_file(&data_dir.join("logs"));
+    let state = AppState::load();
+
+    let result = tauri::Builder::default()
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![commands::health_snapshot, commands::send_test, commands::app_status])
+        .setup(|app| {
+            let handle = app.handle().clone();
+            let state = app.state::<AppState>();
+            let mut events = state.messaging.subscribe();
+            let messaging = state.messaging.clone();
+            tauri::async_runtime::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(event) => {
+                            if let Err(e) = handle.emit(CHAIN_EVENT, &event) {
+                                tracing::warn!(error = %e, "cannot forward chain event to the window");
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "window event forwarder lagged");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+            // Moves breakers whose cool-down ended to HALF_OPEN when it happens, so the window
+            // sees the transition as an event rather than at the next send.
+            tauri::async_runtime::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+                loop {
+                    tick.tick().await;
+                    messaging.poll_breakers();
+                }
+            });
+            Ok(())
+        })
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        tracing::error!(error = %e, "msgops-console stopped with an error");
+        std::process::exit(1);
+    }
+}

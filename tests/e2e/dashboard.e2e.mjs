@@ -1,0 +1,68 @@
+// The dashboard in the real window: six providers in chain order with their breaker states,
+// a test send delivered by the Console provider into the log, and a breaker transition pushed
+// live to the window when the Console provider starts failing.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, rmSync, mkdirSync } from "node:fs";
+import { openApp, eventually, screenshot } from "./session.mjs";
+
+const consoleLog = process.env.MSGOPS_E2E_CONSOLE_LOG;
+let browser;
+
+before(async () => {
+  browser = await openApp();
+});
+after(async () => {
+  await browser?.deleteSession();
+});
+
+async function cardState(id) {
+  const card = await browser.$(`[data-testid="provider-${id}"]`);
+  return card.getAttribute("data-state");
+}
+
+test("lists both chains, six providers in priority order, with their states", async () => {
+  const cards = await eventually(async () => {
+    const found = await browser.$$('[data-testid^="provider-"]');
+    return found.length === 6 ? found : null;
+  }, "six provider cards");
+  const ids = [];
+  for (const c of cards) ids.push((await c.getAttribute("data-testid")).replace("provider-", ""));
+  assert.deepEqual(ids, ["sns", "twilio", "console", "ses", "sendgrid", "smtp"]);
+  for (const id of ids) assert.equal(await cardState(id), "CLOSED", id);
+  const twilio = await browser.$('[data-testid="provider-twilio"]');
+  assert.match(await twilio.getText(), /Not configured/);
+  assert.match(await twilio.getText(), /0 \/ 3/);
+  const sns = await browser.$('[data-testid="provider-sns"]');
+  assert.match(await sns.getText(), /0 \/ 5/);
+  screenshot("dashboard.png");
+});
+
+test("a test SMS is delivered by the Console provider into the backend log", async () => {
+  await (await browser.$('[data-testid="test-send-to"]')).setValue("+14165550123");
+  await (await browser.$('[data-testid="test-send-submit"]')).click();
+  const result = await eventually(async () => {
+    const r = await browser.$('[data-testid="send-result"]');
+    return (await r.isExisting()) ? r : null;
+  }, "the send result");
+  assert.equal(await result.getAttribute("data-status"), "delivered");
+  assert.match(await result.getText(), /Delivered by console/);
+  assert.match(await result.getText(), /sns\s*skipped: not configured/);
+  const log = readFileSync(consoleLog, "utf8");
+  assert.match(log, /- WARNING - SMS FALLBACK - OTP for \+14165550123: \d{6}\n$/);
+  // The card's counters were pushed by the send event.
+  await eventually(async () => /1 \/ 0/.test(await (await browser.$('[data-testid="provider-console"] [data-testid="counts"]')).getText()), "console sent count 1");
+});
+
+test("a breaker opening is pushed to the window as it happens", async () => {
+  // Make the Console provider fail: its log path becomes a directory.
+  rmSync(consoleLog);
+  mkdirSync(consoleLog);
+  await (await browser.$('[data-testid="test-send-submit"]')).click();
+  await eventually(async () => (await cardState("console")) === "OPEN", "console card OPEN");
+  const card = await browser.$('[data-testid="provider-console"]');
+  assert.match(await card.getText(), /Provider unavailable/);
+  const transitions = await browser.$('[data-testid="transitions"]');
+  assert.match(await transitions.getText(), /console Closed → Open/);
+  screenshot("dashboard-open.png");
+});

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests against the real msgops-console window: a private D-Bus session,
+# Xvfb, tauri-driver + WebKitWebDriver, and a throwaway HOME/XDG tree so nothing leaks into or
+# out of the machine's own desktop session. Expects the app built (scripts/test.sh does it).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+app=${MSGOPS_E2E_APP:-$root/target/debug/msgops-console}
+[ -x "$app" ] || { echo "e2e: $app is not built" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/msgops-e2e.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work"/{home,config,data,cache,runtime,logs}
+chmod 700 "$work/runtime"
+cat > "$work/config/config.toml" <<TOML
+[console]
+log_path = "$work/logs/backend.log"
+
+[console.policy]
+failure_threshold = 1
+open_secs = 600
+TOML
+
+export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data" \
+  XDG_CACHE_HOME="$work/cache" XDG_RUNTIME_DIR="$work/runtime" \
+  MSGOPS_CONFIG="$work/config/config.toml" MSGOPS_DATA_DIR="$work/data/msgops" \
+  MSGOPS_E2E_APP="$app" MSGOPS_E2E_CONSOLE_LOG="$work/logs/backend.log" \
+  MSGOPS_E2E_ARTIFACTS="${MSGOPS_E2E_ARTIFACTS:-$root/test-artifacts/e2e}" \
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1
+
+mkdir -p "$MSGOPS_E2E_ARTIFACTS"
+exec dbus-run-session -- bash -c '
+  set -euo pipefail
+  display=:$((90 + RANDOM % 100))
+  Xvfb "$display" -screen 0 1440x900x24 -nolisten tcp >"$MSGOPS_E2E_ARTIFACTS.xvfb.log" 2>&1 &
+  xvfb=$!
+  port=$((4500 + RANDOM % 400))
+  export DISPLAY=$display TAURI_DRIVER_PORT=$port
+  sleep 1
+  tauri-driver --port "$port" >"$MSGOPS_E2E_ARTIFACTS.driver.log" 2>&1 &
+  driver=$!
+  trap "kill $driver $xvfb 2>/dev/null || true" EXIT
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+  cd "'"$root"'/tests/e2e" && npm test
+'

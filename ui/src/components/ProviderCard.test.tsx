@@ -1,0 +1,80 @@
+import { render, screen } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import type { ProviderHealth } from "../bindings/ProviderHealth";
+import { ProviderCard } from "./ProviderCard";
+
+const NOW = Date.parse("2026-11-23T12:00:00Z");
+
+function twilio(overrides: Partial<ProviderHealth> = {}): ProviderHealth {
+  return {
+    name: "TwilioSMSProvider",
+    priority: "SECONDARY",
+    is_healthy: true,
+    id: "twilio",
+    display_name: "Twilio",
+    channel: "sms",
+    enabled: true,
+    configured: true,
+    breaker_state: "CLOSED",
+    consecutive_failures: 0,
+    failure_threshold: 3,
+    open_until: null,
+    open_remaining_ms: null,
+    last_error: null,
+    sent: 12,
+    failed: 1,
+    cost_usd: 0.09,
+    cost_per_message_usd: 0.0075,
+    rate_per_second: 5,
+    rate_available: 4,
+    ...overrides,
+  };
+}
+
+describe("ProviderCard", () => {
+  it("shows CLOSED with icon, word and failures against the threshold", () => {
+    render(<ProviderCard provider={twilio({ consecutive_failures: 2 })} now={() => NOW} />);
+    expect(screen.getByTestId("breaker-state")).toHaveTextContent("✓ Closed");
+    expect(screen.getByTestId("failures")).toHaveTextContent("2 / 3");
+    expect(screen.getByText("sending normally")).toBeInTheDocument();
+    expect(screen.queryByTestId("countdown")).toBeNull();
+  });
+
+  it("shows OPEN with a countdown to the trial and the last error in plain words", () => {
+    render(
+      <ProviderCard
+        provider={twilio({
+          breaker_state: "OPEN",
+          is_healthy: false,
+          consecutive_failures: 3,
+          open_until: new Date(NOW + 179_000).toISOString(),
+          last_error: { kind: "authentication", message: "Authenticate", provider_code: 20003, at: new Date(NOW).toISOString() },
+        })}
+        now={() => NOW}
+      />,
+    );
+    expect(screen.getByTestId("breaker-state")).toHaveTextContent("✕ Open");
+    expect(screen.getByTestId("countdown")).toHaveTextContent("2:59");
+    expect(screen.getByTestId("last-error")).toHaveTextContent("Authentication failed — Twilio 20003");
+    expect(screen.getByTestId("provider-twilio")).toHaveAttribute("data-state", "OPEN");
+  });
+
+  it("shows HALF_OPEN as a trial", () => {
+    render(<ProviderCard provider={twilio({ breaker_state: "HALF_OPEN", is_healthy: false })} now={() => NOW} />);
+    expect(screen.getByTestId("breaker-state")).toHaveTextContent("◐ Half-open");
+    expect(screen.getByText("next send is a trial")).toBeInTheDocument();
+  });
+
+  it("says when a provider has no credentials or is disabled", () => {
+    const { rerender } = render(<ProviderCard provider={twilio({ configured: false, is_healthy: false })} now={() => NOW} />);
+    expect(screen.getByText(/Not configured/)).toBeInTheDocument();
+    rerender(<ProviderCard provider={twilio({ enabled: false, is_healthy: false })} now={() => NOW} />);
+    expect(screen.getByText(/Disabled/)).toBeInTheDocument();
+  });
+
+  it("shows the console provider as having no breaker", () => {
+    render(<ProviderCard provider={twilio({ id: "console", failure_threshold: 0, rate_per_second: 0 })} now={() => NOW} />);
+    expect(screen.getByTestId("failures")).toHaveTextContent("no breaker");
+    expect(screen.getByText("unlimited")).toBeInTheDocument();
+  });
+});

@@ -1,0 +1,94 @@
+import { useEffect, useState } from "react";
+import type { ProviderHealth } from "../bindings/ProviderHealth";
+import { ERROR_KIND_LABEL, STATE_HINT, STATE_LABEL, formatCountdown, formatUsd } from "../format";
+
+const STATE_ICON = { CLOSED: "✓", OPEN: "✕", HALF_OPEN: "◐" } as const;
+
+/** Time left until HALF_OPEN, ticking locally from the snapshot's `open_until`. */
+function useCountdown(openUntil: string | null, now: () => number): number | null {
+  const [left, setLeft] = useState<number | null>(() => (openUntil ? Date.parse(openUntil) - now() : null));
+  useEffect(() => {
+    if (!openUntil) {
+      setLeft(null);
+      return;
+    }
+    const update = () => setLeft(Math.max(0, Date.parse(openUntil) - now()));
+    update();
+    const t = setInterval(update, 250);
+    return () => clearInterval(t);
+  }, [openUntil, now]);
+  return left;
+}
+
+export function ProviderCard({ provider, now = Date.now }: { provider: ProviderHealth; now?: () => number }) {
+  const left = useCountdown(provider.open_until, now);
+  const state = provider.breaker_state;
+  const status = !provider.enabled ? "disabled" : !provider.configured ? "unconfigured" : state.toLowerCase();
+  const err = provider.last_error;
+  return (
+    <article
+      className={`provider-card state-${status}`}
+      data-testid={`provider-${provider.id}`}
+      data-state={state}
+      aria-label={`${provider.display_name}: ${STATE_LABEL[state]}`}
+    >
+      <header>
+        <div>
+          <h3>{provider.display_name}</h3>
+          <span className="priority">{provider.priority.toLowerCase()}</span>
+        </div>
+        <span className={`state-badge state-${state.toLowerCase()}`} data-testid="breaker-state">
+          <span aria-hidden="true">{STATE_ICON[state]}</span> {STATE_LABEL[state]}
+        </span>
+      </header>
+      <p className="state-hint">
+        {!provider.enabled
+          ? "Disabled: left out of the chain"
+          : !provider.configured
+            ? "Not configured: no credentials stored, skipped"
+            : STATE_HINT[state]}
+      </p>
+      <dl className="facts">
+        <div>
+          <dt>Failures</dt>
+          <dd data-testid="failures">
+            {provider.failure_threshold > 0 ? `${provider.consecutive_failures} / ${provider.failure_threshold}` : "no breaker"}
+          </dd>
+        </div>
+        {state === "OPEN" && left !== null && (
+          <div>
+            <dt>Trial in</dt>
+            <dd data-testid="countdown" aria-live="polite">{formatCountdown(left)}</dd>
+          </div>
+        )}
+        <div>
+          <dt>Sent / failed</dt>
+          <dd data-testid="counts">
+            {provider.sent} / {provider.failed}
+          </dd>
+        </div>
+        <div>
+          <dt>Cost</dt>
+          <dd>{formatUsd(provider.cost_usd)}</dd>
+        </div>
+        <div>
+          <dt>Rate</dt>
+          <dd>
+            {provider.rate_per_second > 0
+              ? `${Math.floor(provider.rate_available ?? 0)} of ${provider.rate_per_second}/s free`
+              : "unlimited"}
+          </dd>
+        </div>
+      </dl>
+      {err && (
+        <p className="last-error" role="status" data-testid="last-error">
+          <strong>
+            {ERROR_KIND_LABEL[err.kind]}
+            {err.provider_code !== null ? ` — ${provider.display_name} ${err.provider_code}` : ""}
+          </strong>
+          <span>{err.message}</span>
+        </p>
+      )}
+    </article>
+  );
+}

@@ -1,0 +1,81 @@
+import { useState } from "react";
+import type { Backend } from "../api/backend";
+import { errorMessage } from "../api/backend";
+import type { Channel } from "../bindings/Channel";
+import type { SendRecord } from "../bindings/SendRecord";
+import { ERROR_KIND_LABEL, formatUsd } from "../format";
+
+export function TestSend({ backend }: { backend: Backend }) {
+  const [channel, setChannel] = useState<Channel>("sms");
+  const [to, setTo] = useState("+14165550123");
+  const [busy, setBusy] = useState(false);
+  const [record, setRecord] = useState<SendRecord | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  async function submit(e: React.FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      setRecord(await backend.sendTest({ channel, to }));
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const outcome = record?.outcome;
+  return (
+    <section className="test-send" aria-labelledby="test-send-title">
+      <h2 id="test-send-title">Test send</h2>
+      <form onSubmit={submit}>
+        <label>
+          Channel
+          <select value={channel} onChange={(e) => setChannel(e.target.value as Channel)}>
+            <option value="sms">SMS</option>
+            <option value="email">Email</option>
+          </select>
+        </label>
+        <label>
+          Recipient
+          <input value={to} onChange={(e) => setTo(e.target.value)} data-testid="test-send-to" />
+        </label>
+        <button type="submit" disabled={busy} data-testid="test-send-submit">
+          {busy ? "Sending…" : "Send test"}
+        </button>
+      </form>
+      {error && (
+        <p className="form-error" role="alert">
+          {error}
+        </p>
+      )}
+      {outcome && (
+        <div className="send-result" data-testid="send-result" data-status={outcome.status}>
+          <p>
+            {outcome.status === "delivered"
+              ? `Delivered by ${outcome.provider} in ${record.duration_ms.toFixed(0)} ms`
+              : `Failed: ${outcome.reason}`}
+          </p>
+          <ol className="attempts">
+            {outcome.attempts.map((a, i) => (
+              <li key={i} className={`attempt attempt-${a.outcome}`}>
+                <span className="attempt-provider">{a.provider}</span>
+                <span>{a.outcome === "delivered" ? "delivered" : a.error_kind ? ERROR_KIND_LABEL[a.error_kind] : "failed"}</span>
+                <span>{a.latency_ms.toFixed(0)} ms</span>
+                <span>{formatUsd(a.cost_usd)}</span>
+                {a.error && <span className="attempt-error">{a.error}</span>}
+              </li>
+            ))}
+            {outcome.skipped.map((s, i) => (
+              <li key={`s${i}`} className="attempt attempt-skipped">
+                <span className="attempt-provider">{s.provider}</span>
+                <span>skipped: {s.reason.replace(/_/g, " ")}</span>
+              </li>
+            ))}
+          </ol>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,769 @@
+//! The HTTP API: thin handlers over [`ServiceState`], and the OpenAPI description generated
+//! from their annotations. Errors leave as `{code, message}` with the codes in [`ApiErrorCode`].
+//!
+//! A handler must never call a provider for a request that failed validation, authentication or
+//! its recipient limit.
+
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use futures_util::stream::{self, Stream, StreamExt};
+use msgops_core::chain::{Priority, SendRecord};
+use msgops_core::message::{validate_email, validate_phone};
+use msgops_core::{EmailMessage, SmsMessage};
+use serde::{Deserialize, Serialize};
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{ApiAuth, AuthScope, Refusal};
+use crate::events::ServiceEvent;
+use crate::idempotency::{self, Claim, StoredResponse};
+use crate::state::{Outgoing, ServiceState};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_SMS_BODY_CHARS: usize = 1600;
+pub const MAX_EMAIL_BODY_CHARS: usize = 100_000;
+pub const MAX_SUBJECT_CHARS: usize = 998;
+
+/// What went wrong, for programs; the message is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiErrorCode {
+    /// The request is malformed or a field is invalid (400).
+    Validation,
+    /// The body is larger than 64 KiB (413).
+    PayloadTooLarge,
+    /// No or wrong bearer token (401).
+    Unauthorized,
+    /// The service has no API token yet, so nobody can be let in (401).
+    AuthNotConfigured,
+    /// A per-recipient or per-prefix limit refused the send; no provider was called (429).
+    RecipientLimited,
+    /// The Idempotency-Key was already used for a different request (422).
+    IdempotencyKeyReused,
+    /// The service is shutting down and takes no new sends (503).
+    ShuttingDown,
+    /// The send was still running when shutdown ended; recorded as failed, delivery unknown (503).
+    SendAbandoned,
+    /// A bug in msgops (500).
+    Internal,
+}
+
+impl ApiErrorCode {
+    fn status(self) -> StatusCode {
+        match self {
+            ApiErrorCode::Validation => StatusCode::BAD_REQUEST,
+            ApiErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiErrorCode::Unauthorized | ApiErrorCode::AuthNotConfigured => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiErrorCode::RecipientLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiErrorCode::ShuttingDown | ApiErrorCode::SendAbandoned => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiError {
+    pub code: ApiErrorCode,
+    pub message: String,
+    /// For `recipient_limited`: seconds until the next send to this recipient is allowed (also
+    /// in the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ApiErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    fn stored(&self) -> StoredResponse {
+        StoredResponse {
+            status: self.code.status(),
+            body: Bytes::from(serde_json::to_vec(self).unwrap_or_default()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let retry_after = self.retry_after_secs;
+        let mut response = stored_response(&self.stored(), false);
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if matches!(
+            self.code,
+            ApiErrorCode::Unauthorized | ApiErrorCode::AuthNotConfigured
+        ) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"msgops\""),
+            );
+        }
+        response
+    }
+}
+
+fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => ApiError::new(
+            ApiErrorCode::Internal,
+            format!("could not encode the answer: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+fn stored_response(stored: &StoredResponse, replayed: bool) -> Response {
+    let mut response = (
+        stored.status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        stored.body.clone(),
+    )
+        .into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health and metrics
+
+/// The health of both chains in the backend's shape (`email_providers` / `sms_providers`, each
+/// with `name`, `priority`, `is_healthy`) plus msgops' richer fields. 200 when every chain has a
+/// healthy provider, 503 when one has none left.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health/messaging",
+    tag = "health",
+    responses(
+        (status = 200, description = "Every chain can deliver", body = crate::doc::HealthSnapshot),
+        (status = 503, description = "A chain has no healthy provider left", body = crate::doc::HealthSnapshot),
+        (status = 401, description = "Listening beyond loopback and no or wrong bearer token", body = ApiError),
+    )
+)]
+async fn health(State(state): State<ServiceState>) -> Response {
+    let snapshot = state.messaging().health();
+    let status = if snapshot.every_chain_can_deliver() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, &snapshot)
+}
+
+/// Prometheus metrics (text format 0.0.4): sends by provider and outcome, attempts, failovers,
+/// breaker states, latency histograms, cost, recipient-limit blocks, codes seen in logs.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "Listening beyond loopback and no or wrong bearer token", body = ApiError),
+    )
+)]
+async fn metrics(State(state): State<ServiceState>) -> Response {
+    let text = state.metrics().encode(&state.messaging().health());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sends
+
+/// An SMS to send through the SMS chain (AWS SNS → Twilio → Console).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmsRequest {
+    /// E.164 phone number.
+    #[schema(pattern = r"^\+[0-9]{8,15}$", example = "+14165550123")]
+    pub to: String,
+    #[schema(min_length = 1, max_length = 1600, example = "Your code is 091282")]
+    pub body: String,
+    /// The one-time code inside `body`, if any (the Console provider logs it for support).
+    #[schema(pattern = "^[0-9A-Za-z]{4,12}$", example = "091282")]
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// An email to send through the email chain (AWS SES → SendGrid → SMTP).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    #[schema(format = "email", max_length = 254, example = "ops@example.com")]
+    pub to: String,
+    /// One line.
+    #[schema(min_length = 1, max_length = 998, example = "Your verification code")]
+    pub subject: String,
+    #[schema(min_length = 1, max_length = 100000, example = "Your code is 091282")]
+    pub body: String,
+    #[schema(pattern = "^[0-9A-Za-z]{4,12}$", example = "091282")]
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+fn check_code(code: Option<&str>) -> Result<(), String> {
+    match code {
+        Some(c)
+            if !(4..=12).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Err("`code` must be 4 to 12 letters or digits".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("`{field}` must not be empty"));
+    }
+    if value.chars().count() > max_chars {
+        return Err(format!("`{field}` is longer than {max_chars} characters"));
+    }
+    Ok(())
+}
+
+impl SmsRequest {
+    fn validate(self) -> Result<Outgoing, String> {
+        validate_phone(&self.to)?;
+        check_text("body", &self.body, MAX_SMS_BODY_CHARS)?;
+        check_code(self.code.as_deref())?;
+        Ok(Outgoing::Sms(SmsMessage {
+            to: self.to,
+            body: self.body,
+            code: self.code,
+        }))
+    }
+}
+
+impl EmailRequest {
+    fn validate(self) -> Result<Outgoing, String> {
+        if self.to.len() > 254 {
+            return Err("`to` is longer than 254 characters".into());
+        }
+        validate_email(&self.to)?;
+        if self.to.contains(|c: char| c.is_control()) {
+            return Err(format!(
+                "`{}` is not an email address",
+                self.to.escape_debug()
+            ));
+        }
+        check_text("subject", &self.subject, MAX_SUBJECT_CHARS)?;
+        if self.subject.contains(['\r', '\n']) {
+            return Err("`subject` must be one line".into());
+        }
+        check_text("body", &self.body, MAX_EMAIL_BODY_CHARS)?;
+        check_code(self.code.as_deref())?;
+        Ok(Outgoing::Email(EmailMessage {
+            to: self.to,
+            subject: self.subject,
+            body: self.body,
+            code: self.code,
+        }))
+    }
+}
+
+/// The answer to a send (see [`crate::doc::SendResponse`]).
+#[derive(Debug, Serialize)]
+pub struct SendResponse<'a> {
+    #[serde(flatten)]
+    pub record: &'a SendRecord,
+    pub delivered_by_priority: Option<Priority>,
+    pub cost_usd: f64,
+}
+
+/// Sends one SMS through the chain. 200 with the record when delivered, 502 with the record
+/// when every provider failed or was skipped, 429 when the recipient (or its country prefix)
+/// reached its limit — then no provider is called. With `Idempotency-Key`, a retry gets the
+/// first answer (marked `Idempotent-Replayed: true`) and nothing is sent twice.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/sms",
+    tag = "messages",
+    request_body = SmsRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer (kept 24 h, up to 10,000 keys)"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Delivered", body = crate::doc::SendResponse),
+        (status = 502, description = "Failed: every provider failed or was skipped (the record says why)", body = crate::doc::SendResponse),
+        (status = 400, description = "Invalid request", body = ApiError),
+        (status = 401, description = "No or wrong bearer token", body = ApiError),
+        (status = 413, description = "Body over 64 KiB", body = ApiError),
+        (status = 422, description = "Idempotency-Key already used for another request", body = ApiError),
+        (status = 429, description = "Recipient or prefix limit reached; nothing was sent", body = ApiError),
+        (status = 503, description = "Shutting down, or the send was abandoned at shutdown", body = ApiError),
+    )
+)]
+async fn send_sms(
+    State(state): State<ServiceState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    send(state, headers, body, "/api/v1/messages/sms", |b| {
+        serde_json::from_slice::<SmsRequest>(b)
+            .map_err(|e| e.to_string())
+            .and_then(SmsRequest::validate)
+    })
+    .await
+}
+
+/// Sends one email through the chain; answers as for SMS.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/email",
+    tag = "messages",
+    request_body = EmailRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer (kept 24 h, up to 10,000 keys)"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Delivered", body = crate::doc::SendResponse),
+        (status = 502, description = "Failed: every provider failed or was skipped (the record says why)", body = crate::doc::SendResponse),
+        (status = 400, description = "Invalid request", body = ApiError),
+        (status = 401, description = "No or wrong bearer token", body = ApiError),
+        (status = 413, description = "Body over 64 KiB", body = ApiError),
+        (status = 422, description = "Idempotency-Key already used for another request", body = ApiError),
+        (status = 429, description = "Recipient limit reached; nothing was sent", body = ApiError),
+        (status = 503, description = "Shutting down, or the send was abandoned at shutdown", body = ApiError),
+    )
+)]
+async fn send_email(
+    State(state): State<ServiceState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    send(state, headers, body, "/api/v1/messages/email", |b| {
+        serde_json::from_slice::<EmailRequest>(b)
+            .map_err(|e| e.to_string())
+            .and_then(EmailRequest::validate)
+    })
+    .await
+}
+
+async fn send(
+    state: ServiceState,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    route: &'static str,
+    parse: impl FnOnce(&[u8]) -> Result<Outgoing, String>,
+) -> Response {
+    if state.is_shutting_down() {
+        return ApiError::new(
+            ApiErrorCode::ShuttingDown,
+            "msgops is shutting down and takes no new sends; retry against the restarted service",
+        )
+        .into_response();
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::new(
+                ApiErrorCode::PayloadTooLarge,
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+            .into_response()
+        }
+        Err(rejection) => {
+            return ApiError::new(ApiErrorCode::Validation, rejection.body_text()).into_response()
+        }
+    };
+    let message = match parse(&body) {
+        Ok(message) => message,
+        Err(e) => return ApiError::new(ApiErrorCode::Validation, e).into_response(),
+    };
+    let Some(key) = headers.get("idempotency-key") else {
+        return match admit_and_send(&state, message).await {
+            Ok(answer) | Err(answer) => stored_response(&answer, false),
+        };
+    };
+    let key = match key.to_str().map_err(|_| ()).and_then(|k| {
+        idempotency::validate_key(k).map_err(|_| ())?;
+        Ok(k)
+    }) {
+        Ok(key) => key,
+        Err(()) => {
+            return ApiError::new(
+                ApiErrorCode::Validation,
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
+            .into_response()
+        }
+    };
+    let fingerprint = idempotency::fingerprint(route, &body);
+    loop {
+        match state.inner.idempotency.claim(key, fingerprint) {
+            Claim::Mismatch => {
+                return ApiError::new(
+                    ApiErrorCode::IdempotencyKeyReused,
+                    format!("Idempotency-Key `{key}` was already used for a different request; use a new key for a new message"),
+                )
+                .into_response()
+            }
+            Claim::Duplicate(first) => match first.wait().await {
+                Some(answer) => return stored_response(&answer, true),
+                // The first request ended without an answer: try to become the first.
+                None => continue,
+            },
+            Claim::First(pending) => {
+                return match admit_and_send_keyed(&state, message, pending).await {
+                    Some(answer) => stored_response(&answer, false),
+                    None => abandoned(),
+                };
+            }
+        }
+    }
+}
+
+fn abandoned() -> Response {
+    stored_response(&abandoned_error(), false)
+}
+
+/// Applies the recipient limit; `Err` is the refusal to answer with.
+fn admit(state: &ServiceState, message: &Outgoing) -> Result<(), StoredResponse> {
+    let channel = message.channel();
+    let recipient = message.recipient();
+    match state.inner.limiter.try_acquire(channel, recipient) {
+        Ok(()) => Ok(()),
+        Err(blocked) => {
+            let reason = blocked.reason(channel, recipient);
+            let rule = blocked.by.label();
+            let retry_after_secs = blocked.retry_after.as_secs().max(1);
+            tracing::warn!(?channel, %recipient, %rule, "send refused by recipient limit");
+            state.metrics().record_limit_block(channel, &rule);
+            state.publish(ServiceEvent::RecipientBlocked {
+                channel,
+                recipient: recipient.to_string(),
+                rule,
+                reason: reason.clone(),
+                retry_after_secs,
+                at: chrono::Utc::now(),
+            });
+            let mut error = ApiError::new(ApiErrorCode::RecipientLimited, reason);
+            error.retry_after_secs = Some(retry_after_secs);
+            Err(error.stored())
+        }
+    }
+}
+
+fn answer_for(state: &ServiceState, record: &SendRecord) -> StoredResponse {
+    let priority = record.outcome.delivered_by().and_then(|id| {
+        state
+            .messaging()
+            .health()
+            .providers()
+            .find(|p| &p.id == id && p.channel == record.channel)
+            .map(|p| p.priority)
+    });
+    let response = SendResponse {
+        record,
+        delivered_by_priority: priority,
+        cost_usd: record.outcome.cost_usd(),
+    };
+    let status = if priority.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    StoredResponse {
+        status,
+        body: Bytes::from(serde_json::to_vec(&response).unwrap_or_default()),
+    }
+}
+
+/// Limit, then send; `Err` holds a refusal.
+async fn admit_and_send(
+    state: &ServiceState,
+    message: Outgoing,
+) -> Result<StoredResponse, StoredResponse> {
+    admit(state, &message)?;
+    let task_state = state.clone();
+    state
+        .run_send(message, move |record| answer_for(&task_state, record))
+        .await
+        .ok_or_else(abandoned_error)
+}
+
+fn abandoned_error() -> StoredResponse {
+    ApiError::new(
+        ApiErrorCode::SendAbandoned,
+        "the send was still running when msgops shut down; it is recorded as failed and may or may not have been delivered",
+    )
+    .stored()
+}
+
+/// As [`admit_and_send`], publishing the answer under the idempotency key from inside the send
+/// task, so that it is kept even if this client hangs up. `None` when the send was abandoned.
+async fn admit_and_send_keyed(
+    state: &ServiceState,
+    message: Outgoing,
+    pending: idempotency::Pending,
+) -> Option<StoredResponse> {
+    if let Err(refusal) = admit(state, &message) {
+        // A refusal is not kept: a retry after the window is decided again.
+        pending.finish(refusal.clone(), false);
+        return Some(refusal);
+    }
+    let task_state = state.clone();
+    state
+        .run_send(message, move |record| {
+            let answer = answer_for(&task_state, record);
+            pending.finish(answer.clone(), true);
+            answer
+        })
+        .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+/// Server-sent events: `breaker_transition`, `send_finished`, `provider_changed` (the chain's
+/// events), `recipient_blocked`, `code_seen`, `send_abandoned` (the service's), and `lagged`
+/// when this client fell behind and missed some. Each `data:` is one JSON object whose `kind`
+/// is the event name.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "An endless text/event-stream", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "No or wrong bearer token", body = ApiError),
+    )
+)]
+async fn events(State(state): State<ServiceState>) -> Response {
+    let stop = state.inner.stop.clone();
+    let chain = BroadcastStream::new(state.messaging().subscribe()).map(|item| match item {
+        Ok(event) => chain_event(&event),
+        Err(BroadcastStreamRecvError::Lagged(n)) => lagged(n),
+    });
+    let own = BroadcastStream::new(state.subscribe()).map(|item| match item {
+        Ok(event) => Event::default()
+            .event(event.name())
+            .json_data(&event)
+            .unwrap_or_else(|_| Event::default().comment("unencodable event")),
+        Err(BroadcastStreamRecvError::Lagged(n)) => lagged(n),
+    });
+    let stream = stream::select(chain, own)
+        .map(Ok::<_, Infallible>)
+        .take_until(async move { stop.cancelled().await });
+    sse(stream)
+}
+
+fn sse(stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn chain_event(event: &msgops_core::ChainEvent) -> Event {
+    use msgops_core::ChainEvent;
+    let name = match event {
+        ChainEvent::BreakerTransition { .. } => "breaker_transition",
+        ChainEvent::SendFinished { .. } => "send_finished",
+        ChainEvent::ProviderChanged { .. } => "provider_changed",
+    };
+    Event::default()
+        .event(name)
+        .json_data(event)
+        .unwrap_or_else(|_| Event::default().comment("unencodable event"))
+}
+
+fn lagged(missed: u64) -> Event {
+    Event::default()
+        .event("lagged")
+        .data(format!("{{\"kind\":\"lagged\",\"missed\":{missed}}}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication
+
+async fn require_token(
+    State(state): State<ServiceState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    match state.settings().auth.check(header) {
+        Ok(()) => next.run(request).await,
+        Err(Refusal::NotConfigured) => ApiError::new(
+            ApiErrorCode::AuthNotConfigured,
+            "this service has no API token yet; create one with `msgops serve --create-token`",
+        )
+        .into_response(),
+        Err(Refusal::Missing) => ApiError::new(
+            ApiErrorCode::Unauthorized,
+            "send `Authorization: Bearer <token>`",
+        )
+        .into_response(),
+        Err(Refusal::Wrong) => {
+            ApiError::new(ApiErrorCode::Unauthorized, "the bearer token is not valid")
+                .into_response()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI and the router
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "msgops service",
+        description = "Health, metrics, guarded sends and events of the OTP messaging failover chains (SMS: AWS SNS → Twilio → Console; email: AWS SES → SendGrid → SMTP).",
+    ),
+    components(schemas(ApiError, ApiErrorCode, crate::events::ServiceEvent, crate::events::CodeSeen)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "health", description = "The backend's health endpoint, richer"),
+        (name = "metrics", description = "Prometheus"),
+        (name = "messages", description = "Sends through the chains"),
+        (name = "events", description = "Live events"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The token of `msgops serve --create-token`, kept in the OS keychain",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// This OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "health",
+    responses(
+        (status = 200, description = "This OpenAPI 3 document", body = Object, content_type = "application/json"),
+        (status = 401, description = "Listening beyond loopback and no or wrong bearer token", body = ApiError),
+    )
+)]
+async fn openapi_json(State(state): State<ServiceState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        state.inner.openapi_json.clone(),
+    )
+        .into_response()
+}
+
+fn routers() -> (OpenApiRouter<ServiceState>, OpenApiRouter<ServiceState>) {
+    let open = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json));
+    let guarded = OpenApiRouter::new()
+        .routes(routes!(send_sms))
+        .routes(routes!(send_email))
+        .routes(routes!(events));
+    (open, guarded)
+}
+
+/// The OpenAPI document as this service describes itself: with `auth` guarding everything,
+/// every operation requires the bearer token.
+pub fn openapi(auth: &ApiAuth) -> utoipa::openapi::OpenApi {
+    let (open, guarded) = routers();
+    let mut doc = open.merge(guarded).into_openapi();
+    if auth.scope() == AuthScope::Everything {
+        doc.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+    doc
+}
+
+/// The whole HTTP API over `state`.
+pub fn router(state: ServiceState) -> Router {
+    let (open, guarded) = routers();
+    let (open, _) = open.split_for_parts();
+    let (guarded, _) = guarded.split_for_parts();
+    let auth = middleware::from_fn_with_state(state.clone(), require_token);
+    let guarded = guarded.route_layer(auth.clone());
+    let open = if state.settings().auth.scope() == AuthScope::Everything {
+        open.route_layer(auth)
+    } else {
+        open
+    };
+    open.merge(guarded)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(state)
+}
+
+/// The OpenAPI JSON for `auth`, made once per service.
+pub(crate) fn openapi_bytes(auth: &ApiAuth) -> Bytes {
+    openapi(auth)
+        .to_json()
+        .map(Bytes::from)
+        .unwrap_or_else(|_| Bytes::from_static(b"{}"))
+}

@@ -1,0 +1,182 @@
+//! The API bearer token: made here, kept in the OS keychain (account `service.api_token`),
+//! compared in constant time.
+//!
+//! This module must never log, serialize or put into an error the token or any part of it.
+
+use msgops_credentials::{CredentialStore, ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
+/// The keychain account holding the token.
+pub const TOKEN_ACCOUNT: &str = "service.api_token";
+
+/// Which endpoints need the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScope {
+    /// Sends and the event stream (which carries recipients and codes). Health, metrics and the
+    /// OpenAPI description stay open for local monitoring. Only allowed on loopback.
+    SendsAndEvents,
+    /// Every endpoint: required when listening on anything but loopback.
+    Everything,
+}
+
+/// The token the service accepts, and where it applies.
+#[derive(Clone)]
+pub struct ApiAuth {
+    token: Option<SecretString>,
+    scope: AuthScope,
+}
+
+impl std::fmt::Debug for ApiAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiAuth")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// A token that is not ours.
+    Wrong,
+    /// The service has no token at all: nobody can be let in.
+    NotConfigured,
+}
+
+impl ApiAuth {
+    pub fn new(token: Option<SecretString>, scope: AuthScope) -> Self {
+        Self { token, scope }
+    }
+
+    /// No token: sends and events are refused until one is created.
+    pub fn none() -> Self {
+        Self::new(None, AuthScope::SendsAndEvents)
+    }
+
+    pub fn scope(&self) -> AuthScope {
+        self.scope
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Whether every endpoint is guarded by a token (the condition to listen beyond loopback).
+    pub fn guards_everything(&self) -> bool {
+        self.has_token() && self.scope == AuthScope::Everything
+    }
+
+    /// Checks an `Authorization` header value.
+    pub fn check(&self, authorization: Option<&[u8]>) -> Result<(), Refusal> {
+        let Some(expected) = &self.token else {
+            return Err(Refusal::NotConfigured);
+        };
+        let Some(presented) = authorization.and_then(bearer) else {
+            return Err(Refusal::Missing);
+        };
+        // Constant time over the contents; only the length can differ observably, and every
+        // token this module makes has the same length.
+        if bool::from(presented.ct_eq(expected.expose_secret().as_bytes())) {
+            Ok(())
+        } else {
+            Err(Refusal::Wrong)
+        }
+    }
+}
+
+/// The token of `Bearer <token>` (scheme case-insensitive).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(7)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return None;
+    }
+    let token = rest.trim_ascii();
+    (!token.is_empty()).then_some(token)
+}
+
+/// A fresh token: `msgops_` and 64 hex digits (256 random bits from the OS).
+pub fn new_token() -> Result<SecretString, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    let mut token = String::with_capacity(7 + 64);
+    token.push_str("msgops_");
+    for b in bytes {
+        token.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        token.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
+    }
+    Ok(SecretString::from(token))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the OS could not provide random bytes for a token: {0}")]
+    Random(getrandom::Error),
+    #[error(transparent)]
+    Store(#[from] msgops_credentials::CredentialError),
+}
+
+/// Makes a new token and stores it in `store` (replacing any old one). Returns it so that it
+/// can be shown once.
+pub fn create_token(store: &dyn CredentialStore) -> Result<SecretString, TokenError> {
+    let token = new_token().map_err(TokenError::Random)?;
+    store.set(TOKEN_ACCOUNT, &token)?;
+    Ok(token)
+}
+
+/// The stored token; `Ok(None)` when there is none yet.
+pub fn load_token(store: &dyn CredentialStore) -> Result<Option<SecretString>, TokenError> {
+    Ok(store.get(TOKEN_ACCOUNT)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use msgops_credentials::MemoryStore;
+
+    #[test]
+    fn created_tokens_are_stored_and_accepted() {
+        let store = MemoryStore::new();
+        let token = create_token(&store).expect("created");
+        assert!(token.expose_secret().starts_with("msgops_"));
+        assert_eq!(token.expose_secret().len(), 71);
+        let loaded = load_token(&store).expect("load").expect("stored");
+        let auth = ApiAuth::new(Some(loaded), AuthScope::Everything);
+        let header = format!("Bearer {}", token.expose_secret());
+        assert_eq!(auth.check(Some(header.as_bytes())), Ok(()));
+        let header = format!("bearer   {} ", token.expose_secret());
+        assert_eq!(auth.check(Some(header.as_bytes())), Ok(()));
+    }
+
+    #[test]
+    fn missing_wrong_and_unconfigured_tokens_are_told_apart() {
+        let auth = ApiAuth::new(Some("msgops_right".into()), AuthScope::SendsAndEvents);
+        assert_eq!(auth.check(None), Err(Refusal::Missing));
+        assert_eq!(auth.check(Some(b"Basic abc")), Err(Refusal::Missing));
+        assert_eq!(auth.check(Some(b"Bearer ")), Err(Refusal::Missing));
+        assert_eq!(
+            auth.check(Some(b"Bearer msgops_wrong")),
+            Err(Refusal::Wrong)
+        );
+        assert_eq!(
+            ApiAuth::none().check(Some(b"Bearer msgops_right")),
+            Err(Refusal::NotConfigured)
+        );
+    }
+
+    #[test]
+    fn two_tokens_differ_and_debug_hides_them() {
+        let a = new_token().expect("a");
+        let b = new_token().expect("b");
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        let auth = ApiAuth::new(Some(a.clone()), AuthScope::Everything);
+        assert!(!format!("{auth:?}").contains(a.expose_secret()));
+    }
+
+    #[test]
+    fn no_store_no_token() {
+        assert!(load_token(&MemoryStore::new()).expect("ok").is_none());
+    }
+}

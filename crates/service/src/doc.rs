@@ -1,0 +1,244 @@
+//! OpenAPI schemas of the core types the API serializes (`HealthSnapshot`, `SendRecord`, ...).
+//! msgops-core knows nothing of HTTP or utoipa, so the schemas are written here, field for field;
+//! the test at the bottom serializes the real types and fails when a field is missing on either
+//! side, and schemathesis checks every response against these schemas.
+//!
+//! These types are never built: they only describe.
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use utoipa::ToSchema;
+
+/// Where a provider stands in its chain, in the backend's words.
+#[derive(ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Priority {
+    Primary,
+    Secondary,
+    Fallback,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Sms,
+    Email,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Authentication,
+    Throttled,
+    Transient,
+    Permanent,
+    Ambiguous,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    BreakerOpen,
+    RateLimited,
+    Disabled,
+    NotConfigured,
+    DeadlineExceeded,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Delivered,
+    Failed,
+}
+
+/// The last failure of a provider.
+#[derive(ToSchema)]
+pub struct LastError {
+    kind: ErrorKind,
+    message: String,
+    provider_code: Option<i64>,
+    at: DateTime<Utc>,
+}
+
+/// One provider: the backend's `name`, `priority`, `is_healthy`, then msgops' additions.
+#[derive(ToSchema)]
+pub struct ProviderHealth {
+    /// The backend's class name (`AWSSNSProvider`).
+    #[schema(example = "AWSSNSProvider")]
+    name: String,
+    priority: Priority,
+    /// Enabled, configured and breaker CLOSED.
+    is_healthy: bool,
+    /// msgops' id (`sns`, `twilio`, `console`, `ses`, `sendgrid`, `smtp`).
+    id: String,
+    display_name: String,
+    channel: Channel,
+    enabled: bool,
+    /// False while the provider has no credentials (it is skipped).
+    configured: bool,
+    breaker_state: BreakerState,
+    #[schema(minimum = 0)]
+    consecutive_failures: u32,
+    #[schema(minimum = 0)]
+    failure_threshold: u32,
+    open_until: Option<DateTime<Utc>>,
+    #[schema(minimum = 0)]
+    open_remaining_ms: Option<u64>,
+    last_error: Option<LastError>,
+    #[schema(minimum = 0)]
+    sent: u64,
+    #[schema(minimum = 0)]
+    failed: u64,
+    cost_usd: f64,
+    cost_per_message_usd: f64,
+    rate_per_second: f64,
+    /// Rate-limit tokens available now; null when unlimited.
+    rate_available: Option<f64>,
+}
+
+/// The backend's `GET /api/v1/health/messaging` shape, with richer fields alongside.
+#[derive(ToSchema)]
+pub struct HealthSnapshot {
+    email_providers: Vec<ProviderHealth>,
+    sms_providers: Vec<ProviderHealth>,
+}
+
+/// One provider call made during a send.
+#[derive(ToSchema)]
+pub struct Attempt {
+    provider: String,
+    outcome: AttemptOutcome,
+    latency_ms: f64,
+    error_kind: Option<ErrorKind>,
+    error: Option<String>,
+    provider_code: Option<i64>,
+    cost_usd: f64,
+}
+
+/// A provider passed over without a call.
+#[derive(ToSchema)]
+pub struct Skip {
+    provider: String,
+    reason: SkipReason,
+}
+
+/// How a send ended: delivered (by `provider`) or failed (with `reason`).
+#[derive(ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SendOutcome {
+    Delivered {
+        provider: String,
+        attempts: Vec<Attempt>,
+        skipped: Vec<Skip>,
+    },
+    Failed {
+        reason: String,
+        attempts: Vec<Attempt>,
+        skipped: Vec<Skip>,
+    },
+}
+
+/// A finished send.
+#[derive(ToSchema)]
+pub struct SendRecord {
+    channel: Channel,
+    recipient: String,
+    started_at: DateTime<Utc>,
+    duration_ms: f64,
+    outcome: SendOutcome,
+}
+
+/// The answer to a send: the delivery record, the priority of the provider that delivered
+/// (null when failed) and what it cost.
+#[derive(ToSchema)]
+pub struct SendResponse {
+    #[serde(flatten)]
+    record: SendRecord,
+    delivered_by_priority: Option<Priority>,
+    cost_usd: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use msgops_core::chain::{Attempt, LastError, SendOutcome, SendRecord, Skip, SkipReason};
+    use msgops_core::health::HealthSnapshot;
+    use msgops_core::{Channel, ErrorKind, ProviderId};
+    use serde_json::Value;
+
+    fn documented(doc: &Value, name: &str) -> BTreeSet<String> {
+        doc["components"]["schemas"][name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{name} has no properties in the OpenAPI document"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn keys(v: &Value) -> BTreeSet<String> {
+        v.as_object().expect("object").keys().cloned().collect()
+    }
+
+    #[test]
+    fn documented_fields_match_what_the_core_types_serialize() {
+        let doc = serde_json::to_value(crate::api::openapi(&crate::ApiAuth::none()))
+            .expect("openapi json");
+        let messaging = msgops_core::Messaging::from_config(&Default::default());
+        let mut health: HealthSnapshot = messaging.health();
+        health.sms_providers[0].last_error = Some(LastError {
+            kind: ErrorKind::Authentication,
+            message: "401".into(),
+            provider_code: Some(20003),
+            at: chrono::Utc::now(),
+        });
+        let health = serde_json::to_value(&health).expect("health");
+        assert_eq!(keys(&health), documented(&doc, "HealthSnapshot"));
+        let provider = &health["sms_providers"][0];
+        assert_eq!(keys(provider), documented(&doc, "ProviderHealth"));
+        assert_eq!(keys(&provider["last_error"]), documented(&doc, "LastError"));
+
+        let record = SendRecord {
+            channel: Channel::Sms,
+            recipient: "+14165550123".into(),
+            started_at: chrono::Utc::now(),
+            duration_ms: 1.0,
+            outcome: SendOutcome::Delivered {
+                provider: ProviderId::new("twilio"),
+                attempts: vec![Attempt {
+                    provider: ProviderId::new("twilio"),
+                    outcome: msgops_core::AttemptOutcome::Delivered,
+                    latency_ms: 1.0,
+                    error_kind: None,
+                    error: None,
+                    provider_code: None,
+                    cost_usd: 0.0075,
+                }],
+                skipped: vec![Skip {
+                    provider: ProviderId::new("sns"),
+                    reason: SkipReason::BreakerOpen,
+                }],
+            },
+        };
+        let record = serde_json::to_value(&record).expect("record");
+        assert_eq!(keys(&record), documented(&doc, "SendRecord"));
+        assert_eq!(
+            keys(&record["outcome"]["attempts"][0]),
+            documented(&doc, "Attempt")
+        );
+        assert_eq!(
+            keys(&record["outcome"]["skipped"][0]),
+            documented(&doc, "Skip")
+        );
+    }
+}

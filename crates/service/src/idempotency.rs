@@ -1,0 +1,355 @@
+//! `Idempotency-Key`: a request retried with the same key gets the first request's answer (same
+//! status, same body) instead of a second message. Concurrent duplicates wait for the first.
+//!
+//! Bounded: entries live `ttl` (24 h by default) and at most `capacity` (10,000) are kept; the
+//! oldest go first. Only answers of requests that reached the chain are kept (delivered or
+//! failed): a refused request (invalid, over its recipient limit) is decided again on retry.
+//!
+//! This module must never hand a key's stored answer to a request whose body differs from the
+//! first one: that is a client bug, answered with its own error.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyConfig {
+    pub ttl: Duration,
+    pub capacity: usize,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(24 * 3600),
+            capacity: 10_000,
+        }
+    }
+}
+
+/// An answer as sent, kept to be sent again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+type Slot = watch::Receiver<Option<Arc<StoredResponse>>>;
+
+#[derive(Debug)]
+struct Entry {
+    generation: u64,
+    fingerprint: u64,
+    created: Instant,
+    answer: Slot,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<String, Entry>,
+    /// Keys in insertion order with their generation, for expiry and eviction.
+    order: VecDeque<(String, u64)>,
+    next_generation: u64,
+}
+
+#[derive(Debug)]
+pub struct IdempotencyCache {
+    config: IdempotencyConfig,
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// What to do with a request carrying a key.
+#[derive(Debug)]
+pub enum Claim {
+    /// First request with this key: do the work, then [`Pending::finish`].
+    First(Pending),
+    /// Another request with this key is done or under way: wait for its answer.
+    Duplicate(Duplicate),
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+/// The right (and duty) to answer for a key. Dropped without an answer (the work panicked or was
+/// aborted), the key is released so that a retry does the work.
+#[derive(Debug)]
+pub struct Pending {
+    key: String,
+    generation: u64,
+    sender: Option<watch::Sender<Option<Arc<StoredResponse>>>>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug)]
+pub struct Duplicate {
+    answer: Slot,
+}
+
+fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    inner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Identifies a request: the route and its exact body.
+pub fn fingerprint(route: &str, body: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    route.hash(&mut h);
+    body.hash(&mut h);
+    h.finish()
+}
+
+/// A usable key: 1 to 255 visible ASCII characters.
+pub fn validate_key(key: &str) -> Result<(), String> {
+    if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err("Idempotency-Key must be 1 to 255 visible ASCII characters".into())
+    }
+}
+
+impl IdempotencyCache {
+    pub fn new(config: IdempotencyConfig) -> Self {
+        Self {
+            config,
+            inner: Arc::new(Mutex::new(Inner::default())),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.inner).entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn claim(&self, key: &str, fingerprint: u64) -> Claim {
+        let now = Instant::now();
+        let mut inner = lock(&self.inner);
+        self.expire(&mut inner, now);
+        if let Some(entry) = inner.entries.get(key) {
+            return if entry.fingerprint == fingerprint {
+                Claim::Duplicate(Duplicate {
+                    answer: entry.answer.clone(),
+                })
+            } else {
+                Claim::Mismatch
+            };
+        }
+        while inner.entries.len() >= self.config.capacity.max(1) {
+            let Some((old, generation)) = inner.order.pop_front() else {
+                break;
+            };
+            if inner
+                .entries
+                .get(&old)
+                .is_some_and(|e| e.generation == generation)
+            {
+                inner.entries.remove(&old);
+            }
+        }
+        let generation = inner.next_generation;
+        inner.next_generation += 1;
+        let (sender, answer) = watch::channel(None);
+        inner.entries.insert(
+            key.to_string(),
+            Entry {
+                generation,
+                fingerprint,
+                created: now,
+                answer,
+            },
+        );
+        inner.order.push_back((key.to_string(), generation));
+        Claim::First(Pending {
+            key: key.to_string(),
+            generation,
+            sender: Some(sender),
+            inner: self.inner.clone(),
+        })
+    }
+
+    fn expire(&self, inner: &mut Inner, now: Instant) {
+        while let Some((key, generation)) = inner.order.front().cloned() {
+            let expired = match inner.entries.get(&key) {
+                Some(e) if e.generation == generation => {
+                    now.saturating_duration_since(e.created) >= self.config.ttl
+                }
+                // Released or replaced: the queue entry is stale.
+                _ => true,
+            };
+            if !expired {
+                break;
+            }
+            inner.order.pop_front();
+            if inner
+                .entries
+                .get(&key)
+                .is_some_and(|e| e.generation == generation)
+            {
+                inner.entries.remove(&key);
+            }
+        }
+    }
+}
+
+impl Pending {
+    /// Publishes the answer to waiting duplicates. With `keep`, later retries get it too;
+    /// without, the key is released and a retry is decided again.
+    pub fn finish(mut self, response: StoredResponse, keep: bool) {
+        if !keep {
+            self.release();
+        }
+        if let Some(sender) = self.sender.take() {
+            sender.send_replace(Some(Arc::new(response)));
+        }
+    }
+
+    fn release(&self) {
+        let mut inner = lock(&self.inner);
+        if inner
+            .entries
+            .get(&self.key)
+            .is_some_and(|e| e.generation == self.generation)
+        {
+            inner.entries.remove(&self.key);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.sender.is_some() {
+            self.release();
+        }
+    }
+}
+
+impl Duplicate {
+    /// The first request's answer, or `None` if it ended without one (then retry the claim).
+    pub async fn wait(mut self) -> Option<Arc<StoredResponse>> {
+        match self.answer.wait_for(Option::is_some).await {
+            Ok(answer) => answer.clone(),
+            Err(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &'static str) -> StoredResponse {
+        StoredResponse {
+            status: StatusCode::from_u16(status).expect("status"),
+            body: Bytes::from_static(body.as_bytes()),
+        }
+    }
+
+    fn first(claim: Claim) -> Pending {
+        match claim {
+            Claim::First(p) => p,
+            other => panic!("expected First, got {other:?}"),
+        }
+    }
+
+    fn duplicate(claim: Claim) -> Duplicate {
+        match claim {
+            Claim::Duplicate(d) => d,
+            other => panic!("expected Duplicate, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_gets_the_first_answer() {
+        let cache = IdempotencyCache::new(IdempotencyConfig::default());
+        first(cache.claim("k", 1)).finish(answer(200, "{\"a\":1}"), true);
+        let again = duplicate(cache.claim("k", 1)).wait().await.expect("kept");
+        assert_eq!(*again, answer(200, "{\"a\":1}"));
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_duplicate_waits_for_the_first() {
+        let cache = IdempotencyCache::new(IdempotencyConfig::default());
+        let pending = first(cache.claim("k", 1));
+        let waiter = tokio::spawn(duplicate(cache.claim("k", 1)).wait());
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        pending.finish(answer(502, "failed"), true);
+        let got = waiter.await.expect("join").expect("answer");
+        assert_eq!(got.status, StatusCode::BAD_GATEWAY);
+    }
+
+    #[tokio::test]
+    async fn the_same_key_with_another_body_is_a_mismatch() {
+        let cache = IdempotencyCache::new(IdempotencyConfig::default());
+        first(cache.claim("k", 1)).finish(answer(200, "x"), true);
+        assert!(matches!(cache.claim("k", 2), Claim::Mismatch));
+    }
+
+    #[tokio::test]
+    async fn an_answer_not_kept_is_shared_with_waiters_but_not_with_later_retries() {
+        let cache = IdempotencyCache::new(IdempotencyConfig::default());
+        let pending = first(cache.claim("k", 1));
+        let waiter = duplicate(cache.claim("k", 1));
+        pending.finish(answer(429, "limited"), false);
+        assert_eq!(
+            waiter.wait().await.expect("shared").status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        first(cache.claim("k", 1));
+    }
+
+    #[tokio::test]
+    async fn abandoned_work_releases_the_key() {
+        let cache = IdempotencyCache::new(IdempotencyConfig::default());
+        let pending = first(cache.claim("k", 1));
+        let waiter = duplicate(cache.claim("k", 1));
+        drop(pending);
+        assert!(waiter.wait().await.is_none());
+        first(cache.claim("k", 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_expire_after_the_ttl() {
+        let cache = IdempotencyCache::new(IdempotencyConfig {
+            ttl: Duration::from_secs(24 * 3600),
+            capacity: 10,
+        });
+        first(cache.claim("k", 1)).finish(answer(200, "x"), true);
+        tokio::time::advance(Duration::from_secs(24 * 3600 - 1)).await;
+        duplicate(cache.claim("k", 1));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let _pending = first(cache.claim("k", 1));
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_oldest_key_goes_when_full() {
+        let cache = IdempotencyCache::new(IdempotencyConfig {
+            ttl: Duration::from_secs(3600),
+            capacity: 3,
+        });
+        for key in ["a", "b", "c", "d"] {
+            first(cache.claim(key, 1)).finish(answer(200, "x"), true);
+        }
+        assert_eq!(cache.len(), 3);
+        first(cache.claim("a", 1));
+        duplicate(cache.claim("d", 1));
+    }
+
+    #[test]
+    fn keys_are_visible_ascii_up_to_255() {
+        assert!(validate_key("order-42:retry").is_ok());
+        assert!(validate_key("").is_err());
+        assert!(validate_key("has space").is_err());
+        assert!(validate_key(&"x".repeat(256)).is_err());
+    }
+}

@@ -1,0 +1,184 @@
+//! msgops as an HTTP service, for the backend's monitoring and for programs that send codes:
+//!
+//! - `GET /api/v1/health/messaging` — the backend's health JSON, richer (200, or 503 when a
+//!   chain has no healthy provider left);
+//! - `GET /metrics` — Prometheus text;
+//! - `POST /api/v1/messages/{sms,email}` — sends behind a bearer token, per-recipient limits
+//!   and `Idempotency-Key`;
+//! - `GET /api/v1/events` — server-sent events;
+//! - `GET /api/v1/openapi.json` — the OpenAPI description, generated from the handlers.
+//!
+//! Like mini-redis, [`serve`] takes its listener and its shutdown signal from outside: the CLI
+//! binds `127.0.0.1:5024`, tests bind `127.0.0.1:0`, the desktop app can run it in the
+//! background. No Tauri, no GTK here.
+//!
+//! What the service must never do: listen beyond loopback with any endpoint open; send a message
+//! the recipient limit refused; send twice for one idempotency key; end a send silently at
+//! shutdown (it finishes, or is recorded as failed).
+
+pub mod api;
+pub mod auth;
+pub mod doc;
+pub mod emulated;
+pub mod events;
+pub mod idempotency;
+pub mod limits;
+pub mod metrics;
+pub mod state;
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use msgops_core::{ChainEvent, Messaging, ProviderId};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+pub use api::{openapi, router, ApiError, ApiErrorCode};
+pub use auth::{create_token, load_token, ApiAuth, AuthScope, TOKEN_ACCOUNT};
+pub use events::{CodeSeen, ServiceEvent};
+pub use idempotency::IdempotencyConfig;
+pub use limits::{LimitRule, LimitsConfig, PrefixRule, RecipientLimiter};
+pub use state::{ServiceSettings, ServiceState};
+
+/// Where the service listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5024";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(
+        "refusing to listen on {addr}: beyond loopback every endpoint must require the API token, \
+         and {why}. Create a token with `msgops serve --create-token` (or set MSGOPS_API_TOKEN), \
+         or listen on 127.0.0.1"
+    )]
+    ExposedWithoutAuth { addr: SocketAddr, why: &'static str },
+    #[error("the listener failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Checks that a service with `auth` may listen on `addr`: loopback always, anything else only
+/// with a token guarding every endpoint.
+pub fn check_exposure(addr: SocketAddr, auth: &ApiAuth) -> Result<(), ServiceError> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    let why = if !auth.has_token() {
+        "no API token is configured"
+    } else if auth.scope() != AuthScope::Everything {
+        "authentication is configured for sends and events only"
+    } else {
+        return Ok(());
+    };
+    Err(ServiceError::ExposedWithoutAuth { addr, why })
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then shuts down gracefully: no new
+/// connections or sends; event streams end; requests under way get their answer; sends under way
+/// finish within the grace period (default: the chains' send deadline + 2 s) or are recorded as
+/// failed. Background tasks (metrics from chain events, breaker polling) live as long as this.
+pub async fn serve(
+    listener: TcpListener,
+    state: ServiceState,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
+    let addr = listener.local_addr()?;
+    check_exposure(addr, &state.settings().auth)?;
+    let background = CancellationToken::new();
+    let feeder = tokio::spawn(feed_metrics(state.clone(), background.clone()));
+    let poller = tokio::spawn(poll_breakers(state.clone(), background.clone()));
+    tracing::info!(%addr, "msgops service listening");
+
+    let app = api::router(state.clone());
+    let on_signal = {
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            tracing::info!("shutting down: finishing requests and sends under way");
+            state.begin_shutdown();
+        }
+    };
+    // Answers are written in one piece; do not let Nagle hold them back.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(on_signal);
+    let grace = state.shutdown_grace();
+    let outcome = tokio::select! {
+        result = server.into_future() => result.map_err(ServiceError::from),
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; closing them");
+            Ok(())
+        }
+    };
+    state.begin_shutdown();
+    // Sends run in their own tasks: they may outlive their connection.
+    state.drain_sends(grace).await;
+    background.cancel();
+    let _ = feeder.await;
+    let _ = poller.await;
+    outcome
+}
+
+/// Counts the chain's events into the metrics. On shutdown it drains what is already queued, so
+/// the last sends are counted too.
+async fn feed_metrics(state: ServiceState, stop: CancellationToken) {
+    let messaging: &Arc<Messaging> = state.messaging();
+    let mut events = messaging.subscribe();
+    let sms_order: Vec<ProviderId> = messaging.sms.provider_ids();
+    let email_order: Vec<ProviderId> = messaging.email.provider_ids();
+    let handle = |event: ChainEvent| match event {
+        ChainEvent::SendFinished { record } => {
+            let order = match record.channel {
+                msgops_core::Channel::Sms => &sms_order,
+                msgops_core::Channel::Email => &email_order,
+            };
+            state.metrics().record_send(&record, order);
+        }
+        ChainEvent::BreakerTransition {
+            channel,
+            provider,
+            transition,
+        } => state
+            .metrics()
+            .record_transition(channel, &provider, &transition),
+        ChainEvent::ProviderChanged { .. } => {}
+    };
+    loop {
+        tokio::select! {
+            biased;
+            received = events.recv() => match received {
+                Ok(event) => handle(event),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "metrics fell behind the chain's events");
+                    state.metrics().record_lagged(missed);
+                }
+                Err(RecvError::Closed) => return,
+            },
+            () = stop.cancelled() => break,
+        }
+    }
+    while let Ok(event) = events.try_recv() {
+        handle(event);
+    }
+}
+
+/// Moves OPEN breakers whose cool-down is over to HALF_OPEN, so that the transition is seen when
+/// it happens.
+async fn poll_breakers(state: ServiceState, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(
+        state
+            .settings()
+            .breaker_poll_interval
+            .max(Duration::from_millis(10)),
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => state.messaging().poll_breakers(),
+            () = stop.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! What the service holds: the chains, the token, the limiter, the idempotency keys, the
+//! metrics, and the sends under way (so that shutdown can wait for them, or record them as
+//! failed — never lose one silently).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use chrono::{DateTime, Utc};
+use msgops_core::chain::SendRecord;
+use msgops_core::{Channel, EmailMessage, Messaging, SmsMessage};
+use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::ApiAuth;
+use crate::events::{CodeSeen, ServiceEvent};
+use crate::idempotency::{IdempotencyCache, IdempotencyConfig};
+use crate::limits::{LimitsConfig, RecipientLimiter};
+use crate::metrics::Metrics;
+
+/// How the service behaves; `ServiceSettings::default()` is loopback-friendly with no token.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub auth: ApiAuth,
+    pub limits: LimitsConfig,
+    pub idempotency: IdempotencyConfig,
+    /// How long shutdown waits for sends under way before recording them as failed. `None`: the
+    /// longest send deadline of the chains plus two seconds, so that normally every send ends
+    /// on its own.
+    pub shutdown_grace: Option<Duration>,
+    /// How often OPEN breakers are checked for the end of their cool-down (HALF_OPEN events).
+    pub breaker_poll_interval: Duration,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            auth: ApiAuth::none(),
+            limits: LimitsConfig::default(),
+            idempotency: IdempotencyConfig::default(),
+            shutdown_grace: None,
+            breaker_poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A message on its way to a chain.
+#[derive(Debug, Clone)]
+pub(crate) enum Outgoing {
+    Sms(SmsMessage),
+    Email(EmailMessage),
+}
+
+impl Outgoing {
+    pub(crate) fn channel(&self) -> Channel {
+        match self {
+            Outgoing::Sms(_) => Channel::Sms,
+            Outgoing::Email(_) => Channel::Email,
+        }
+    }
+    pub(crate) fn recipient(&self) -> &str {
+        match self {
+            Outgoing::Sms(m) => &m.to,
+            Outgoing::Email(m) => &m.to,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub(crate) channel: Channel,
+    pub(crate) recipient: String,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) abort: Option<AbortHandle>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) messaging: Arc<Messaging>,
+    pub(crate) settings: ServiceSettings,
+    pub(crate) limiter: RecipientLimiter,
+    pub(crate) idempotency: IdempotencyCache,
+    pub(crate) metrics: Metrics,
+    pub(crate) events: broadcast::Sender<ServiceEvent>,
+    pub(crate) sends: TaskTracker,
+    pub(crate) in_flight: Mutex<HashMap<u64, InFlight>>,
+    next_send: AtomicU64,
+    pub(crate) shutting_down: AtomicBool,
+    /// Cancelled when shutdown begins: ends the event streams so connections can close.
+    pub(crate) stop: CancellationToken,
+    pub(crate) openapi_json: Bytes,
+}
+
+/// Shared state of a running service; cheap to clone.
+#[derive(Clone)]
+pub struct ServiceState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ServiceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceState")
+            .field("auth", &self.inner.settings.auth)
+            .field("limits", &self.inner.settings.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ServiceState {
+    pub fn new(messaging: Arc<Messaging>, settings: ServiceSettings) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Self {
+            inner: Arc::new(Inner {
+                limiter: RecipientLimiter::new(settings.limits.clone()),
+                idempotency: IdempotencyCache::new(settings.idempotency),
+                metrics: Metrics::new(),
+                events,
+                sends: TaskTracker::new(),
+                in_flight: Mutex::new(HashMap::new()),
+                next_send: AtomicU64::new(0),
+                shutting_down: AtomicBool::new(false),
+                stop: CancellationToken::new(),
+                openapi_json: crate::api::openapi_bytes(&settings.auth),
+                messaging,
+                settings,
+            }),
+        }
+    }
+
+    pub fn messaging(&self) -> &Arc<Messaging> {
+        &self.inner.messaging
+    }
+
+    pub fn settings(&self) -> &ServiceSettings {
+        &self.inner.settings
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Feeds a code found in a backend log: counted in `msgops_codes_seen_total` and published
+    /// on the event stream as `code_seen`.
+    pub fn record_code(&self, code: CodeSeen) {
+        self.inner
+            .metrics
+            .record_code_seen(code.channel, &code.source);
+        self.publish(ServiceEvent::CodeSeen(code));
+    }
+
+    /// The service's own events (blocked sends, codes, abandoned sends); the chain's are on
+    /// [`Messaging::subscribe`].
+    pub fn subscribe(&self) -> broadcast::Receiver<ServiceEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn publish(&self, event: ServiceEvent) {
+        // No subscriber is fine: metrics were already counted.
+        let _ = self.inner.events.send(event);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Relaxed);
+        self.inner.stop.cancel();
+    }
+
+    /// The longest send deadline of the two chains plus two seconds, unless configured.
+    pub(crate) fn shutdown_grace(&self) -> Duration {
+        self.inner.settings.shutdown_grace.unwrap_or_else(|| {
+            let m = &self.inner.messaging;
+            m.sms
+                .settings()
+                .send_deadline
+                .max(m.email.settings().send_deadline)
+                + Duration::from_secs(2)
+        })
+    }
+
+    /// Sends sent through the service still under way.
+    pub fn sends_in_flight(&self) -> usize {
+        lock(&self.inner.in_flight).len()
+    }
+
+    /// Runs a send in its own task (a client that hangs up does not cancel it), tracked until it
+    /// ends. `then` runs in that task with the record, and its result is returned; `None` when
+    /// the send was abandoned at shutdown.
+    pub(crate) async fn run_send<T: Send + 'static>(
+        &self,
+        message: Outgoing,
+        then: impl FnOnce(&SendRecord) -> T + Send + 'static,
+    ) -> Option<T> {
+        let id = self.inner.next_send.fetch_add(1, Ordering::Relaxed);
+        lock(&self.inner.in_flight).insert(
+            id,
+            InFlight {
+                channel: message.channel(),
+                recipient: message.recipient().to_string(),
+                started_at: Utc::now(),
+                abort: None,
+            },
+        );
+        let inner = self.inner.clone();
+        let task = self.inner.sends.spawn(async move {
+            let record = match &message {
+                Outgoing::Sms(m) => inner.messaging.sms.send(m).await,
+                Outgoing::Email(m) => inner.messaging.email.send(m).await,
+            };
+            let answer = then(&record);
+            lock(&inner.in_flight).remove(&id);
+            answer
+        });
+        if let Some(entry) = lock(&self.inner.in_flight).get_mut(&id) {
+            entry.abort = Some(task.abort_handle());
+        }
+        task.await.ok()
+    }
+
+    /// Waits up to `grace` for the sends under way; the ones still running then are aborted and
+    /// recorded as failed (metric, event, error log line with the recipient).
+    pub(crate) async fn drain_sends(&self, grace: Duration) {
+        self.inner.sends.close();
+        if tokio::time::timeout(grace, self.inner.sends.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        let left: Vec<InFlight> = lock(&self.inner.in_flight)
+            .drain()
+            .map(|(_, v)| v)
+            .collect();
+        for send in left {
+            if let Some(abort) = &send.abort {
+                abort.abort();
+            }
+            let reason = format!(
+                "still running {} s into shutdown; recorded as failed (delivery unknown)",
+                grace.as_secs()
+            );
+            tracing::error!(channel = ?send.channel, recipient = %send.recipient, started_at = %send.started_at, "send abandoned at shutdown: {reason}");
+            self.inner.metrics.record_abandoned(send.channel);
+            self.publish(ServiceEvent::SendAbandoned {
+                channel: send.channel,
+                recipient: send.recipient,
+                started_at: send.started_at,
+                reason,
+            });
+        }
+    }
+}

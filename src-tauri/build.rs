@@ -1,7 +1,19 @@
 fn main() {
     // Every command the window may call is declared here and granted one by one in
     // src-tauri/capabilities/ (least privilege: nothing is allowed by default).
-    let commands = &["health_snapshot", "send_test", "app_status"];
+    let commands = &[
+        "health_snapshot",
+        "send_test",
+        "app_status",
+        "keychain_health",
+        "credential_statuses",
+        "preview_env_import",
+        "apply_env_import",
+        "rotate_credentials",
+        "remove_credentials",
+        "credential_audit",
+        "log_snapshot",
+    ];
     tauri_build::try_build(
         tauri_build::Attributes::new()
             .capabilities_path_pattern("./src-tauri/capabilities/**/*")

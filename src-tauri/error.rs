@@ -1,17 +1,25 @@
 //! Errors as they cross IPC: always `{code, message}`. The window branches on `code` and shows
 //! `message`. Messages never carry a secret.
 
+use msgops_credentials::{CredentialError, CredentialErrorCode};
 use serde::Serialize;
 use ts_rs::TS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
 #[ts(export)]
 pub enum IpcErrorCode {
     Validation,
     NotFound,
     Config,
     Internal,
+    KeychainUnavailable,
+    KeychainLocked,
+    KeychainRefused,
+    KeychainAmbiguous,
+    ProviderRejected,
+    ProviderUnreachable,
+    Io,
+    Conflict,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
@@ -23,11 +31,44 @@ pub struct IpcError {
 }
 
 impl IpcError {
+    pub fn new(code: IpcErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
     pub fn validation(message: impl Into<String>) -> Self {
-        Self { code: IpcErrorCode::Validation, message: message.into() }
+        Self::new(IpcErrorCode::Validation, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { code: IpcErrorCode::NotFound, message: message.into() }
+        Self::new(IpcErrorCode::NotFound, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(IpcErrorCode::Internal, message)
+    }
+}
+
+impl From<CredentialError> for IpcError {
+    fn from(e: CredentialError) -> Self {
+        let code = match e.code() {
+            CredentialErrorCode::KeychainUnavailable => IpcErrorCode::KeychainUnavailable,
+            CredentialErrorCode::KeychainLocked => IpcErrorCode::KeychainLocked,
+            CredentialErrorCode::KeychainRefused => IpcErrorCode::KeychainRefused,
+            CredentialErrorCode::KeychainAmbiguous => IpcErrorCode::KeychainAmbiguous,
+            CredentialErrorCode::NotFound => IpcErrorCode::NotFound,
+            CredentialErrorCode::Validation => IpcErrorCode::Validation,
+            CredentialErrorCode::ProviderRejected => IpcErrorCode::ProviderRejected,
+            CredentialErrorCode::ProviderUnreachable => IpcErrorCode::ProviderUnreachable,
+            CredentialErrorCode::Io => IpcErrorCode::Io,
+            CredentialErrorCode::Conflict => IpcErrorCode::Conflict,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<msgops_core::config::ConfigError> for IpcError {
+    fn from(e: msgops_core::config::ConfigError) -> Self {
+        Self::new(IpcErrorCode::Config, e.to_string())
     }
 }
 
@@ -37,7 +78,25 @@ mod tests {
 
     #[test]
     fn crosses_ipc_as_code_and_message() {
-        let json = serde_json::to_value(IpcError::validation("`+1416` is not an E.164 number")).expect("json");
-        assert_eq!(json, serde_json::json!({"code": "validation", "message": "`+1416` is not an E.164 number"}));
+        let json = serde_json::to_value(IpcError::validation("`+1416` is not an E.164 number"))
+            .expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"code": "Validation", "message": "`+1416` is not an E.164 number"})
+        );
+    }
+
+    #[test]
+    fn keychain_errors_keep_their_code_and_advice() {
+        let e: IpcError = CredentialError::KeychainLocked {
+            detail: "collection is locked".into(),
+        }
+        .into();
+        assert_eq!(e.code, IpcErrorCode::KeychainLocked);
+        assert!(
+            e.message.contains("Unlock your login keyring"),
+            "{}",
+            e.message
+        );
     }
 }

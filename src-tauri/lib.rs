@@ -3,6 +3,7 @@
 
 mod commands;
 mod error;
+mod logs;
 mod state;
 
 use tauri::{Emitter, Manager};
@@ -20,12 +21,27 @@ pub fn run() {
 
     let result = tauri::Builder::default()
         .manage(state)
-        .invoke_handler(tauri::generate_handler![commands::health_snapshot, commands::send_test, commands::app_status])
+        .invoke_handler(tauri::generate_handler![
+            commands::chain::health_snapshot,
+            commands::chain::send_test,
+            commands::chain::app_status,
+            commands::credentials::keychain_health,
+            commands::credentials::credential_statuses,
+            commands::credentials::preview_env_import,
+            commands::credentials::apply_env_import,
+            commands::credentials::rotate_credentials,
+            commands::credentials::remove_credentials,
+            commands::credentials::credential_audit,
+            commands::logs::log_snapshot,
+        ])
         .setup(|app| {
             let handle = app.handle().clone();
             let state = app.state::<AppState>();
             let mut events = state.messaging.subscribe();
             let messaging = state.messaging.clone();
+            for problem in state.logs.start(handle.clone(), &state.config.current()) {
+                tracing::warn!(%problem, "log watcher");
+            }
             tauri::async_runtime::spawn(async move {
                 loop {
                     match events.recv().await {

@@ -11,7 +11,12 @@ work=$(mktemp -d /tmp/msgops-e2e.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work"/{home,config,data,cache,runtime,logs}
 chmod 700 "$work/runtime"
+: > "$work/logs/backend.log"
 cat > "$work/config/config.toml" <<TOML
+[logs]
+follow = ["$work/logs/backend.log"]
+poll_interval_ms = 100
+
 [console]
 log_path = "$work/logs/backend.log"
 
@@ -31,7 +36,7 @@ mkdir -p "$MSGOPS_E2E_ARTIFACTS"
 exec dbus-run-session -- bash -c '
   set -euo pipefail
   display=:$((90 + RANDOM % 100))
-  Xvfb "$display" -screen 0 1440x900x24 -nolisten tcp >"$MSGOPS_E2E_ARTIFACTS.xvfb.log" 2>&1 &
+  Xvfb "$display" -screen 0 1280x820x24 -nolisten tcp >"$MSGOPS_E2E_ARTIFACTS.xvfb.log" 2>&1 &
   xvfb=$!
   port=$((4500 + RANDOM % 400))
   export DISPLAY=$display TAURI_DRIVER_PORT=$port

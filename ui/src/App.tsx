@@ -2,9 +2,14 @@ import { useCallback, useEffect, useState } from "react";
 import type { Backend } from "./api/backend";
 import { errorMessage } from "./api/backend";
 import type { AppStatus } from "./bindings/AppStatus";
+import type { FallbackCode } from "./bindings/FallbackCode";
 import type { HealthSnapshot } from "./bindings/HealthSnapshot";
+import type { LogEvent } from "./bindings/LogEvent";
 import type { Transition } from "./bindings/Transition";
+import { Codes } from "./components/Codes";
+import { Credentials } from "./components/Credentials";
 import { Dashboard } from "./components/Dashboard";
+import { Diagnostics } from "./components/Diagnostics";
 import { TestSend } from "./components/TestSend";
 import { STATE_LABEL } from "./format";
 
@@ -13,11 +18,22 @@ interface Shown {
   transition: Transition;
 }
 
+type Page = "dashboard" | "codes" | "credentials";
+const PAGES: [Page, string][] = [
+  ["dashboard", "Dashboard"],
+  ["codes", "Codes"],
+  ["credentials", "Credentials"],
+];
+
 export function App({ backend }: { backend: Backend }) {
+  const [page, setPage] = useState<Page>("dashboard");
   const [health, setHealth] = useState<HealthSnapshot | null>(null);
   const [status, setStatus] = useState<AppStatus | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [transitions, setTransitions] = useState<Shown[]>([]);
+  const [codes, setCodes] = useState<FallbackCode[]>([]);
+  const [diagnostics, setDiagnostics] = useState<LogEvent[]>([]);
+  const [files, setFiles] = useState<string[]>([]);
 
   const refresh = useCallback(() => {
     backend.healthSnapshot().then(setHealth, (e) => setError(errorMessage(e)));
@@ -28,14 +44,28 @@ export function App({ backend }: { backend: Backend }) {
     backend.appStatus().then(setStatus, () => undefined);
     // Live: every chain event (transition, finished send, provider change) refreshes the
     // snapshot. No polling.
-    const unlisten = backend.onChainEvent((event) => {
+    const unlistenChain = backend.onChainEvent((event) => {
       if (event.kind === "breaker_transition") {
         setTransitions((t) => [{ provider: event.provider, transition: event.transition }, ...t].slice(0, 50));
       }
       refresh();
     });
+    // Codes: what was read before the window opened, then each new one as it is written.
+    const unlistenLog = backend.onLogEvent((event) => {
+      if (event.kind === "code") setCodes((c) => [...c, event]);
+      else setDiagnostics((d) => [...d.slice(-999), event]);
+    });
+    backend.logSnapshot().then(
+      (s) => {
+        setCodes((live) => [...s.codes, ...live.filter((c) => !s.codes.some((o) => o.file === c.file && o.line === c.line && o.code === c.code))]);
+        setDiagnostics((live) => [...s.diagnostics, ...live]);
+        setFiles(s.files);
+      },
+      () => undefined,
+    );
     return () => {
-      unlisten.then((f) => f());
+      unlistenChain.then((f) => f());
+      unlistenLog.then((f) => f());
     };
   }, [backend, refresh]);
 
@@ -45,6 +75,21 @@ export function App({ backend }: { backend: Backend }) {
         <h1>
           <span className="logo" aria-hidden="true">●●●</span> msgops
         </h1>
+        <nav aria-label="Pages">
+          {PAGES.map(([id, label]) => (
+            <button
+              key={id}
+              type="button"
+              className={`tab${page === id ? " tab-active" : ""}`}
+              aria-current={page === id ? "page" : undefined}
+              onClick={() => setPage(id)}
+              data-testid={`nav-${id}`}
+            >
+              {label}
+              {id === "codes" && codes.length > 0 && <span className="count">{codes.length}</span>}
+            </button>
+          ))}
+        </nav>
         {status && <span className="version">v{status.version}</span>}
       </header>
       {status?.config_error && (
@@ -57,28 +102,41 @@ export function App({ backend }: { backend: Backend }) {
           {error}
         </p>
       )}
-      <main>
-        {health ? <Dashboard health={health} /> : <p aria-busy="true">Loading provider health…</p>}
-        <aside className="side">
-          <TestSend backend={backend} />
-          <section aria-labelledby="transitions-title" className="transitions">
-            <h2 id="transitions-title">Breaker transitions</h2>
-            {transitions.length === 0 ? (
-              <p className="muted">None since the window opened.</p>
-            ) : (
-              <ol data-testid="transitions">
-                {transitions.map((t, i) => (
-                  <li key={i} className="transition-in">
-                    <time>{new Date(t.transition.at).toLocaleTimeString()}</time> <strong>{t.provider}</strong>{" "}
-                    {STATE_LABEL[t.transition.from]} → {STATE_LABEL[t.transition.to]}
-                    <span className="muted"> — {t.transition.reason}</span>
-                  </li>
-                ))}
-              </ol>
-            )}
-          </section>
-        </aside>
-      </main>
+      {page === "dashboard" && (
+        <main>
+          {health ? <Dashboard health={health} /> : <p aria-busy="true">Loading provider health…</p>}
+          <aside className="side">
+            <TestSend backend={backend} />
+            <Diagnostics events={diagnostics} />
+            <section aria-labelledby="transitions-title" className="transitions">
+              <h2 id="transitions-title">Breaker transitions</h2>
+              {transitions.length === 0 ? (
+                <p className="muted">None since the window opened.</p>
+              ) : (
+                <ol data-testid="transitions">
+                  {transitions.map((t, i) => (
+                    <li key={i} className="transition-in">
+                      <time>{new Date(t.transition.at).toLocaleTimeString()}</time> <strong>{t.provider}</strong>{" "}
+                      {STATE_LABEL[t.transition.from]} → {STATE_LABEL[t.transition.to]}
+                      <span className="muted"> — {t.transition.reason}</span>
+                    </li>
+                  ))}
+                </ol>
+              )}
+            </section>
+          </aside>
+        </main>
+      )}
+      {page === "codes" && (
+        <main className="single">
+          <Codes codes={codes} files={files} />
+        </main>
+      )}
+      {page === "credentials" && (
+        <main className="single">
+          <Credentials backend={backend} />
+        </main>
+      )}
     </div>
   );
 }

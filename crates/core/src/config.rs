@@ -422,7 +422,12 @@ impl Config {
         if self.logs.code_lifetime_secs == 0 {
             return invalid("logs.code_lifetime_secs", "must be more than 0".into());
         }
-        if let Some(from) = self.twilio.from_number.as_deref().filter(|n| crate::message::validate_phone(n).is_err()) {
+        if let Some(from) = self
+            .twilio
+            .from_number
+            .as_deref()
+            .filter(|n| crate::message::validate_phone(n).is_err())
+        {
             return invalid(
                 "twilio.from_number",
                 format!("`{from}` is not an E.164 number like +14165550123"),

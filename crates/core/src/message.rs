@@ -60,7 +60,11 @@ pub fn one_time_code() -> String {
     // RandomState is seeded from the OS per instance; good enough for a test code, and avoids a
     // dependency. Real codes are made by the backend, not by msgops.
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     format!("{:06}", h.finish() % 1_000_000)
 }
 
@@ -70,14 +74,23 @@ pub fn validate_phone(to: &str) -> Result<(), String> {
     if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(format!("`{to}` is not an E.164 phone number like +14165550123"))
+        Err(format!(
+            "`{to}` is not an E.164 phone number like +14165550123"
+        ))
     }
 }
 
 /// A light check: one `@`, something on each side, a dot in the domain.
 pub fn validate_email(to: &str) -> Result<(), String> {
     match to.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@') && !to.contains(char::is_whitespace) => Ok(()),
+        Some((local, domain))
+            if !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !to.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
         _ => Err(format!("`{to}` is not an email address")),
     }
 }

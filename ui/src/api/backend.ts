@@ -6,6 +6,18 @@ import type { HealthSnapshot } from "../bindings/HealthSnapshot";
 import type { IpcError } from "../bindings/IpcError";
 import type { SendRecord } from "../bindings/SendRecord";
 import type { TestSendRequest } from "../bindings/TestSendRequest";
+import type { ApplyImportRequest } from "../bindings/ApplyImportRequest";
+import type { CredentialAuditEntry } from "../bindings/CredentialAuditEntry";
+import type { CredentialProvider } from "../bindings/CredentialProvider";
+import type { CredentialStatus } from "../bindings/CredentialStatus";
+import type { ImportPreview } from "../bindings/ImportPreview";
+import type { ImportReport } from "../bindings/ImportReport";
+import type { KeychainHealth } from "../bindings/KeychainHealth";
+import type { LogEvent } from "../bindings/LogEvent";
+import type { LogSnapshot } from "../bindings/LogSnapshot";
+import type { RotateRequest } from "../bindings/RotateRequest";
+import type { RotationReport } from "../bindings/RotationReport";
+import type { SecretKind } from "../bindings/SecretKind";
 
 export interface Backend {
   healthSnapshot(): Promise<HealthSnapshot>;
@@ -13,6 +25,17 @@ export interface Backend {
   appStatus(): Promise<AppStatus>;
   /** Calls `handler` for every chain event; resolves to an unsubscribe function. */
   onChainEvent(handler: (event: ChainEvent) => void): Promise<() => void>;
+
+  logSnapshot(): Promise<LogSnapshot>;
+  onLogEvent(handler: (event: LogEvent) => void): Promise<() => void>;
+
+  keychainHealth(): Promise<KeychainHealth>;
+  credentialStatuses(): Promise<CredentialStatus[]>;
+  previewEnvImport(path: string): Promise<ImportPreview>;
+  applyEnvImport(request: ApplyImportRequest): Promise<ImportReport>;
+  rotateCredentials(request: RotateRequest): Promise<RotationReport>;
+  removeCredentials(provider: CredentialProvider): Promise<SecretKind[]>;
+  credentialAudit(): Promise<CredentialAuditEntry[]>;
 }
 
 /** Errors from the backend always arrive as `{code, message}`. */

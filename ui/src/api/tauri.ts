@@ -2,13 +2,25 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import type { Backend } from "./backend";
 import type { ChainEvent } from "../bindings/ChainEvent";
+import type { LogEvent } from "../bindings/LogEvent";
 
 /** Must match `CHAIN_EVENT` in src-tauri/lib.rs. */
 export const CHAIN_EVENT = "msgops://chain";
+/** Must match `LOG_EVENT` in src-tauri/logs.rs. */
+export const LOG_EVENT = "msgops://log";
 
 export const tauriBackend: Backend = {
   healthSnapshot: () => invoke("health_snapshot"),
   sendTest: (request) => invoke("send_test", { request }),
   appStatus: () => invoke("app_status"),
   onChainEvent: (handler) => listen<ChainEvent>(CHAIN_EVENT, (e) => handler(e.payload)),
+  logSnapshot: () => invoke("log_snapshot"),
+  onLogEvent: (handler) => listen<LogEvent>(LOG_EVENT, (e) => handler(e.payload)),
+  keychainHealth: () => invoke("keychain_health"),
+  credentialStatuses: () => invoke("credential_statuses"),
+  previewEnvImport: (path) => invoke("preview_env_import", { path }),
+  applyEnvImport: (request) => invoke("apply_env_import", { request }),
+  rotateCredentials: (request) => invoke("rotate_credentials", { request }),
+  removeCredentials: (provider) => invoke("remove_credentials", { provider }),
+  credentialAudit: () => invoke("credential_audit"),
 };

@@ -67,9 +67,11 @@ describe("ProviderCard", () => {
 
   it("says when a provider has no credentials or is disabled", () => {
     const { rerender } = render(<ProviderCard provider={twilio({ configured: false, is_healthy: false })} now={() => NOW} />);
-    expect(screen.getByText(/Not configured/)).toBeInTheDocument();
+    expect(screen.getByText(/no credentials stored/)).toBeInTheDocument();
+    expect(screen.getByTestId("breaker-state")).toHaveTextContent("○ Not configured");
     rerender(<ProviderCard provider={twilio({ enabled: false, is_healthy: false })} now={() => NOW} />);
-    expect(screen.getByText(/Disabled/)).toBeInTheDocument();
+    expect(screen.getByText(/left out of the chain/)).toBeInTheDocument();
+    expect(screen.getByTestId("breaker-state")).toHaveTextContent("○ Disabled");
   });
 
   it("shows the console provider as having no breaker", () => {

@@ -38,7 +38,15 @@ export function ProviderCard({ provider, now = Date.now }: { provider: ProviderH
           <span className="priority">{provider.priority.toLowerCase()}</span>
         </div>
         <span className={`state-badge state-${state.toLowerCase()}`} data-testid="breaker-state">
-          <span aria-hidden="true">{STATE_ICON[state]}</span> {STATE_LABEL[state]}
+          {status === "disabled" || status === "unconfigured" ? (
+            <>
+              <span aria-hidden="true">○</span> {status === "disabled" ? "Disabled" : "Not configured"}
+            </>
+          ) : (
+            <>
+              <span aria-hidden="true">{STATE_ICON[state]}</span> {STATE_LABEL[state]}
+            </>
+          )}
         </span>
       </header>
       <p className="state-hint">

@@ -27,17 +27,32 @@ pub struct TestSendRequest {
 }
 
 #[tauri::command]
-pub async fn send_test(state: State<'_, AppState>, request: TestSendRequest) -> Result<SendRecord, IpcError> {
+pub async fn send_test(
+    state: State<'_, AppState>,
+    request: TestSendRequest,
+) -> Result<SendRecord, IpcError> {
     let to = request.to.trim().to_string();
-    if let Some(p) = request.provider.as_ref().filter(|p| !state.messaging.knows(p)) {
+    if let Some(p) = request
+        .provider
+        .as_ref()
+        .filter(|p| !state.messaging.knows(p))
+    {
         return Err(IpcError::not_found(format!("no provider `{p}`")));
     }
     let code = msgops_core::message::one_time_code();
     let record = match request.channel {
         Channel::Sms => {
             msgops_core::message::validate_phone(&to).map_err(IpcError::validation)?;
-            let message = SmsMessage { body: format!("Your msgops test code is {code}"), to, code: Some(code) };
-            state.messaging.sms.send_via(&message, request.provider.as_ref()).await
+            let message = SmsMessage {
+                body: format!("Your msgops test code is {code}"),
+                to,
+                code: Some(code),
+            };
+            state
+                .messaging
+                .sms
+                .send_via(&message, request.provider.as_ref())
+                .await
         }
         Channel::Email => {
             msgops_core::message::validate_email(&to).map_err(IpcError::validation)?;
@@ -47,7 +62,11 @@ pub async fn send_test(state: State<'_, AppState>, request: TestSendRequest) -> 
                 to,
                 code: Some(code),
             };
-            state.messaging.email.send_via(&message, request.provider.as_ref()).await
+            state
+                .messaging
+                .email
+                .send_via(&message, request.provider.as_ref())
+                .await
         }
     };
     Ok(record)
@@ -68,6 +87,12 @@ pub fn app_status(state: State<'_, AppState>) -> AppStatus {
         version: env!("CARGO_PKG_VERSION").into(),
         config_path: state.config.path().display().to_string(),
         config_error: state.config_error.clone(),
-        console_log: state.config.current().console.log_path.display().to_string(),
+        console_log: state
+            .config
+            .current()
+            .console
+            .log_path
+            .display()
+            .to_string(),
     }
 }

@@ -1,0 +1,205 @@
+//! Credentials: status with masked values, `.env` import (preview, then apply), validated
+//! rotation, removal, the audit trail. Secrets travel only from the window to the keychain;
+//! nothing here returns one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use msgops_credentials::import::ImportPreview;
+use msgops_credentials::{
+    CredentialAuditEntry, CredentialProvider, CredentialSet, CredentialStatus, CredentialStore,
+    HttpValidator, ImportOptions, ImportReport, KeychainHealth, RotationReport, SecretKind,
+};
+use serde::Deserialize;
+use tauri::State;
+use ts_rs::TS;
+
+use crate::error::IpcError;
+use crate::state::AppState;
+
+fn store(state: &AppState) -> Result<Arc<dyn CredentialStore>, IpcError> {
+    state.store.clone().ok_or_else(|| {
+        let health = state
+            .keychain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        IpcError::new(
+            crate::error::IpcErrorCode::KeychainUnavailable,
+            health.message,
+        )
+    })
+}
+
+/// Keychain calls block on D-Bus: run them off the async runtime's worker threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, IpcError> + Send + 'static,
+) -> Result<T, IpcError> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|e| IpcError::internal(format!("keychain task failed: {e}")))?
+}
+
+#[tauri::command]
+pub async fn keychain_health(state: State<'_, AppState>) -> Result<KeychainHealth, IpcError> {
+    let Some(store) = state.store.clone() else {
+        return Ok(state
+            .keychain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone());
+    };
+    let health = blocking(move || Ok(msgops_credentials::check_keychain(store.as_ref()))).await?;
+    *state
+        .keychain
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = health.clone();
+    Ok(health)
+}
+
+#[tauri::command]
+pub async fn credential_statuses(
+    state: State<'_, AppState>,
+) -> Result<Vec<CredentialStatus>, IpcError> {
+    let store = store(&state)?;
+    let config = state.config.current();
+    let disabled: Vec<CredentialProvider> = [
+        (
+            CredentialProvider::Aws,
+            config.sns.policy.enabled() || config.ses.policy.enabled(),
+        ),
+        (CredentialProvider::Twilio, config.twilio.policy.enabled()),
+        (
+            CredentialProvider::Sendgrid,
+            config.sendgrid.policy.enabled(),
+        ),
+        (CredentialProvider::Smtp, config.smtp.policy.enabled()),
+    ]
+    .into_iter()
+    .filter_map(|(p, enabled)| (!enabled).then_some(p))
+    .collect();
+    blocking(move || {
+        Ok(msgops_credentials::credential_statuses(
+            store.as_ref(),
+            &disabled,
+        )?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn preview_env_import(
+    state: State<'_, AppState>,
+    path: String,
+) -> Result<ImportPreview, IpcError> {
+    let store = store(&state)?;
+    let path = PathBuf::from(path.trim());
+    let plan = blocking(move || {
+        Ok(msgops_credentials::preview_import(
+            &path,
+            Some(store.as_ref()),
+        )?)
+    })
+    .await?;
+    let preview = plan.preview.clone();
+    *state
+        .pending_import
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(plan);
+    Ok(preview)
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[ts(export)]
+pub struct ApplyImportRequest {
+    /// The file previewed; must match the pending preview.
+    pub path: String,
+    /// Rewrite the `.env` without the secrets (atomically; a comment marks each one).
+    pub rewrite: bool,
+    pub replace_existing: bool,
+}
+
+#[tauri::command]
+pub async fn apply_env_import(
+    state: State<'_, AppState>,
+    request: ApplyImportRequest,
+) -> Result<ImportReport, IpcError> {
+    let store = store(&state)?;
+    let plan = state
+        .pending_import
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+        .filter(|plan| plan.path() == PathBuf::from(request.path.trim()))
+        .ok_or_else(|| IpcError::validation("Preview the file first, then apply the import."))?;
+    let audit = state.audit.clone();
+    let options = ImportOptions {
+        rewrite: request.rewrite,
+        replace_existing: request.replace_existing,
+        ..ImportOptions::default()
+    };
+    blocking(move || {
+        Ok(msgops_credentials::apply_import(
+            store.as_ref(),
+            &audit,
+            &plan,
+            &options,
+        )?)
+    })
+    .await
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[ts(export)]
+pub struct RotateRequest {
+    pub provider: CredentialProvider,
+    /// New values by secret kind. Only these travel from the window, never back.
+    pub values: BTreeMap<SecretKind, String>,
+}
+
+#[tauri::command]
+pub async fn rotate_credentials(
+    state: State<'_, AppState>,
+    request: RotateRequest,
+) -> Result<RotationReport, IpcError> {
+    let store = store(&state)?;
+    let mut set = CredentialSet::new(request.provider);
+    for (kind, value) in request.values {
+        let value = value.trim().to_string();
+        if !value.is_empty() {
+            set = set.with(kind, value)?;
+        }
+    }
+    let config = state.config.current();
+    let validator = HttpValidator::new()?
+        .with_twilio_base_url(&config.twilio.base_url)
+        .with_sendgrid_base_url(&config.sendgrid.base_url);
+    let report = msgops_credentials::rotate(store.as_ref(), &state.audit, set, &validator).await?;
+    Ok(report)
+}
+
+#[tauri::command]
+pub async fn remove_credentials(
+    state: State<'_, AppState>,
+    provider: CredentialProvider,
+) -> Result<Vec<SecretKind>, IpcError> {
+    let store = store(&state)?;
+    let audit = state.audit.clone();
+    blocking(move || {
+        Ok(msgops_credentials::remove_provider(
+            store.as_ref(),
+            &audit,
+            provider,
+        )?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn credential_audit(
+    state: State<'_, AppState>,
+) -> Result<Vec<CredentialAuditEntry>, IpcError> {
+    let audit = state.audit.clone();
+    blocking(move || Ok(audit.read_all()?)).await
+}

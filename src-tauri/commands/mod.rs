@@ -1,0 +1,6 @@
+//! Tauri commands, one module per area. Each command checks its input and calls a library crate
+//! once; none returns a secret.
+
+pub mod chain;
+pub mod credentials;
+pub mod logs;

@@ -1,0 +1,131 @@
+//! Feeds the window from the backend logs: starts the log watcher on the configured files, keeps
+//! the recent codes and diagnostics for a window that opens later, and forwards each event as a
+//! Tauri event the moment it is parsed.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use msgops_core::config::Config;
+use msgops_logwatch::{CancellationToken, CodePattern, LogEvent, ParserConfig, WatchConfig};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter};
+use ts_rs::TS;
+
+/// Name of the Tauri event carrying every [`LogEvent`].
+pub const LOG_EVENT: &str = "msgops://log";
+
+/// Codes kept for the Codes view; older ones fall off.
+const MAX_CODES: usize = 100_000;
+const MAX_DIAGNOSTICS: usize = 1_000;
+
+#[derive(Debug, Clone, Default, Serialize, TS)]
+#[ts(export)]
+pub struct LogSnapshot {
+    /// Oldest first.
+    pub codes: Vec<msgops_logwatch::FallbackCode>,
+    /// Everything that is not a code, oldest first.
+    pub diagnostics: Vec<LogEvent>,
+    pub files: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct LogFeed {
+    codes: Mutex<VecDeque<msgops_logwatch::FallbackCode>>,
+    diagnostics: Mutex<VecDeque<LogEvent>>,
+    files: Mutex<Vec<String>>,
+    cancel: Mutex<Option<CancellationToken>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LogFeed {
+    pub fn snapshot(&self) -> LogSnapshot {
+        LogSnapshot {
+            codes: lock(&self.codes).iter().cloned().collect(),
+            diagnostics: lock(&self.diagnostics).iter().cloned().collect(),
+            files: lock(&self.files).clone(),
+        }
+    }
+
+    fn record(&self, event: &LogEvent) {
+        match event {
+            LogEvent::Code(code) => {
+                let mut codes = lock(&self.codes);
+                if codes.len() == MAX_CODES {
+                    codes.pop_front();
+                }
+                codes.push_back(code.clone());
+            }
+            other => {
+                let mut diagnostics = lock(&self.diagnostics);
+                if diagnostics.len() == MAX_DIAGNOSTICS {
+                    diagnostics.pop_front();
+                }
+                diagnostics.push_back(other.clone());
+            }
+        }
+    }
+
+    /// (Re)starts following the logs named in the configuration. Bad custom patterns are
+    /// reported and skipped; the built-in ones keep working.
+    pub fn start(self: &Arc<Self>, app: AppHandle, config: &Config) -> Vec<String> {
+        if let Some(old) = lock(&self.cancel).take() {
+            old.cancel();
+        }
+        let mut problems = Vec::new();
+        let patterns = config
+            .logs
+            .patterns
+            .iter()
+            .filter_map(|p| match CodePattern::new(p) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    problems.push(format!("pattern `{p}` ignored: {e}"));
+                    None
+                }
+            })
+            .collect();
+        *lock(&self.files) = config
+            .logs
+            .follow
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        if config.logs.follow.is_empty() {
+            return problems;
+        }
+        let lifetime = chrono::TimeDelta::seconds(
+            i64::try_from(config.logs.code_lifetime_secs).unwrap_or(600),
+        );
+        let mut watch = WatchConfig::new(config.logs.follow.clone()).poll_interval(
+            std::time::Duration::from_millis(config.logs.poll_interval_ms.max(10)),
+        );
+        watch.parser = ParserConfig {
+            expiry: msgops_logwatch::CodeExpiry::new(lifetime),
+            patterns,
+            ..ParserConfig::default()
+        };
+        watch.backend_config = config.logs.backend_config.clone();
+        // Codes already in the files are shown too: a support agent opening the window needs
+        // the code written a minute ago.
+        watch.from_start = true;
+        let cancel = CancellationToken::new();
+        *lock(&self.cancel) = Some(cancel.clone());
+        let feed = Arc::clone(self);
+        let _task = tauri::async_runtime::spawn(async move {
+            let task = msgops_logwatch::watch_logs_with(watch, cancel, move |event| {
+                feed.record(&event);
+                if let Err(e) = app.emit(LOG_EVENT, &event) {
+                    tracing::warn!(error = %e, "cannot forward log event to the window");
+                }
+                true
+            });
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "log watcher stopped");
+            }
+        });
+        problems
+    }
+}

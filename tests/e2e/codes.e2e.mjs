@@ -1,0 +1,62 @@
+// Support staff's view: a code the backend writes to its log shows up in Codes within one
+// second, searchable by the last digits of the number, and can be copied.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync } from "node:fs";
+import { openApp, eventually, screenshot } from "./session.mjs";
+
+const backendLog = process.env.MSGOPS_E2E_CONSOLE_LOG;
+let browser;
+
+before(async () => {
+  browser = await openApp();
+  await eventually(async () => (await browser.$('[data-testid="nav-codes"]')).isExisting(), "the window");
+  await (await browser.$('[data-testid="nav-codes"]')).click();
+});
+after(async () => {
+  await browser?.deleteSession();
+});
+
+function stamp(d = new Date()) {
+  const p = (n, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())},${p(d.getMilliseconds(), 3)}`;
+}
+
+test("a code appended to the backend log appears in Codes within one second", async () => {
+  // Let the follower reach the end of the (empty) file first.
+  await new Promise((r) => setTimeout(r, 500));
+  const written = Date.now();
+  appendFileSync(
+    backendLog,
+    `${stamp()} - services.otp_service - ERROR - Twilio error: HTTP 401 error: Unable to create record: Authenticate\n` +
+      `${stamp()} - services.otp_service - WARNING - SMS FALLBACK - OTP for +14165550123: 091282\n`,
+  );
+  const row = await eventually(async () => {
+    for (const r of await browser.$$('[data-testid="code-row"]')) {
+      if ((await r.getText()).includes("091282")) return r;
+    }
+    return null;
+  }, "code 091282 in Codes", 5_000);
+  const elapsed = Date.now() - written;
+  assert.ok(elapsed <= 1000, `shown after ${elapsed} ms`);
+  assert.match(await row.getText(), /\+14165550123/);
+  assert.match(await row.getText(), /expires in \d+:\d\d/);
+});
+
+test("support finds it by the last four digits and copies it", async () => {
+  await (await browser.$('[data-testid="codes-search"]')).setValue("0123");
+  const rows = await browser.$$('[data-testid="code-row"]');
+  assert.equal(rows.length, 1);
+  await (await rows[0].$("button")).click();
+  await eventually(async () => /Copied 091282 for \+14165550123/.test(await (await browser.$('[data-testid="copied"]')).getText()), "copy confirmation");
+  screenshot("codes.png");
+});
+
+test("the Twilio 401 from the log is on the dashboard's diagnostics", async () => {
+  await (await browser.$('[data-testid="nav-dashboard"]')).click();
+  const diag = await eventually(async () => {
+    const d = await browser.$('[data-testid="diagnostics"]');
+    return (await d.isExisting()) ? d : null;
+  }, "diagnostics");
+  assert.match(await diag.getText(), /twilio HTTP 401: .*Authenticate/i);
+});

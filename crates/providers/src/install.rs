@@ -1,0 +1,449 @@
+//! Wiring: builds each network provider that has what it needs (credentials from the store,
+//! settings from the configuration) and installs it into the chains. A provider lacking
+//! something stays "not configured" and its report says what is missing — never a secret.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use msgops_core::config::{self, Config};
+use msgops_core::{Channel, EmailMessage, Messaging, Provider, ProviderId, SmsMessage};
+use msgops_credentials::{
+    CredentialError, CredentialProvider, CredentialStore, CredentialStoreExt, SecretKind,
+};
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::aws::{self, AwsCredentials, AwsSettings};
+use crate::sendgrid::{SendGridProvider, SendGridSettings};
+use crate::ses::SesProvider;
+use crate::smtp::{SmtpProvider, SmtpSettings};
+use crate::sns::SnsProvider;
+use crate::timeouts::Timeouts;
+use crate::twilio::{TwilioProvider, TwilioSender, TwilioSettings};
+
+/// What happened to one provider of a chain. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstallReport {
+    pub channel: Channel,
+    pub provider: ProviderId,
+    /// Whether a working provider is now in the chain.
+    pub installed: bool,
+    /// Where its credentials came from (`credential store`, `AWS default credential chain`).
+    pub credentials_from: Option<String>,
+    /// What is missing, for people: `Twilio auth token (credential store)`,
+    /// `twilio.from_number or twilio.messaging_service_sid (configuration)`.
+    pub missing: Vec<String>,
+    /// A problem other than something missing (keychain locked, invalid setting).
+    pub error: Option<String>,
+}
+
+impl InstallReport {
+    fn new(channel: Channel, id: &str) -> Self {
+        Self {
+            channel,
+            provider: ProviderId::new(id),
+            installed: false,
+            credentials_from: None,
+            missing: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+const STORE: &str = "credential store";
+/// How long to wait for the AWS default chain (instance metadata can be slow to refuse).
+const DEFAULT_CHAIN_WAIT: Duration = Duration::from_secs(3);
+
+/// Builds and installs every network provider that has what it needs: SNS and Twilio in the
+/// SMS chain, SES, SendGrid and SMTP in the email chain. Providers that lack something are
+/// left as they are (not configured) and reported with what is missing.
+///
+/// Keychain reads block; on a multi-threaded runtime they run in `block_in_place` so other
+/// tasks keep running.
+pub async fn install_providers(
+    messaging: &Messaging,
+    config: &Config,
+    store: &dyn CredentialStore,
+) -> Vec<InstallReport> {
+    let mut reports = Vec::new();
+    for provider in CredentialProvider::ALL {
+        reports.extend(install(provider, messaging, config, store, false).await);
+    }
+    reports
+}
+
+/// Rebuilds the providers that use `provider`'s credentials (AWS: SNS and SES) after a
+/// rotation or a removal. A provider whose credentials are gone is taken out of its chain
+/// (not configured). Installing resets the provider's breaker, with the reason recorded.
+pub async fn reinstall(
+    provider: CredentialProvider,
+    messaging: &Messaging,
+    config: &Config,
+    store: &dyn CredentialStore,
+) -> Vec<InstallReport> {
+    install(provider, messaging, config, store, true).await
+}
+
+fn read_blocking(
+    store: &dyn CredentialStore,
+    kinds: &[SecretKind],
+) -> Result<Vec<Option<SecretString>>, CredentialError> {
+    let read = || kinds.iter().map(|k| store.get_secret(*k)).collect();
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(read),
+        _ => read(),
+    }
+}
+
+/// Reads the secrets of `kinds`; records each missing one in the report.
+fn secrets(
+    store: &dyn CredentialStore,
+    kinds: &[SecretKind],
+    reports: &mut [InstallReport],
+) -> Option<Vec<Option<SecretString>>> {
+    match read_blocking(store, kinds) {
+        Ok(values) => Some(values),
+        Err(e) => {
+            for r in reports.iter_mut() {
+                r.error = Some(format!("cannot read the credentials: {e}"));
+            }
+            None
+        }
+    }
+}
+
+fn missing_secret(kind: SecretKind) -> String {
+    format!("{} ({STORE})", kind.label())
+}
+
+fn missing_setting(field: &str) -> String {
+    format!("{field} (configuration)")
+}
+
+async fn install(
+    provider: CredentialProvider,
+    messaging: &Messaging,
+    config: &Config,
+    store: &dyn CredentialStore,
+    clear_when_missing: bool,
+) -> Vec<InstallReport> {
+    let timeouts = Timeouts::for_chain(config.chain.settings().per_attempt_timeout);
+    match provider {
+        CredentialProvider::Aws => {
+            install_aws(messaging, config, store, timeouts, clear_when_missing).await
+        }
+        CredentialProvider::Twilio => {
+            let mut r = [InstallReport::new(Channel::Sms, config::TWILIO.id)];
+            let built = build_twilio(config, store, timeouts, &mut r[0]);
+            apply_sms(messaging, &mut r[0], built, clear_when_missing);
+            r.to_vec()
+        }
+        CredentialProvider::Sendgrid => {
+            let mut r = [InstallReport::new(Channel::Email, config::SENDGRID.id)];
+            let built = build_sendgrid(config, store, timeouts, &mut r[0]);
+            apply_email(messaging, &mut r[0], built, clear_when_missing);
+            r.to_vec()
+        }
+        CredentialProvider::Smtp => {
+            let mut r = [InstallReport::new(Channel::Email, config::SMTP.id)];
+            let built = build_smtp(config, store, timeouts, &mut r[0]);
+            apply_email(messaging, &mut r[0], built, clear_when_missing);
+            r.to_vec()
+        }
+    }
+}
+
+fn apply_sms(
+    messaging: &Messaging,
+    report: &mut InstallReport,
+    built: Option<Arc<dyn Provider<SmsMessage>>>,
+    clear_when_missing: bool,
+) {
+    let id = report.provider.clone();
+    apply(report, built.is_some(), clear_when_missing, |reason| {
+        messaging.sms.set_provider(&id, built, reason);
+    });
+}
+
+fn apply_email(
+    messaging: &Messaging,
+    report: &mut InstallReport,
+    built: Option<Arc<dyn Provider<EmailMessage>>>,
+    clear_when_missing: bool,
+) {
+    let id = report.provider.clone();
+    apply(report, built.is_some(), clear_when_missing, |reason| {
+        messaging.email.set_provider(&id, built, reason);
+    });
+}
+
+fn apply(
+    report: &mut InstallReport,
+    built: bool,
+    clear_when_missing: bool,
+    set: impl FnOnce(&str),
+) {
+    report.installed = built;
+    if built {
+        let reason = format!(
+            "installed with credentials from the {}",
+            report.credentials_from.as_deref().unwrap_or(STORE)
+        );
+        tracing::info!(provider = %report.provider, "{reason}");
+        set(&reason);
+    } else if clear_when_missing {
+        let reason = if report.missing.is_empty() {
+            "not configured".to_owned()
+        } else {
+            format!("not configured: missing {}", report.missing.join(", "))
+        };
+        tracing::info!(provider = %report.provider, "{reason}");
+        set(&reason);
+    } else {
+        tracing::info!(provider = %report.provider, missing = ?report.missing, error = ?report.error, "left not configured");
+    }
+}
+
+async fn install_aws(
+    messaging: &Messaging,
+    config: &Config,
+    store: &dyn CredentialStore,
+    timeouts: Timeouts,
+    clear_when_missing: bool,
+) -> Vec<InstallReport> {
+    let mut reports = [
+        InstallReport::new(Channel::Sms, config::SNS.id),
+        InstallReport::new(Channel::Email, config::SES.id),
+    ];
+    let kinds = [SecretKind::AwsAccessKeyId, SecretKind::AwsSecretAccessKey];
+    let credentials = match secrets(store, &kinds, &mut reports) {
+        None => None,
+        Some(values) => {
+            match (
+                values.first().cloned().flatten(),
+                values.get(1).cloned().flatten(),
+            ) {
+                (Some(access_key_id), Some(secret_access_key)) => Some((
+                    AwsCredentials::Static {
+                        access_key_id,
+                        secret_access_key,
+                    },
+                    STORE.to_owned(),
+                )),
+                (None, None) => {
+                    if aws::default_chain_has_credentials(&config.sns.region, DEFAULT_CHAIN_WAIT)
+                        .await
+                    {
+                        Some((
+                            AwsCredentials::DefaultChain,
+                            "AWS default credential chain".to_owned(),
+                        ))
+                    } else {
+                        for r in &mut reports {
+                            r.missing = kinds
+                            .iter()
+                            .map(|k| format!("{} ({STORE}, and none from the AWS default credential chain)", k.label()))
+                            .collect();
+                        }
+                        None
+                    }
+                }
+                (id, _) => {
+                    let absent = if id.is_none() { kinds[0] } else { kinds[1] };
+                    for r in &mut reports {
+                        r.missing = vec![missing_secret(absent)];
+                    }
+                    None
+                }
+            }
+        }
+    };
+    let [sns_report, ses_report] = &mut reports;
+
+    let sns: Option<Arc<dyn Provider<SmsMessage>>> = match &credentials {
+        Some((creds, from)) => {
+            sns_report.credentials_from = Some(from.clone());
+            let settings = AwsSettings {
+                region: config.sns.region.clone(),
+                endpoint_url: config.sns.endpoint_url.clone(),
+                credentials: creds.clone(),
+                timeouts,
+            };
+            Some(Arc::new(SnsProvider::new(&settings).await))
+        }
+        None => None,
+    };
+    apply_sms(messaging, sns_report, sns, clear_when_missing);
+
+    let ses_from = config.ses.from.clone().filter(|f| !f.trim().is_empty());
+    if ses_from.is_none() {
+        ses_report.missing.push(missing_setting("ses.from"));
+    }
+    let ses: Option<Arc<dyn Provider<EmailMessage>>> = match (&credentials, ses_from) {
+        (Some((creds, source)), Some(from)) => {
+            ses_report.credentials_from = Some(source.clone());
+            let settings = AwsSettings {
+                region: config.ses.region.clone(),
+                endpoint_url: config.ses.endpoint_url.clone(),
+                credentials: creds.clone(),
+                timeouts,
+            };
+            Some(Arc::new(SesProvider::new(&settings, from).await))
+        }
+        _ => None,
+    };
+    apply_email(messaging, ses_report, ses, clear_when_missing);
+    reports.to_vec()
+}
+
+fn build_twilio(
+    config: &Config,
+    store: &dyn CredentialStore,
+    timeouts: Timeouts,
+    report: &mut InstallReport,
+) -> Option<Arc<dyn Provider<SmsMessage>>> {
+    let kinds = [SecretKind::TwilioAccountSid, SecretKind::TwilioAuthToken];
+    let values = secrets(store, &kinds, std::slice::from_mut(report))?;
+    for (kind, value) in kinds.iter().zip(&values) {
+        if value.is_none() {
+            report.missing.push(missing_secret(*kind));
+        }
+    }
+    let sender = match (
+        &config.twilio.from_number,
+        &config.twilio.messaging_service_sid,
+    ) {
+        (_, Some(sid)) if !sid.trim().is_empty() => {
+            Some(TwilioSender::MessagingService(sid.trim().to_owned()))
+        }
+        (Some(n), _) if !n.trim().is_empty() => Some(TwilioSender::Number(n.trim().to_owned())),
+        _ => {
+            report.missing.push(missing_setting(
+                "twilio.from_number or twilio.messaging_service_sid",
+            ));
+            None
+        }
+    };
+    let mut values = values.into_iter();
+    let (Some(Some(account_sid)), Some(Some(auth_token)), Some(sender)) =
+        (values.next(), values.next(), sender)
+    else {
+        return None;
+    };
+    report.credentials_from = Some(STORE.to_owned());
+    match TwilioProvider::new(TwilioSettings {
+        base_url: config.twilio.base_url.clone(),
+        account_sid,
+        auth_token,
+        sender,
+        timeouts,
+    }) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            report.error = Some(e.message);
+            None
+        }
+    }
+}
+
+fn build_sendgrid(
+    config: &Config,
+    store: &dyn CredentialStore,
+    timeouts: Timeouts,
+    report: &mut InstallReport,
+) -> Option<Arc<dyn Provider<EmailMessage>>> {
+    let values = secrets(
+        store,
+        &[SecretKind::SendgridApiKey],
+        std::slice::from_mut(report),
+    )?;
+    let key = values.into_iter().next().flatten();
+    if key.is_none() {
+        report
+            .missing
+            .push(missing_secret(SecretKind::SendgridApiKey));
+    }
+    let from = config
+        .sendgrid
+        .from
+        .clone()
+        .filter(|f| !f.trim().is_empty());
+    if from.is_none() {
+        report.missing.push(missing_setting("sendgrid.from"));
+    }
+    let (Some(api_key), Some(from)) = (key, from) else {
+        return None;
+    };
+    report.credentials_from = Some(STORE.to_owned());
+    match SendGridProvider::new(SendGridSettings {
+        base_url: config.sendgrid.base_url.clone(),
+        api_key,
+        from,
+        timeouts,
+    }) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            report.error = Some(e.message);
+            None
+        }
+    }
+}
+
+fn build_smtp(
+    config: &Config,
+    store: &dyn CredentialStore,
+    timeouts: Timeouts,
+    report: &mut InstallReport,
+) -> Option<Arc<dyn Provider<EmailMessage>>> {
+    let c = &config.smtp;
+    let host = c.host.clone().filter(|h| !h.trim().is_empty());
+    if host.is_none() {
+        report.missing.push(missing_setting("smtp.host"));
+    }
+    let from = c.from.clone().filter(|f| !f.trim().is_empty());
+    if from.is_none() {
+        report.missing.push(missing_setting("smtp.from"));
+    }
+    let auth = match c.username.clone().filter(|u| !u.trim().is_empty()) {
+        None => Some(None),
+        Some(user) => {
+            let values = secrets(
+                store,
+                &[SecretKind::SmtpPassword],
+                std::slice::from_mut(report),
+            )?;
+            match values.into_iter().next().flatten() {
+                Some(password) => {
+                    report.credentials_from = Some(STORE.to_owned());
+                    Some(Some((user, password)))
+                }
+                None => {
+                    report
+                        .missing
+                        .push(missing_secret(SecretKind::SmtpPassword));
+                    None
+                }
+            }
+        }
+    };
+    let (Some(host), Some(from), Some(auth)) = (host, from, auth) else {
+        return None;
+    };
+    if auth.is_none() {
+        report.credentials_from = Some("nothing (no smtp.username, so no AUTH)".to_owned());
+    }
+    match SmtpProvider::new(SmtpSettings {
+        host,
+        port: c.port,
+        tls: c.tls,
+        auth,
+        from,
+        timeouts,
+    }) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            report.error = Some(e.message);
+            None
+        }
+    }
+}

@@ -13,7 +13,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,9 @@ pub struct FollowConfig {
     pub max_line_bytes: usize,
     /// Most bytes read from one file per poll before looking at the other files.
     pub read_budget: usize,
+    /// A replaced (rotated, deleted) file is still read until it has not grown for this long,
+    /// for writers that reopen their log only some time after the rotation.
+    pub retire_after: Duration,
 }
 
 impl Default for FollowConfig {
@@ -42,6 +45,7 @@ impl Default for FollowConfig {
             use_notify: true,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             read_budget: 8 << 20,
+            retire_after: Duration::from_secs(5),
         }
     }
 }
@@ -159,6 +163,8 @@ struct TrackedFile {
     message: String,
     /// Content present at the first open is `Existing`; everything after is `Appended`.
     opened_once: bool,
+    /// Replaced files still read until they stop growing, with when they last grew.
+    retired: Vec<(OpenFile, Instant)>,
 }
 
 /// Synchronous core of the follower: call [`LogFollower::poll`] repeatedly.
@@ -179,6 +185,7 @@ impl LogFollower {
                 state: None,
                 message: String::new(),
                 opened_once: false,
+                retired: Vec::new(),
             })
             .collect();
         Self {
@@ -218,7 +225,8 @@ impl TrackedFile {
                     self.state,
                     Some(FollowerState::Rotated | FollowerState::Truncated)
                 ));
-        if same && (state != FollowerState::Unreadable || self.message == message) {
+        let transition = matches!(state, FollowerState::Rotated | FollowerState::Truncated);
+        if same && !transition && (state != FollowerState::Unreadable || self.message == message) {
             return;
         }
         self.state = Some(state);
@@ -233,7 +241,8 @@ impl TrackedFile {
         buf: &mut [u8],
         config: &FollowConfig,
     ) -> bool {
-        // 1. Whatever happened to the path, what was written to the open file comes first.
+        // 1. Whatever happened to the path, what was written to the open files comes first.
+        self.drain_retired(idx, sink, buf, config.retire_after);
         let (more, _) = self.drain(idx, sink, buf, config.read_budget);
         if more {
             return true;
@@ -302,16 +311,19 @@ impl TrackedFile {
         let replaced = self.open.is_some();
         if replaced {
             // Between our drain and the switch the writer may still have appended to the old
-            // file; read it to its very end.
+            // file; read it to its very end, and keep reading it for a while (`retire_after`):
+            // a writer that has not reopened its log yet keeps appending there.
             loop {
                 let (more, _) = self.drain(idx, sink, buf, usize::MAX);
                 if !more {
                     break;
                 }
             }
-            self.end_generation(idx, sink);
+            sink.generation_end(idx);
         }
-        self.open = Some(new);
+        if let Some(old) = self.open.replace(new) {
+            self.retired.push((old, Instant::now()));
+        }
         let (state, msg) = if replaced {
             (
                 FollowerState::Rotated,
@@ -376,30 +388,7 @@ impl TrackedFile {
 
     fn end_generation(&mut self, idx: usize, sink: &mut dyn FollowSink) {
         if let Some(open) = self.open.as_mut() {
-            let OpenFile {
-                splitter,
-                line_no,
-                offset,
-                existing_until,
-                ..
-            } = open;
-            let origin = if *offset <= *existing_until {
-                LineOrigin::Existing
-            } else {
-                LineOrigin::Appended
-            };
-            splitter.finish(|line, truncated| {
-                *line_no += 1;
-                sink.line(
-                    idx,
-                    line,
-                    LineInfo {
-                        line_no: *line_no,
-                        truncated,
-                        origin,
-                    },
-                );
-            });
+            open.finish(idx, sink);
         }
         sink.generation_end(idx);
     }
@@ -415,45 +404,86 @@ impl TrackedFile {
         let Some(open) = self.open.as_mut() else {
             return (false, 0);
         };
+        match open.read_into(idx, sink, buf, budget) {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = format!("cannot read {}: {e}", self.path.display());
+                self.set_state(idx, sink, FollowerState::Unreadable, msg);
+                (false, 0)
+            }
+        }
+    }
+
+    /// Keeps reading replaced files: a writer that has not reopened its log yet still appends
+    /// to the old file. A replaced file is let go once it has not grown for `retire_after`.
+    fn drain_retired(
+        &mut self,
+        idx: usize,
+        sink: &mut dyn FollowSink,
+        buf: &mut [u8],
+        retire_after: Duration,
+    ) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.retired.len() {
+            let (open, last_growth) = &mut self.retired[i];
+            let grew = matches!(open.read_into(idx, sink, buf, usize::MAX), Ok((_, n)) if n > 0);
+            if grew {
+                *last_growth = now;
+                sink.generation_end(idx);
+            }
+            if now.duration_since(*last_growth) >= retire_after {
+                let (mut open, _) = self.retired.remove(i);
+                if open.finish(idx, sink) {
+                    sink.generation_end(idx);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+impl OpenFile {
+    /// Reads up to the end of the file or the budget. Returns (budget exhausted, bytes read).
+    fn read_into(
+        &mut self,
+        idx: usize,
+        sink: &mut dyn FollowSink,
+        buf: &mut [u8],
+        budget: usize,
+    ) -> io::Result<(bool, usize)> {
         let mut total = 0usize;
         loop {
             if total >= budget {
-                return (true, total);
+                return Ok((true, total));
             }
             // Existing content is read separately from appended content so each line is
             // labelled by where it ended.
-            let limit = if open.offset < open.existing_until {
-                usize::try_from(open.existing_until - open.offset)
+            let limit = if self.offset < self.existing_until {
+                usize::try_from(self.existing_until - self.offset)
                     .unwrap_or(usize::MAX)
                     .min(buf.len())
             } else {
                 buf.len()
             };
-            let n = match open.file.read(&mut buf[..limit]) {
-                Ok(0) => return (false, total),
+            let n = match self.file.read(&mut buf[..limit]) {
+                Ok(0) => return Ok((false, total)),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let msg = format!("cannot read {}: {e}", self.path.display());
-                    self.set_state(idx, sink, FollowerState::Unreadable, msg);
-                    return (false, total);
-                }
+                Err(e) => return Err(e),
             };
             let data = &buf[..n];
-            if open.head.len() < HEAD_BYTES && open.offset == open.head.len() as u64 {
-                let take = (HEAD_BYTES - open.head.len()).min(n);
-                open.head.extend_from_slice(&data[..take]);
+            if self.head.len() < HEAD_BYTES && self.offset == self.head.len() as u64 {
+                let take = (HEAD_BYTES - self.head.len()).min(n);
+                self.head.extend_from_slice(&data[..take]);
             }
-            open.offset += n as u64;
+            self.offset += n as u64;
             total += n;
-            let origin = if open.offset <= open.existing_until {
-                LineOrigin::Existing
-            } else {
-                LineOrigin::Appended
-            };
+            let origin = self.origin();
             let OpenFile {
                 splitter, line_no, ..
-            } = open;
+            } = self;
             splitter.push(data, |line, truncated| {
                 *line_no += 1;
                 sink.line(
@@ -468,9 +498,38 @@ impl TrackedFile {
             });
         }
     }
-}
 
-impl OpenFile {
+    fn origin(&self) -> LineOrigin {
+        if self.offset <= self.existing_until {
+            LineOrigin::Existing
+        } else {
+            LineOrigin::Appended
+        }
+    }
+
+    /// Emits a partial last line, if any. Returns whether one was emitted.
+    fn finish(&mut self, idx: usize, sink: &mut dyn FollowSink) -> bool {
+        let origin = self.origin();
+        let OpenFile {
+            splitter, line_no, ..
+        } = self;
+        let mut emitted = false;
+        splitter.finish(|line, truncated| {
+            *line_no += 1;
+            emitted = true;
+            sink.line(
+                idx,
+                line,
+                LineInfo {
+                    line_no: *line_no,
+                    truncated,
+                    origin,
+                },
+            );
+        });
+        emitted
+    }
+
     /// Start over from byte 0 of the same (truncated) file.
     fn rewind(&mut self) -> io::Result<()> {
         self.file.seek(SeekFrom::Start(0))?;

@@ -1,0 +1,319 @@
+//! One writer appends 100,000 codes (scale with `LOGWATCH_TORTURE_CODES`) while rotating the
+//! file by rename 50 times, copy-truncating it 20 times and deleting/re-creating it 5 times,
+//! writing lines in pieces; the log's directory does not exist when watching starts. The
+//! follower must report every code exactly once.
+//!
+//! The writer cooperates the way a real writer + logrotate do: before a copy-truncate it waits
+//! until everything written so far was read (copy-truncate loses lines for any lagging reader, by
+//! design); before a rename or delete it waits until the follower holds the current file open
+//! (otherwise a file that lived shorter than one poll would never be seen, which no tail can
+//! avoid). Everything else is raced.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use msgops_logwatch::{watch_logs_with, CancellationToken, FollowerState, LogEvent, WatchConfig};
+
+struct Seen {
+    counts: Vec<AtomicU8>,
+    distinct: AtomicUsize,
+    wrong_recipient: AtomicUsize,
+    rotated: AtomicUsize,
+    truncated: AtomicUsize,
+    other: Mutex<Vec<String>>,
+}
+
+impl Seen {
+    fn wait_for(&self, index: usize, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.counts[index].load(Ordering::SeqCst) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "follower never reported code #{index} ({what})"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    fn wait_for_rotations(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.rotated.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < deadline,
+                "follower never switched to the new file (rotation {n})"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    fn wait_for_all(&self, upto: usize, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for i in 0..upto {
+            while self.counts[i].load(Ordering::SeqCst) == 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "follower never reported code #{i} ({what})"
+                );
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+}
+
+fn recipient(i: usize) -> String {
+    format!("+1555{i:07}")
+}
+
+/// The lines for code `i`: mostly fallback lines, some console pairs, some noise.
+fn lines_for(i: usize) -> Vec<String> {
+    let ts = format!(
+        "2025-10-29 16:{:02}:{:02},{:03}",
+        (i / 60_000) % 60,
+        (i / 1000) % 60,
+        i % 1000
+    );
+    let mut v = Vec::new();
+    if i % 7 == 0 {
+        v.push(format!(
+            "{ts} - services.otp_service - INFO - OTP created for phone: {}",
+            recipient(i)
+        ));
+        v.push(format!("OTP Code: {i:06}"));
+    } else {
+        v.push(format!(
+            "{ts} - services.otp_service - WARNING - SMS FALLBACK - OTP for {}: {i:06}",
+            recipient(i)
+        ));
+    }
+    if i % 5 == 0 {
+        v.push(
+            r#"INFO:     127.0.0.1:64825 - "POST /api/v1/auth/otp/send HTTP/1.1" 200 OK"#
+                .to_owned(),
+        );
+    }
+    if i % 11 == 0 {
+        v.push(format!("{ts} - services.sms - ERROR - Twilio error: HTTP 401 error: Unable to create record: Authenticate"));
+        v.push("Traceback (most recent call last):".to_owned());
+        v.push("twilio.base.exceptions.TwilioRestException: HTTP 401 error".to_owned());
+    }
+    v
+}
+
+struct Writer {
+    path: PathBuf,
+    file: File,
+    /// First code index written to the current file generation.
+    generation_start: usize,
+    written: usize,
+}
+
+impl Writer {
+    fn create(path: &Path) -> File {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap()
+    }
+
+    fn write_code(&mut self, i: usize) {
+        for line in lines_for(i) {
+            let mut bytes = line.into_bytes();
+            bytes.extend_from_slice(if i % 13 == 0 { b"\r\n" } else { b"\n" });
+            // Lines arrive in pieces; every 997th piece waits so the follower sees half a line.
+            let cut = (i * 31) % bytes.len();
+            self.file.write_all(&bytes[..cut]).unwrap();
+            if i % 997 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            self.file.write_all(&bytes[cut..]).unwrap();
+        }
+        self.written = i + 1;
+    }
+
+    fn switch_to(&mut self, file: File) {
+        self.file = file;
+        self.generation_start = self.written;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_code_is_reported_exactly_once_across_rotation_truncation_and_deletion() {
+    let total: usize = std::env::var("LOGWATCH_TORTURE_CODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("logs");
+    let path = log_dir.join("backend.log");
+
+    let seen = Arc::new(Seen {
+        counts: (0..total).map(|_| AtomicU8::new(0)).collect(),
+        distinct: AtomicUsize::new(0),
+        wrong_recipient: AtomicUsize::new(0),
+        rotated: AtomicUsize::new(0),
+        truncated: AtomicUsize::new(0),
+        other: Mutex::new(Vec::new()),
+    });
+    let cancel = CancellationToken::new();
+    // If an assertion fails, stop the watcher so the runtime can shut down and the test fails
+    // instead of hanging.
+    let _stop_on_panic = cancel.clone().drop_guard();
+    let mut config = WatchConfig::new(vec![path.clone()]).poll_interval(Duration::from_millis(20));
+    config.from_start = true;
+    let s = Arc::clone(&seen);
+    let task = watch_logs_with(config, cancel.clone(), move |event| {
+        match event {
+            LogEvent::Code(c) => match c.code.parse::<usize>() {
+                Ok(i) if i < s.counts.len() => {
+                    if s.counts[i].fetch_add(1, Ordering::SeqCst) == 0 {
+                        s.distinct.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if c.recipient.as_deref() != Some(recipient(i).as_str()) {
+                        s.wrong_recipient.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                _ => s
+                    .other
+                    .lock()
+                    .unwrap()
+                    .push(format!("unexpected code {c:?}")),
+            },
+            LogEvent::FollowerStatus(st) => match st.state {
+                FollowerState::Rotated => {
+                    s.rotated.fetch_add(1, Ordering::SeqCst);
+                }
+                FollowerState::Truncated => {
+                    s.truncated.fetch_add(1, Ordering::SeqCst);
+                }
+                FollowerState::Unreadable => s.other.lock().unwrap().push(st.message),
+                _ => {}
+            },
+            _ => {}
+        }
+        true
+    });
+
+    let started = Instant::now();
+    let writer_seen = Arc::clone(&seen);
+    let writer_path = path.clone();
+    tokio::task::spawn_blocking(move || {
+        let seen = writer_seen;
+        std::thread::sleep(Duration::from_millis(50)); // the directory appears after watching started
+        fs::create_dir_all(writer_path.parent().unwrap()).unwrap();
+        let mut w = Writer {
+            file: Writer::create(&writer_path),
+            path: writer_path.clone(),
+            generation_start: 0,
+            written: 0,
+        };
+        // 75 operations spread evenly: 50 renames, 20 copy-truncates, 5 delete/re-create.
+        let ops: Vec<char> =
+            "RRRRRRRRRRTTTTRRRRRRRRRRTTTTDRRRRRRRRRRTTTTDRRRRRRRRRRTTTTDRRRRRRRRRRTTTTDD"
+                .chars()
+                .collect();
+        let every = (total / (ops.len() + 1)).max(2);
+        let mut op = 0;
+        let mut rotations = 0;
+        let mut next_op_at = every;
+        while w.written < total {
+            let i = w.written;
+            w.write_code(i);
+            if w.written < next_op_at || op >= ops.len() || w.written == total {
+                continue;
+            }
+            next_op_at += every;
+            match ops[op] {
+                'R' => {
+                    seen.wait_for(w.generation_start, "before rename");
+                    fs::rename(&w.path, w.path.with_extension(format!("log.{op}"))).unwrap();
+                    // Like logrotate's `create`: the new file exists at once, but the writer
+                    // reopens only later and meanwhile appends to the renamed file.
+                    let new_file = Writer::create(&w.path);
+                    rotations += 1;
+                    seen.wait_for_rotations(rotations); // the follower already moved on
+                    for _ in 0..3 {
+                        if w.written < total - 1 {
+                            let n = w.written;
+                            w.write_code(n);
+                        }
+                    }
+                    w.switch_to(new_file);
+                }
+                'T' => {
+                    seen.wait_for_all(w.written, "before copy-truncate");
+                    fs::copy(&w.path, w.path.with_extension("log.copy")).unwrap();
+                    w.file.set_len(0).unwrap();
+                }
+                _ => {
+                    seen.wait_for(w.generation_start, "before delete");
+                    fs::remove_file(&w.path).unwrap();
+                    let n = w.written;
+                    w.write_code(n); // lands in the deleted file, still readable through the follower's handle
+                    let new_file = Writer::create(&w.path);
+                    rotations += 1;
+                    seen.wait_for_rotations(rotations);
+                    let n = w.written;
+                    w.write_code(n); // and once more after the follower moved to the new file
+                    w.switch_to(new_file);
+                }
+            }
+            op += 1;
+        }
+        assert_eq!(w.written, total);
+        assert_eq!(op, ops.len(), "all rotations happened");
+    })
+    .await
+    .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.distinct.load(Ordering::SeqCst) < total && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Give duplicates, if any, a chance to show up.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cancel.cancel();
+    task.await.unwrap();
+    eprintln!("torture: {total} codes in {:?}", started.elapsed());
+
+    let missing: Vec<usize> = (0..total)
+        .filter(|&i| seen.counts[i].load(Ordering::SeqCst) == 0)
+        .take(10)
+        .collect();
+    let duplicated: Vec<usize> = (0..total)
+        .filter(|&i| seen.counts[i].load(Ordering::SeqCst) > 1)
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes never reported (first 10): {missing:?}"
+    );
+    assert!(
+        duplicated.is_empty(),
+        "codes reported more than once (first 10): {duplicated:?}"
+    );
+    assert_eq!(
+        seen.wrong_recipient.load(Ordering::SeqCst),
+        0,
+        "codes tied to the wrong recipient"
+    );
+    assert!(
+        seen.other.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.other.lock().unwrap()
+    );
+    assert!(
+        seen.rotated.load(Ordering::SeqCst) >= 55,
+        "rotations seen: {}",
+        seen.rotated.load(Ordering::SeqCst)
+    );
+    assert!(
+        seen.truncated.load(Ordering::SeqCst) >= 20,
+        "truncations seen: {}",
+        seen.truncated.load(Ordering::SeqCst)
+    );
+}

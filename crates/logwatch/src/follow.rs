@@ -241,8 +241,13 @@ impl TrackedFile {
         buf: &mut [u8],
         config: &FollowConfig,
     ) -> bool {
-        // 1. Whatever happened to the path, what was written to the open files comes first.
+        // 1. Whatever happened to the path, what was written to the open files comes first;
+        //    but a file rewritten in place (copy-truncate) must be re-read from its start, not
+        //    from our old offset, so that is decided on the handle before reading it.
         self.drain_retired(idx, sink, buf, config.retire_after);
+        if let Some(more) = self.check_rewritten(idx, sink, buf, config) {
+            return more;
+        }
         let (more, _) = self.drain(idx, sink, buf, config.read_budget);
         if more {
             return true;
@@ -256,6 +261,8 @@ impl TrackedFile {
                 return false;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Whatever appears here later was written while we watched.
+                self.opened_once = true;
                 // Keep an open handle: a renamed-away or deleted file can still be read to its
                 // end, which `drain` keeps doing until the path names a file again.
                 let msg = format!("{} does not exist; waiting for it", self.path.display());
@@ -271,32 +278,8 @@ impl TrackedFile {
         let id = file_id(&meta);
         let same_file = self.open.as_ref().is_some_and(|o| o.id == id);
         if same_file {
-            match self.rewritten(&meta) {
-                Ok(false) => {
-                    let msg = format!("following {}", self.path.display());
-                    self.set_state(idx, sink, FollowerState::Following, msg);
-                }
-                Ok(true) => {
-                    self.end_generation(idx, sink);
-                    if let Some(open) = self.open.as_mut() {
-                        if let Err(e) = open.rewind() {
-                            let msg = format!("cannot read {}: {e}", self.path.display());
-                            self.set_state(idx, sink, FollowerState::Unreadable, msg);
-                            return false;
-                        }
-                    }
-                    let msg = format!(
-                        "{} was truncated; reading it from the start",
-                        self.path.display()
-                    );
-                    self.set_state(idx, sink, FollowerState::Truncated, msg);
-                    return self.drain(idx, sink, buf, config.read_budget).0;
-                }
-                Err(e) => {
-                    let msg = format!("cannot read {}: {e}", self.path.display());
-                    self.set_state(idx, sink, FollowerState::Unreadable, msg);
-                }
-            }
+            let msg = format!("following {}", self.path.display());
+            self.set_state(idx, sink, FollowerState::Following, msg);
             return false;
         }
         // A different file (or the first one): open it before letting go of the old handle.
@@ -340,6 +323,43 @@ impl TrackedFile {
         };
         self.set_state(idx, sink, state, msg);
         self.drain(idx, sink, buf, config.read_budget).0
+    }
+
+    /// If the open file was truncated or rewritten in place, reports it and reads it from its
+    /// start. Returns `Some(more)` when it was.
+    fn check_rewritten(
+        &mut self,
+        idx: usize,
+        sink: &mut dyn FollowSink,
+        buf: &mut [u8],
+        config: &FollowConfig,
+    ) -> Option<bool> {
+        let meta = self.open.as_ref()?.file.metadata();
+        let rewritten = meta.and_then(|meta| self.rewritten(&meta));
+        match rewritten {
+            Ok(false) => None,
+            Ok(true) => {
+                self.end_generation(idx, sink);
+                if let Some(open) = self.open.as_mut() {
+                    if let Err(e) = open.rewind() {
+                        let msg = format!("cannot read {}: {e}", self.path.display());
+                        self.set_state(idx, sink, FollowerState::Unreadable, msg);
+                        return Some(false);
+                    }
+                }
+                let msg = format!(
+                    "{} was truncated; reading it from the start",
+                    self.path.display()
+                );
+                self.set_state(idx, sink, FollowerState::Truncated, msg);
+                Some(self.drain(idx, sink, buf, config.read_budget).0)
+            }
+            Err(e) => {
+                let msg = format!("cannot read {}: {e}", self.path.display());
+                self.set_state(idx, sink, FollowerState::Unreadable, msg);
+                Some(false)
+            }
+        }
     }
 
     fn open_path(&mut self, config: &FollowConfig) -> io::Result<OpenFile> {

@@ -9,6 +9,8 @@
 //! (otherwise a file that lived shorter than one poll would never be seen, which no tail can
 //! avoid). Everything else is raced.
 
+#![allow(clippy::unwrap_used)]
+
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -77,7 +79,7 @@ fn lines_for(i: usize) -> Vec<String> {
         i % 1000
     );
     let mut v = Vec::new();
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         v.push(format!(
             "{ts} - services.otp_service - INFO - OTP created for phone: {}",
             recipient(i)
@@ -89,13 +91,13 @@ fn lines_for(i: usize) -> Vec<String> {
             recipient(i)
         ));
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         v.push(
             r#"INFO:     127.0.0.1:64825 - "POST /api/v1/auth/otp/send HTTP/1.1" 200 OK"#
                 .to_owned(),
         );
     }
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         v.push(format!("{ts} - services.sms - ERROR - Twilio error: HTTP 401 error: Unable to create record: Authenticate"));
         v.push("Traceback (most recent call last):".to_owned());
         v.push("twilio.base.exceptions.TwilioRestException: HTTP 401 error".to_owned());
@@ -123,11 +125,11 @@ impl Writer {
     fn write_code(&mut self, i: usize) {
         for line in lines_for(i) {
             let mut bytes = line.into_bytes();
-            bytes.extend_from_slice(if i % 13 == 0 { b"\r\n" } else { b"\n" });
+            bytes.extend_from_slice(if i.is_multiple_of(13) { b"\r\n" } else { b"\n" });
             // Lines arrive in pieces; every 997th piece waits so the follower sees half a line.
             let cut = (i * 31) % bytes.len();
             self.file.write_all(&bytes[..cut]).unwrap();
-            if i % 997 == 0 {
+            if i.is_multiple_of(997) {
                 std::thread::sleep(Duration::from_millis(2));
             }
             self.file.write_all(&bytes[cut..]).unwrap();

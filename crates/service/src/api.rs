@@ -104,19 +104,14 @@ impl ApiError {
         StoredResponse {
             status: self.code.status(),
             body: Bytes::from(serde_json::to_vec(self).unwrap_or_default()),
+            retry_after_secs: self.retry_after_secs,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let retry_after = self.retry_after_secs;
         let mut response = stored_response(&self.stored(), false);
-        if let Some(secs) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
         if matches!(
             self.code,
             ApiErrorCode::Unauthorized | ApiErrorCode::AuthNotConfigured
@@ -159,6 +154,11 @@ fn stored_response(stored: &StoredResponse, replayed: bool) -> Response {
         stored.body.clone(),
     )
         .into_response();
+    if let Some(secs) = stored.retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     if replayed {
         response
             .headers_mut()
@@ -518,6 +518,7 @@ fn answer_for(state: &ServiceState, record: &SendRecord) -> StoredResponse {
     StoredResponse {
         status,
         body: Bytes::from(serde_json::to_vec(&response).unwrap_or_default()),
+        retry_after_secs: None,
     }
 }
 

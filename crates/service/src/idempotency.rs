@@ -39,6 +39,8 @@ impl Default for IdempotencyConfig {
 pub struct StoredResponse {
     pub status: StatusCode,
     pub body: Bytes,
+    /// The `Retry-After` header, in seconds.
+    pub retry_after_secs: Option<u64>,
 }
 
 type Slot = watch::Receiver<Option<Arc<StoredResponse>>>;
@@ -250,6 +252,7 @@ mod tests {
         StoredResponse {
             status: StatusCode::from_u16(status).expect("status"),
             body: Bytes::from_static(body.as_bytes()),
+            retry_after_secs: None,
         }
     }
 

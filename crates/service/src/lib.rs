@@ -91,31 +91,44 @@ pub async fn serve(
     tracing::info!(%addr, "msgops service listening");
 
     let app = api::router(state.clone());
-    let on_signal = {
+    let grace = state.shutdown_grace();
+    // On the signal: refuse new sends, end event streams, and give the sends under way the
+    // grace period; those still running after it are aborted and recorded as failed, which
+    // lets their requests answer 503 before the connections close.
+    let drained = tokio::spawn({
         let state = state.clone();
         let shutdown = shutdown.clone();
         async move {
             shutdown.cancelled().await;
             tracing::info!("shutting down: finishing requests and sends under way");
             state.begin_shutdown();
+            state.drain_sends(grace).await;
         }
-    };
+    });
     // Answers are written in one piece; do not let Nagle hold them back.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(on_signal);
-    let grace = state.shutdown_grace();
+    let signal = shutdown.clone();
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(async move { signal.cancelled().await });
     let outcome = tokio::select! {
         result = server.into_future() => result.map_err(ServiceError::from),
-        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace + Duration::from_secs(2)).await } => {
             tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; closing them");
             Ok(())
         }
     };
-    state.begin_shutdown();
-    // Sends run in their own tasks: they may outlive their connection.
-    state.drain_sends(grace).await;
+    if shutdown.is_cancelled() {
+        // Sends whose clients hung up may still be running: wait for the drain to account
+        // for them.
+        let _ = drained.await;
+    } else {
+        // The server failed on its own: still account for the sends it started.
+        drained.abort();
+        state.begin_shutdown();
+        state.drain_sends(grace).await;
+    }
     background.cancel();
     let _ = feeder.await;
     let _ = poller.await;

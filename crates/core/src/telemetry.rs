@@ -13,8 +13,33 @@ pub struct LogGuard {
     _flusher: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
+/// Log targets of dependencies that print credentials at DEBUG/TRACE (the AWS SDK dumps the
+/// resolved identity, access key ID included, and the signing request). They are capped at
+/// INFO whatever `MSGOPS_LOG` asks for.
+pub const SECRET_BEARING_TARGETS: [&str; 7] = [
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_sigv4",
+    "aws_runtime",
+    "aws_config",
+    "aws_credential_types",
+    "lettre",
+];
+
+/// `filter` with [`SECRET_BEARING_TARGETS`] capped at INFO.
+pub fn cap_secret_bearing_targets(mut filter: EnvFilter) -> EnvFilter {
+    for target in SECRET_BEARING_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 fn filter() -> EnvFilter {
-    EnvFilter::try_from_env("MSGOPS_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
+    cap_secret_bearing_targets(
+        EnvFilter::try_from_env("MSGOPS_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+    )
 }
 
 /// stderr only (the CLI).

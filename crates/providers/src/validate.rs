@@ -13,6 +13,7 @@ use msgops_credentials::{
 };
 
 use crate::aws::{AwsCredentials, AwsSettings};
+use crate::redact::Redactor;
 use crate::smtp::SmtpSettings;
 use crate::sns::SnsProvider;
 use crate::timeouts::Timeouts;
@@ -146,15 +147,23 @@ impl ProviderValidator {
     }
 }
 
+/// Every failure leaves with the candidate values scrubbed out of its message: a provider (or
+/// something posing as one) may echo what we sent, and `HttpValidator` passes bodies on.
 #[async_trait]
 impl CredentialValidator for ProviderValidator {
     async fn validate(&self, set: &CredentialSet) -> Result<(), ValidationFailure> {
-        match set.provider() {
+        let result = match set.provider() {
             CredentialProvider::Aws => self.aws.validate(set).await,
             CredentialProvider::Smtp => self.smtp.validate(set).await,
             CredentialProvider::Twilio | CredentialProvider::Sendgrid => {
                 self.http.validate(set).await
             }
-        }
+        };
+        result.map_err(|mut failure| {
+            let candidates: Vec<SecretString> =
+                set.kinds().filter_map(|k| secret(set, k)).collect();
+            failure.message = Redactor::new(&candidates).scrub(&failure.message);
+            failure
+        })
     }
 }

@@ -26,10 +26,13 @@ fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
 command -v node >/dev/null || { echo "node not found: install Node.js 20+ first" >&2; exit 1; }
 
-say "npm: ui/ and tests/e2e/"
-for dir in ui tests/e2e; do
+say "npm: ui/, tests/e2e/, tests/peers/ (Prism)"
+for dir in ui tests/e2e tests/peers; do
+  [ -f "$dir/package.json" ] || continue
   if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    (cd "$dir" && npm ci --no-fund --no-audit --loglevel=error)
+    # `npm install --no-save` rather than `npm ci`: npm 11 leaves other platforms' optional
+    # packages (@tauri-apps/cli-darwin-*) out of the lock file and `npm ci` then refuses it.
+    (cd "$dir" && npm install --no-save --no-fund --no-audit --loglevel=error)
   fi
 done
 

@@ -126,3 +126,30 @@ fn print_code(out: &mut impl Write, c: &FallbackCode, json: bool) -> io::Result<
         c.line
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use msgops_logwatch::CodeSource;
+
+    #[test]
+    fn json_line_has_the_documented_fields_and_log_times() {
+        let created = parse_any_timestamp("2025-10-29 16:34:53,202");
+        let code = CodeExpiry::default().code(
+            Some("+14165550123".to_owned()),
+            "091282".to_owned(),
+            created,
+            CodeSource::SmsFallback,
+            parse_any_timestamp("2025-10-29T17:00:00").unwrap(),
+            "backend.log".to_owned(),
+            2,
+        );
+        let mut out = Vec::new();
+        print_code(&mut out, &code, true).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"recipient\":\"+14165550123\",\"code\":\"091282\",\"created_at\":\"2025-10-29T16:34:53.202\",\
+\"expires_at\":\"2025-10-29T16:44:53.202\",\"expired\":true,\"file\":\"backend.log\",\"line\":2}\n"
+        );
+    }
+}

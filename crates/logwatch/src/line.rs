@@ -37,7 +37,13 @@ impl LineSplitter {
                 }
             } else {
                 self.append(piece);
-                emit(strip_cr(&self.pending), self.overflowed);
+                // A cut line keeps its bytes as they were: a `\r` at the cut is not a line end.
+                let line = if self.overflowed {
+                    &self.pending[..]
+                } else {
+                    strip_cr(&self.pending)
+                };
+                emit(line, self.overflowed);
                 self.pending.clear();
                 self.overflowed = false;
             }
@@ -52,7 +58,12 @@ impl LineSplitter {
     /// not be continued: it was rotated away).
     pub fn finish(&mut self, mut emit: impl FnMut(&[u8], bool)) {
         if !self.pending.is_empty() || self.overflowed {
-            emit(strip_cr(&self.pending), self.overflowed);
+            let line = if self.overflowed {
+                &self.pending[..]
+            } else {
+                strip_cr(&self.pending)
+            };
+            emit(line, self.overflowed);
         }
         self.pending.clear();
         self.overflowed = false;

@@ -266,8 +266,8 @@ impl LineParser {
             .created_at
             .or(if meta.live { Some(meta.now) } else { None });
         Some(LogEvent::Code(self.config.expiry.code(
-            found.recipient,
-            found.code,
+            found.recipient.map(Cow::into_owned),
+            found.code.to_owned(),
             created_at,
             found.source,
             meta.now,
@@ -338,9 +338,9 @@ fn clip(s: &str, max: usize) -> &str {
 
 /// A code found on a line, with what is known about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FoundCode {
-    pub recipient: Option<String>,
-    pub code: String,
+pub(crate) struct FoundCode<'a> {
+    pub recipient: Option<Cow<'a, str>>,
+    pub code: &'a str,
     pub created_at: Option<NaiveDateTime>,
     pub source: CodeSource,
 }
@@ -359,17 +359,24 @@ const RECIPIENT_WINDOW: TimeDelta = TimeDelta::seconds(60);
 impl CodeTracker {
     /// Looks at one line. Returns the code if the line holds one; remembers announced recipients.
     /// `fallback_ts` is asked for the time only when the line has no timestamp of its own.
-    pub(crate) fn observe(
+    pub(crate) fn observe<'a>(
         &mut self,
-        line: &str,
+        line: &'a str,
         line_ts: Option<NaiveDateTime>,
         fallback_ts: impl FnOnce() -> Option<NaiveDateTime>,
         patterns: &[CodePattern],
-    ) -> Option<FoundCode> {
+    ) -> Option<FoundCode<'a>> {
         let Some(hit) = find_code(line, patterns) else {
             if let Some(recipient) = find_recipient_announcement(line) {
                 let ts = line_ts.or_else(fallback_ts);
-                self.pending = Some((recipient.to_owned(), ts));
+                match &mut self.pending {
+                    Some((buf, at)) => {
+                        buf.clear();
+                        buf.push_str(recipient);
+                        *at = ts;
+                    }
+                    None => self.pending = Some((recipient.to_owned(), ts)),
+                }
             }
             return None;
         };
@@ -379,13 +386,13 @@ impl CodeTracker {
                 if self.pending.as_ref().is_some_and(|(p, _)| p == r.as_ref()) {
                     self.pending = None;
                 }
-                Some(r.into_owned())
+                Some(r)
             }
-            None => self.take_recipient(created_at),
+            None => self.take_recipient(created_at).map(Cow::Owned),
         };
         Some(FoundCode {
             recipient,
-            code: hit.code.to_owned(),
+            code: hit.code,
             created_at,
             source: hit.source,
         })
@@ -438,25 +445,28 @@ pub(crate) fn find_code<'a>(line: &'a str, patterns: &[CodePattern]) -> Option<C
             }
         }
     }
-    if let Some(i) = line.find("OTP for ") {
-        let after = &line[i + "OTP for ".len()..];
-        if let Some(colon) = after.rfind(": ") {
-            let recipient = after[..colon].trim();
-            if let Some(code) = code_token(&after[colon + 2..]) {
-                if !recipient.is_empty() {
-                    return Some(CodeHit {
-                        recipient: Some(Cow::Borrowed(recipient)),
-                        code,
-                        ts: None,
-                        source: CodeSource::SmsFallback,
-                    });
+    let bytes = line.as_bytes();
+    for i in OTP_FINDER.find_iter(bytes) {
+        let after = &line[i + 3..];
+        if let Some(after) = after.strip_prefix(" for ") {
+            if let Some(colon) = after.rfind(": ") {
+                let recipient = after[..colon].trim();
+                if let Some(code) = code_token(&after[colon + 2..]) {
+                    if !recipient.is_empty() {
+                        return Some(CodeHit {
+                            recipient: Some(Cow::Borrowed(recipient)),
+                            code,
+                            ts: None,
+                            source: CodeSource::SmsFallback,
+                        });
+                    }
                 }
             }
-        }
-    }
-    for marker in ["OTP Code:", "OTP code:"] {
-        if let Some(i) = line.find(marker) {
-            if let Some(code) = code_token(&line[i + marker.len()..]) {
+        } else if let Some(rest) = after
+            .strip_prefix(" Code:")
+            .or_else(|| after.strip_prefix(" code:"))
+        {
+            if let Some(code) = code_token(rest) {
                 return Some(CodeHit {
                     recipient: None,
                     code,
@@ -469,6 +479,9 @@ pub(crate) fn find_code<'a>(line: &'a str, patterns: &[CodePattern]) -> Option<C
     None
 }
 
+static OTP_FINDER: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"OTP"));
+
 /// A code: 4 to 12 letters/digits with at least one digit, alone up to the end of the line.
 fn code_token(s: &str) -> Option<&str> {
     let s = s.trim();
@@ -480,8 +493,9 @@ fn code_token(s: &str) -> Option<&str> {
 
 /// `OTP created for phone: 4165550123` -> `4165550123`.
 fn find_recipient_announcement(line: &str) -> Option<&str> {
-    let i = line.find("OTP created for ")?;
-    let after = &line[i + "OTP created for ".len()..];
+    let after = OTP_FINDER
+        .find_iter(line.as_bytes())
+        .find_map(|i| line[i + 3..].strip_prefix(" created for "))?;
     let value = match after.split_once(": ") {
         Some((_, v)) => v,
         None => after,

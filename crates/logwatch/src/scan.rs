@@ -6,10 +6,12 @@
 //! codes that pass the filters are kept, and only until the caller took them. It reads lines the
 //! same way the follower's parser does (shared [`CodeTracker`]).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
 
 use chrono::NaiveDateTime;
 use memchr::memmem;
@@ -64,11 +66,11 @@ pub fn scan_codes(
 ) -> Result<u64, ScanError> {
     let mut scanners = Vec::with_capacity(paths.len());
     for path in paths {
-        let file = File::open(path).map_err(|source| ScanError {
+        let codes = file_codes(path, options).map_err(|source| ScanError {
             path: path.clone(),
             source,
         })?;
-        scanners.push(CodeScanner::new(file, path.display().to_string(), options));
+        scanners.push(codes);
     }
     let err = |i: usize, source| ScanError {
         path: paths[i].clone(),
@@ -93,6 +95,115 @@ pub fn scan_codes(
             emit(code).map_err(|e| err(i, e))?;
             count += 1;
         }
+    }
+}
+
+/// Files at least this big are scanned by two threads (first and second half).
+const SPLIT_MIN_BYTES: u64 = 64 << 20;
+
+type Codes<'o> = Box<dyn Iterator<Item = io::Result<FallbackCode>> + 'o>;
+
+/// The codes of one file, in file order; big files are scanned in two halves at once.
+fn file_codes<'o>(path: &Path, options: &'o ScanOptions) -> io::Result<Codes<'o>> {
+    let label = path.display().to_string();
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    // MSGOPS_SCAN_SEQUENTIAL=1 turns the split off (for comparisons).
+    let parallel = std::thread::available_parallelism().map_or(1, usize::from) >= 2
+        && std::env::var_os("MSGOPS_SCAN_SEQUENTIAL").is_none();
+    if !parallel || size < SPLIT_MIN_BYTES {
+        return Ok(Box::new(CodeScanner::new(file, label, options)));
+    }
+    let split = line_start_after(&file, size / 2)?;
+    let context_start =
+        line_start_after(&file, split.saturating_sub(options.chunk_bytes as u64))?.min(split);
+    let (tx, rx) = sync_channel::<io::Result<FallbackCode>>(1024);
+    let second = File::open(path)?;
+    let options2 = options.clone();
+    let label2 = label.clone();
+    std::thread::spawn(move || {
+        let run = || -> io::Result<()> {
+            // Read the stretch before the split for context only (last timestamp, announced
+            // recipient), so the second half reads lines as one sequential pass would.
+            let mut warm = second.try_clone()?;
+            warm.seek(SeekFrom::Start(context_start))?;
+            let mut warmup =
+                CodeScanner::new(warm.take(split - context_start), label2.clone(), &options2);
+            for code in warmup.by_ref() {
+                code?;
+            }
+            let mut rest = second;
+            rest.seek(SeekFrom::Start(split))?;
+            let mut scanner = CodeScanner::new(rest, label2, &options2);
+            scanner.state.tracker = warmup.state.tracker;
+            scanner.state.carry_ts = warmup.state.carry_ts;
+            for code in scanner {
+                if tx.send(code).is_err() {
+                    break; // the reader stopped
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = run() {
+            let _ = tx.send(Err(e));
+        }
+    });
+    // `line_start_after` moved the shared file offset: start the first half at 0.
+    let mut file = file;
+    file.seek(SeekFrom::Start(0))?;
+    let first = CodeScanner::new(file.take(split), label, options);
+    Ok(Box::new(TwoHalves {
+        first,
+        second: rx,
+        first_lines: None,
+    }))
+}
+
+/// Yields the first half's codes, then the second half's with line numbers shifted by the first
+/// half's line count.
+struct TwoHalves<'o> {
+    first: CodeScanner<'o, io::Take<File>>,
+    second: Receiver<io::Result<FallbackCode>>,
+    first_lines: Option<u64>,
+}
+
+impl Iterator for TwoHalves<'_> {
+    type Item = io::Result<FallbackCode>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let shift = match self.first_lines {
+            Some(n) => n,
+            None => match self.first.next() {
+                Some(code) => return Some(code),
+                None => *self.first_lines.insert(self.first.line_base),
+            },
+        };
+        let mut code = self.second.recv().ok()?;
+        if let Ok(c) = code.as_mut() {
+            c.line += shift;
+        }
+        Some(code)
+    }
+}
+
+/// The offset of the first line that starts at or after `pos`.
+fn line_start_after(file: &File, pos: u64) -> io::Result<u64> {
+    if pos == 0 {
+        return Ok(0);
+    }
+    let mut f = file.try_clone()?;
+    f.seek(SeekFrom::Start(pos - 1))?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut at = pos - 1;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(at);
+        }
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            return Ok(at + i as u64 + 1);
+        }
+        at += n as u64;
     }
 }
 
@@ -275,18 +386,26 @@ impl ScanState<'_> {
                 ts_cache = (next_line.min(region.len()), Some(ts));
             }
             if let Some(found) = found {
+                // Filter before allocating anything: most codes of a big log are expired.
+                let expired = self
+                    .options
+                    .expiry
+                    .is_expired(found.created_at, self.options.now);
+                if (expired && !self.options.include_expired)
+                    || !self.recipient_matches(found.recipient.as_deref())
+                {
+                    continue;
+                }
                 let code = self.options.expiry.code(
-                    found.recipient,
-                    found.code,
+                    found.recipient.map(Cow::into_owned),
+                    found.code.to_owned(),
                     found.created_at,
                     found.source,
                     self.options.now,
                     self.label.clone(),
                     line_no,
                 );
-                if self.keep(&code) {
-                    self.found.push_back(code);
-                }
+                self.found.push_back(code);
             }
         }
         self.candidates = candidates;
@@ -295,14 +414,11 @@ impl ScanState<'_> {
         newlines
     }
 
-    fn keep(&self, code: &FallbackCode) -> bool {
-        if code.expired && !self.options.include_expired {
-            return false;
-        }
+    fn recipient_matches(&self, recipient: Option<&str>) -> bool {
         let Some(filter) = self.options.recipient_contains.as_deref() else {
             return true;
         };
-        let Some(recipient) = code.recipient.as_deref() else {
+        let Some(recipient) = recipient else {
             return false;
         };
         match &self.recipient_digits {

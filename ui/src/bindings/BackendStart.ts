@@ -11,4 +11,4 @@ role: string,
 /**
  * `SMS` or `EMAIL` (upper-cased).
  */
-channel: string, ts: string | null, file: string, line: bigint, };
+channel: string, ts: string | null, file: string, line: number, };

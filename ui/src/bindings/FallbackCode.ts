@@ -21,4 +21,4 @@ expired: boolean, source: CodeSource, file: string,
 /**
  * 1-based line number within the current generation of the file.
  */
-line: bigint, };
+line: number, };

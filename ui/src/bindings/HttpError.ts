@@ -7,4 +7,4 @@ export type HttpError = { method: string, path: string, status: number, reason: 
 /**
  * Access lines carry no timestamp: this is the last timestamp seen before the line.
  */
-ts: string | null, file: string, line: bigint, };
+ts: string | null, file: string, line: number, };

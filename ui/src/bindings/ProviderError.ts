@@ -19,4 +19,4 @@ provider_code: string | null, level: string, message: string, ts: string | null,
 /**
  * Continuation lines (traceback) that followed the line.
  */
-detail: Array<string>, file: string, line: bigint, };
+detail: Array<string>, file: string, line: number, };

@@ -42,6 +42,17 @@ pub fn run() {
             for problem in state.logs.start(handle.clone(), &state.config.current()) {
                 tracing::warn!(%problem, "log watcher");
             }
+            // Network providers join their chains as soon as their credentials are read.
+            if let Some(store) = state.store.clone() {
+                let messaging = state.messaging.clone();
+                let config = state.config.current();
+                tauri::async_runtime::spawn(async move {
+                    let reports = msgops_providers::install_providers(&messaging, &config, store.as_ref()).await;
+                    for report in reports {
+                        tracing::info!(provider = %report.provider, installed = report.installed, missing = ?report.missing, error = ?report.error, "provider");
+                    }
+                });
+            }
             tauri::async_runtime::spawn(async move {
                 loop {
                     match events.recv().await {

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use msgops_credentials::import::ImportPreview;
 use msgops_credentials::{
     CredentialAuditEntry, CredentialProvider, CredentialSet, CredentialStatus, CredentialStore,
-    HttpValidator, ImportOptions, ImportReport, KeychainHealth, RotationReport, SecretKind,
+    ImportOptions, ImportReport, KeychainHealth, RotationReport, SecretKind,
 };
+use msgops_providers::{ProviderValidator, Timeouts};
 use serde::Deserialize;
 use tauri::State;
 use ts_rs::TS;
@@ -139,15 +140,35 @@ pub async fn apply_env_import(
         replace_existing: request.replace_existing,
         ..ImportOptions::default()
     };
-    blocking(move || {
+    let importing = store.clone();
+    let report = blocking(move || {
         Ok(msgops_credentials::apply_import(
-            store.as_ref(),
+            importing.as_ref(),
             &audit,
             &plan,
             &options,
         )?)
     })
-    .await
+    .await?;
+    let settings = &report.settings;
+    if !settings.is_empty() {
+        let mut config = state.config.current();
+        apply_settings(&mut config, settings);
+        state.config.save(config)?;
+    }
+    let mut providers: Vec<CredentialProvider> =
+        report.stored.iter().map(|k| k.provider()).collect();
+    providers.extend(
+        CredentialProvider::ALL
+            .into_iter()
+            .filter(|_| !settings.is_empty()),
+    );
+    providers.sort();
+    providers.dedup();
+    for provider in providers {
+        reinstall(&state, provider, store.as_ref()).await;
+    }
+    Ok(report)
 }
 
 #[derive(Debug, Clone, Deserialize, TS)]
@@ -172,10 +193,11 @@ pub async fn rotate_credentials(
         }
     }
     let config = state.config.current();
-    let validator = HttpValidator::new()?
-        .with_twilio_base_url(&config.twilio.base_url)
-        .with_sendgrid_base_url(&config.sendgrid.base_url);
+    let validator = ProviderValidator::from_config(&config, Timeouts::default())
+        .map_err(|e| IpcError::new(crate::error::IpcErrorCode::ProviderUnreachable, e.message))?;
     let report = msgops_credentials::rotate(store.as_ref(), &state.audit, set, &validator).await?;
+    // The running chain uses the new credentials from the next send; its breaker is reset.
+    reinstall(&state, request.provider, store.as_ref()).await;
     Ok(report)
 }
 
@@ -186,14 +208,25 @@ pub async fn remove_credentials(
 ) -> Result<Vec<SecretKind>, IpcError> {
     let store = store(&state)?;
     let audit = state.audit.clone();
-    blocking(move || {
+    let removing = store.clone();
+    let removed = blocking(move || {
         Ok(msgops_credentials::remove_provider(
-            store.as_ref(),
+            removing.as_ref(),
             &audit,
             provider,
         )?)
     })
-    .await
+    .await?;
+    reinstall(&state, provider, store.as_ref()).await;
+    Ok(removed)
+}
+
+/// Rebuilds a provider from the keychain: used by the next send, breaker reset.
+async fn reinstall(state: &AppState, provider: CredentialProvider, store: &dyn CredentialStore) {
+    let config = state.config.current();
+    for report in msgops_providers::reinstall(provider, &state.messaging, &config, store).await {
+        tracing::info!(provider = %report.provider, installed = report.installed, missing = ?report.missing, "provider reinstalled");
+    }
 }
 
 #[tauri::command]
@@ -202,4 +235,30 @@ pub async fn credential_audit(
 ) -> Result<Vec<CredentialAuditEntry>, IpcError> {
     let audit = state.audit.clone();
     blocking(move || Ok(audit.read_all()?)).await
+}
+
+/// Non-secret settings found in the `.env` go to the configuration file.
+fn apply_settings(
+    config: &mut msgops_core::config::Config,
+    found: &msgops_credentials::import::ImportedSettings,
+) {
+    if let Some(region) = &found.aws_region {
+        config.sns.region.clone_from(region);
+        config.ses.region.clone_from(region);
+    }
+    if let Some(number) = &found.twilio_phone_number {
+        config.twilio.from_number = Some(number.clone());
+    }
+    if let Some(host) = &found.smtp_host {
+        config.smtp.host = Some(host.clone());
+    }
+    if let Some(port) = found.smtp_port {
+        config.smtp.port = port;
+    }
+    if let Some(user) = &found.smtp_user {
+        config.smtp.username = Some(user.clone());
+    }
+    if let Some(from) = &found.smtp_from {
+        config.smtp.from = Some(from.clone());
+    }
 }

@@ -17,6 +17,16 @@ cat > "$work/config/config.toml" <<TOML
 follow = ["$work/logs/backend.log"]
 poll_interval_ms = 100
 
+# Nothing may reach a real provider: every network provider points at a closed loopback port.
+[sns]
+endpoint_url = "http://127.0.0.1:9"
+[ses]
+endpoint_url = "http://127.0.0.1:9"
+[twilio]
+base_url = "http://127.0.0.1:9"
+[sendgrid]
+base_url = "http://127.0.0.1:9"
+
 [console]
 log_path = "$work/logs/backend.log"
 
@@ -30,11 +40,13 @@ export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/dat
   MSGOPS_CONFIG="$work/config/config.toml" MSGOPS_DATA_DIR="$work/data/msgops" \
   MSGOPS_E2E_APP="$app" MSGOPS_E2E_CONSOLE_LOG="$work/logs/backend.log" \
   MSGOPS_E2E_ARTIFACTS="${MSGOPS_E2E_ARTIFACTS:-$root/test-artifacts/e2e}" \
-  WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1 AWS_EC2_METADATA_DISABLED=true
 
 mkdir -p "$MSGOPS_E2E_ARTIFACTS"
 exec dbus-run-session -- bash -c '
   set -euo pipefail
+  # A real Secret Service for the credentials tests, unlocked, private to this session.
+  echo -n e2e-keyring-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
   display=:$((90 + RANDOM % 100))
   Xvfb "$display" -screen 0 1280x820x24 -nolisten tcp >"$MSGOPS_E2E_ARTIFACTS.xvfb.log" 2>&1 &
   xvfb=$!

@@ -114,7 +114,11 @@ export function Credentials({ backend }: { backend: Backend }) {
           {health.ok ? `Keychain ready: ${health.store}` : health.message}
         </p>
       )}
-      {message && <p role="status" className="banner banner-ok">{message}</p>}
+      {message && (
+        <p role="status" className="banner banner-ok" data-testid="creds-message">
+          {message}
+        </p>
+      )}
       {error && <p role="alert" className="banner banner-error">{error}</p>}
       <div className="cred-grid">
         {statuses.map((s) => (
@@ -148,9 +152,11 @@ export function Credentials({ backend }: { backend: Backend }) {
       <form onSubmit={runPreview} className="import-form">
         <label>
           Path to .env
-          <input value={path} onChange={(e) => setPath(e.target.value)} placeholder="/srv/backend/.env" />
+          <input value={path} onChange={(e) => setPath(e.target.value)} placeholder="/srv/backend/.env" data-testid="import-path" />
         </label>
-        <button type="submit">Preview</button>
+        <button type="submit" data-testid="import-preview-button">
+          Preview
+        </button>
       </form>
       {preview && (
         <div className="import-preview" data-testid="import-preview">
@@ -172,7 +178,7 @@ export function Credentials({ backend }: { backend: Backend }) {
           <label>
             <input type="checkbox" checked={rewrite} onChange={(e) => setRewrite(e.target.checked)} /> Rewrite the .env without the secrets
           </label>
-          <button type="button" onClick={applyImport}>
+          <button type="button" onClick={applyImport} data-testid="import-apply">
             Store in keychain
           </button>
         </div>

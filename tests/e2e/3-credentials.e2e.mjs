@@ -1,0 +1,75 @@
+// The admin's view: a plaintext .env imported into the real Secret Service (gnome-keyring in
+// this test's private D-Bus session), shown masked only, the .env rewritten without its
+// secrets, and Twilio joining the SMS chain without a restart.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { openApp, eventually, screenshot } from "./session.mjs";
+
+const SID = "ACe2e0000000000000000000000000beef";
+const TOKEN = "e2e00000000000000000000000f00d42";
+const envFile = path.join(path.dirname(process.env.MSGOPS_E2E_CONSOLE_LOG), "backend.env");
+let browser;
+
+before(async () => {
+  writeFileSync(
+    envFile,
+    [
+      "# backend settings",
+      "DATABASE_URL=postgres://app@localhost/app",
+      `TWILIO_ACCOUNT_SID=${SID}`,
+      `export TWILIO_AUTH_TOKEN="${TOKEN}"`,
+      "TWILIO_PHONE_NUMBER=+14165550100",
+      "",
+    ].join("\n"),
+  );
+  browser = await openApp();
+  await eventually(async () => (await browser.$('[data-testid="nav-credentials"]')).isExisting(), "the window");
+  await (await browser.$('[data-testid="nav-credentials"]')).click();
+});
+after(async () => {
+  await browser?.deleteSession();
+});
+
+test("the keychain is reachable and said so", async () => {
+  const health = await eventually(async () => {
+    const h = await browser.$('[data-testid="keychain-health"]');
+    return (await h.isExisting()) ? h : null;
+  }, "keychain health");
+  assert.match(await health.getText(), /Keychain ready/);
+});
+
+test("a .env is previewed with masked values, imported, and rewritten without its secrets", async () => {
+  await (await browser.$('[data-testid="import-path"]')).setValue(envFile);
+  await (await browser.$('[data-testid="import-preview-button"]')).click();
+  const preview = await eventually(async () => {
+    const p = await browser.$('[data-testid="import-preview"]');
+    return (await p.isExisting()) ? p : null;
+  }, "the import preview");
+  const shown = await preview.getText();
+  assert.match(shown, /2 secret\(s\)/);
+  assert.match(shown, /TWILIO_AUTH_TOKEN = e2e0…/);
+  const page = await browser.getPageSource();
+  assert.ok(!page.includes(TOKEN) && !page.includes(SID), "a secret reached the window");
+
+  await (await browser.$('[data-testid="import-apply"]')).click();
+  await eventually(async () => {
+    const m = await browser.$('[data-testid="creds-message"]');
+    return (await m.isExisting()) && /Imported: 2 stored/.test(await m.getText());
+  }, "the import result");
+  const rewritten = readFileSync(envFile, "utf8");
+  assert.ok(!rewritten.includes(TOKEN) && !rewritten.includes(SID), "secrets left in the .env");
+  assert.match(rewritten, /^DATABASE_URL=postgres:\/\/app@localhost\/app$/m);
+  assert.match(rewritten, /^# TWILIO_AUTH_TOKEN .*keychain/m);
+  const card = await browser.$('[data-testid="cred-twilio"]');
+  await eventually(async () => /stored/.test(await card.getText()), "twilio stored");
+  assert.ok(!(await browser.getPageSource()).includes(TOKEN));
+  screenshot("credentials.png");
+});
+
+test("Twilio joins the SMS chain without a restart", async () => {
+  await (await browser.$('[data-testid="nav-dashboard"]')).click();
+  const card = await browser.$('[data-testid="provider-twilio"]');
+  await eventually(async () => /sending normally/.test(await card.getText()), "twilio configured on the dashboard");
+});

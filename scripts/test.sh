@@ -18,12 +18,12 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (warnings denied)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 step "Rust tests (real peers: gnome-keyring's Secret Service, moto, Prism, aiosmtpd)"
 # Tests that need a real peer fail instead of skipping when it is missing.
 export MSGOPS_SECRET_SERVICE=1 MSGOPS_REAL_PEERS=1
-cargo test --workspace --locked
+cargo test --workspace
 
 step "TypeScript bindings are up to date"
 if [ -n "$(git status --porcelain -- ui/src/bindings)" ]; then

@@ -26,11 +26,19 @@ pub struct TestSendRequest {
     pub provider: Option<ProviderId>,
 }
 
+/// A finished test send and the code it carried, so the operator can check what arrived.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct TestSendResult {
+    pub record: SendRecord,
+    pub code: String,
+}
+
 #[tauri::command]
 pub async fn send_test(
     state: State<'_, AppState>,
     request: TestSendRequest,
-) -> Result<SendRecord, IpcError> {
+) -> Result<TestSendResult, IpcError> {
     let to = request.to.trim().to_string();
     if let Some(p) = request
         .provider
@@ -40,6 +48,7 @@ pub async fn send_test(
         return Err(IpcError::not_found(format!("no provider `{p}`")));
     }
     let code = msgops_core::message::one_time_code();
+    let sent = code.clone();
     let record = match request.channel {
         Channel::Sms => {
             msgops_core::message::validate_phone(&to).map_err(IpcError::validation)?;
@@ -69,7 +78,7 @@ pub async fn send_test(
                 .await
         }
     };
-    Ok(record)
+    Ok(TestSendResult { record, code: sent })
 }
 
 #[derive(Debug, Clone, Serialize, TS)]

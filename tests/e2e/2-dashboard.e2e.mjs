@@ -50,6 +50,10 @@ test("a test SMS is delivered by the Console provider into the backend log", asy
   assert.match(await result.getText(), /sns\s*skipped: not configured/);
   const log = readFileSync(consoleLog, "utf8");
   assert.match(log, /- WARNING - SMS FALLBACK - OTP for \+14165550123: \d{6}\n$/);
+  // The operator types back the code the customer received (autofill puts it in one box).
+  const sent = log.match(/OTP for \+14165550123: (\d{6})\n$/)[1];
+  await (await browser.$('input[aria-label="Digit 1 of 6"]')).setValue(sent);
+  await eventually(async () => /Code matches/.test(await (await browser.$('[data-testid="code-check"]')).getText()), "the code check");
   // The card's counters were pushed by the send event.
   await eventually(async () => /1 \/ 0/.test(await (await browser.$('[data-testid="provider-console"] [data-testid="counts"]')).getText()), "console sent count 1");
 });

@@ -4,7 +4,7 @@ import type { AppStatus } from "../bindings/AppStatus";
 import type { ChainEvent } from "../bindings/ChainEvent";
 import type { HealthSnapshot } from "../bindings/HealthSnapshot";
 import type { IpcError } from "../bindings/IpcError";
-import type { SendRecord } from "../bindings/SendRecord";
+import type { TestSendResult } from "../bindings/TestSendResult";
 import type { TestSendRequest } from "../bindings/TestSendRequest";
 import type { ApplyImportRequest } from "../bindings/ApplyImportRequest";
 import type { CredentialAuditEntry } from "../bindings/CredentialAuditEntry";
@@ -21,7 +21,7 @@ import type { SecretKind } from "../bindings/SecretKind";
 
 export interface Backend {
   healthSnapshot(): Promise<HealthSnapshot>;
-  sendTest(request: TestSendRequest): Promise<SendRecord>;
+  sendTest(request: TestSendRequest): Promise<TestSendResult>;
   appStatus(): Promise<AppStatus>;
   /** Calls `handler` for every chain event; resolves to an unsubscribe function. */
   onChainEvent(handler: (event: ChainEvent) => void): Promise<() => void>;

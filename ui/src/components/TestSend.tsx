@@ -2,14 +2,16 @@ import { useState } from "react";
 import type { Backend } from "../api/backend";
 import { errorMessage } from "../api/backend";
 import type { Channel } from "../bindings/Channel";
-import type { SendRecord } from "../bindings/SendRecord";
+import type { TestSendResult } from "../bindings/TestSendResult";
+import { CodeEntry } from "./CodeEntry";
 import { ERROR_KIND_LABEL, formatUsd } from "../format";
 
 export function TestSend({ backend }: { backend: Backend }) {
   const [channel, setChannel] = useState<Channel>("sms");
   const [to, setTo] = useState("+14165550123");
   const [busy, setBusy] = useState(false);
-  const [record, setRecord] = useState<SendRecord | null>(null);
+  const [result, setResult] = useState<TestSendResult | null>(null);
+  const [check, setCheck] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   async function submit(e: React.FormEvent) {
@@ -17,7 +19,8 @@ export function TestSend({ backend }: { backend: Backend }) {
     setBusy(true);
     setError(null);
     try {
-      setRecord(await backend.sendTest({ channel, to }));
+      setResult(await backend.sendTest({ channel, to }));
+      setCheck(null);
     } catch (err) {
       setError(errorMessage(err));
     } finally {
@@ -25,6 +28,7 @@ export function TestSend({ backend }: { backend: Backend }) {
     }
   }
 
+  const record = result?.record;
   const outcome = record?.outcome;
   return (
     <section className="test-send" aria-labelledby="test-send-title">
@@ -54,7 +58,7 @@ export function TestSend({ backend }: { backend: Backend }) {
         <div className="send-result" data-testid="send-result" data-status={outcome.status}>
           <p>
             {outcome.status === "delivered"
-              ? `Delivered by ${outcome.provider} in ${record.duration_ms.toFixed(0)} ms`
+              ? `Delivered by ${outcome.provider} in ${record?.duration_ms.toFixed(0)} ms`
               : `Failed: ${outcome.reason}`}
           </p>
           <ol className="attempts">
@@ -74,6 +78,16 @@ export function TestSend({ backend }: { backend: Backend }) {
               </li>
             ))}
           </ol>
+          {outcome.status === "delivered" && result && (
+            <>
+              <CodeEntry label="Type the code you received" onSubmit={(c) => setCheck(c === result.code ? "ok" : "wrong")} />
+              {check && (
+                <p role="status" className={check === "ok" ? "check-ok" : "form-error"} data-testid="code-check">
+                  {check === "ok" ? "Code matches: delivery confirmed." : "That is not the code this test sent."}
+                </p>
+              )}
+            </>
+          )}
         </div>
       )}
     </section>

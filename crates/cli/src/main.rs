@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 
 mod codes;
 mod creds;
+mod health;
+mod send;
+mod serve;
 mod watch;
 
 #[derive(Parser)]
@@ -30,6 +33,12 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Provider secrets in the OS keychain: list, import a .env, rotate, remove, audit.
     Creds(creds::CredsArgs),
+    /// Run the HTTP service: health, Prometheus metrics, guarded sends, events, OpenAPI.
+    Serve(serve::ServeArgs),
+    /// Show the chains' health (exit 0 healthy, 1 a chain cannot deliver, 2 unknown).
+    Health(health::HealthArgs),
+    /// Send one SMS or email (exit 0 primary, 3 fallback, 1 failed, 2 invalid).
+    Send(send::SendArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +47,9 @@ fn main() -> ExitCode {
         Command::Codes(args) => codes::run(args),
         Command::Watch(args) => watch::run(args),
         Command::Creds(args) => creds::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Health(args) => health::run(args),
+        Command::Send(args) => send::run(args),
         Command::DefaultConfig => {
             println!("{}", msgops_core::config::Config::default().to_toml());
             ExitCode::SUCCESS

@@ -1,0 +1,273 @@
+//! `msgops serve`: runs the HTTP service (`msgops_service`) until SIGINT/SIGTERM, then shuts
+//! down gracefully (sends under way finish or are recorded as failed). Parses arguments, finds
+//! the API token, builds the chains and hands over; the work is in `msgops_service`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use msgops_core::config::{config_path, ConfigFile};
+use msgops_core::{Messaging, ProviderId};
+use msgops_credentials::{CredentialStore, ExposeSecret, KeychainStore, SecretString};
+use msgops_service::{
+    check_exposure, ApiAuth, AuthScope, LimitRule, LimitsConfig, PrefixRule, ServiceSettings,
+    ServiceState, DEFAULT_LISTEN,
+};
+use tokio_util::sync::CancellationToken;
+
+/// The environment variable that can hold the API token instead of the keychain (containers,
+/// CI). The CLI's client commands (`health --url`, `send --url`) send it too.
+pub const TOKEN_ENV: &str = "MSGOPS_API_TOKEN";
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+The API token is read from the OS keychain (account service.api_token), or from \
+$MSGOPS_API_TOKEN when set. Sends and the event stream always need it \
+(Authorization: Bearer <token>); health, metrics and the OpenAPI document are open on \
+loopback. Listening on any other address requires the token on every endpoint: without one \
+msgops refuses to start.
+
+Endpoints: GET /api/v1/health/messaging, GET /metrics, POST /api/v1/messages/sms, \
+POST /api/v1/messages/email, GET /api/v1/events, GET /api/v1/openapi.json.
+
+Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when the service could not start or \
+failed, 2 on invalid arguments.")]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback requires the API token on every endpoint.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Emulated network providers (AWS SNS, Twilio, AWS SES, SendGrid, SMTP) that deliver at once
+    /// without credentials or network, for demos and tests. The Console provider still writes
+    /// to its log.
+    #[arg(long)]
+    emulated: bool,
+    /// With --emulated: this provider fails as in the incident, with HTTP 401 (repeatable).
+    #[arg(
+        long = "emulate-failure",
+        value_name = "PROVIDER",
+        requires = "emulated"
+    )]
+    emulate_failure: Vec<String>,
+    /// Make a new API token, store it in the keychain (replacing the old one) and print it once.
+    #[arg(long)]
+    create_token: bool,
+    /// Require the token on every endpoint, on loopback too.
+    #[arg(long)]
+    auth_everything: bool,
+    /// SMS per recipient per hour (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    sms_per_hour: u32,
+    /// Emails per recipient per hour (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    email_per_hour: u32,
+    /// PREFIX=N: at most N SMS an hour to all numbers starting with PREFIX, together
+    /// (repeatable), e.g. --prefix-limit +234=20.
+    #[arg(long = "prefix-limit", value_name = "PREFIX=N", value_parser = parse_prefix_limit)]
+    prefix_limits: Vec<PrefixRule>,
+}
+
+fn parse_prefix_limit(s: &str) -> Result<PrefixRule, String> {
+    let (prefix, max) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not PREFIX=N (e.g. +234=20)"))?;
+    if !prefix.starts_with('+')
+        || prefix.len() < 2
+        || !prefix[1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("`{prefix}` is not a number prefix like +234"));
+    }
+    let max: u32 = max
+        .parse()
+        .map_err(|_| format!("`{max}` is not a whole number"))?;
+    Ok(PrefixRule {
+        prefix: prefix.to_string(),
+        rule: LimitRule::per_hour(max),
+    })
+}
+
+fn per_hour(n: u32) -> Option<LimitRule> {
+    (n > 0).then(|| LimitRule::per_hour(n))
+}
+
+/// Builds both chains from the configuration with their providers: emulated ones, or the
+/// network providers with the keychain's credentials where `msgops-providers` is available.
+pub fn build_messaging(emulated: bool, failing: &[String]) -> Result<Arc<Messaging>, String> {
+    let (file, error) = ConfigFile::open(config_path());
+    if let Some(e) = error {
+        eprintln!("msgops: {e}; running on the default configuration");
+    }
+    let messaging = Arc::new(Messaging::from_config(&file.current()));
+    if emulated {
+        let failing: Vec<ProviderId> = failing.iter().map(ProviderId::new).collect();
+        let known = msgops_service::emulated::network_provider_ids();
+        if let Some(unknown) = failing.iter().find(|f| !known.contains(f)) {
+            return Err(format!(
+                "`{unknown}` is not a network provider (sns, twilio, ses, sendgrid, smtp)"
+            ));
+        }
+        msgops_service::emulated::install_emulated_providers(&messaging, &failing);
+    } else {
+        tracing::warn!("network providers are not wired into the CLI yet: only the Console provider can deliver (use --emulated for a demo)");
+    }
+    Ok(messaging)
+}
+
+fn open_keychain() -> Result<KeychainStore, String> {
+    KeychainStore::open().map_err(|e| format!("the OS keychain cannot be used: {e}"))
+}
+
+/// The token from $MSGOPS_API_TOKEN, else the keychain; creating one first if asked.
+fn find_token(create: bool) -> Result<Option<SecretString>, String> {
+    if create {
+        let store = open_keychain()?;
+        let token = msgops_service::create_token(&store).map_err(|e| e.to_string())?;
+        println!(
+            "New API token, stored in {} as {} (shown only this once):\n{}",
+            store.describe(),
+            msgops_service::TOKEN_ACCOUNT,
+            token.expose_secret()
+        );
+        return Ok(Some(token));
+    }
+    if let Some(token) = std::env::var(TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        return Ok(Some(SecretString::from(token.trim().to_string())));
+    }
+    match open_keychain().and_then(|s| msgops_service::load_token(&s).map_err(|e| e.to_string())) {
+        Ok(token) => Ok(token),
+        Err(e) => {
+            eprintln!("msgops serve: {e}; no API token, so sends and events are refused");
+            Ok(None)
+        }
+    }
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    msgops_core::telemetry::init_stderr();
+    let token = match find_token(args.create_token) {
+        Ok(token) => token,
+        Err(e) => {
+            eprintln!("msgops serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scope = if args.auth_everything || !args.listen.ip().is_loopback() {
+        AuthScope::Everything
+    } else {
+        AuthScope::SendsAndEvents
+    };
+    let auth = ApiAuth::new(token, scope);
+    if let Err(e) = check_exposure(args.listen, &auth) {
+        eprintln!("msgops serve: {e}");
+        return ExitCode::FAILURE;
+    }
+    if !auth.has_token() {
+        eprintln!("msgops serve: no API token: sends and events will answer 401 until one is created with `msgops serve --create-token`");
+    }
+    let settings = ServiceSettings {
+        auth,
+        limits: LimitsConfig {
+            sms_per_recipient: per_hour(args.sms_per_hour),
+            email_per_recipient: per_hour(args.email_per_hour),
+            sms_prefixes: args.prefix_limits.clone(),
+        },
+        ..ServiceSettings::default()
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("msgops serve: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(args, settings))
+}
+
+async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
+    let messaging = match build_messaging(args.emulated, &args.emulate_failure) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("msgops serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("msgops serve: cannot listen on {}: {e}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Ok(addr) = listener.local_addr() {
+        eprintln!(
+            "msgops serve: listening on http://{addr}{}",
+            if args.emulated {
+                " (emulated providers)"
+            } else {
+                ""
+            }
+        );
+    }
+    let shutdown = CancellationToken::new();
+    let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
+    let state = ServiceState::new(messaging, settings);
+    let result = msgops_service::serve(listener, state, shutdown).await;
+    signals.abort();
+    match result {
+        Ok(()) => {
+            eprintln!("msgops serve: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("msgops serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_limits_parse_and_reject_nonsense() {
+        let rule = parse_prefix_limit("+234=20").expect("valid");
+        assert_eq!(rule.prefix, "+234");
+        assert_eq!(rule.rule, LimitRule::per_hour(20));
+        assert!(parse_prefix_limit("234=20").is_err());
+        assert!(parse_prefix_limit("+234").is_err());
+        assert!(parse_prefix_limit("+23a=1").is_err());
+        assert!(parse_prefix_limit("+234=-1").is_err());
+    }
+}

@@ -27,8 +27,10 @@ pub struct HealthArgs {
 pub fn run(args: HealthArgs) -> ExitCode {
     let health = match &args.url {
         Some(url) => fetch(url),
-        None => crate::serve::build_messaging(args.emulated, &[])
-            .and_then(|m| serde_json::to_value(m.health()).map_err(|e| e.to_string())),
+        None => runtime().and_then(|rt| {
+            rt.block_on(crate::serve::build_messaging(args.emulated, &[]))
+                .and_then(|m| serde_json::to_value(m.health()).map_err(|e| e.to_string()))
+        }),
     };
     let health = match health {
         Ok(h) => h,

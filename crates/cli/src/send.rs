@@ -198,8 +198,8 @@ fn with_priority(messaging: &Messaging, record: &SendRecord) -> Result<Value, St
 }
 
 fn in_process(message: &SendMessage, emulated: bool) -> Result<Answer, String> {
-    let messaging = crate::serve::build_messaging(emulated, &[])?;
     runtime()?.block_on(async {
+        let messaging = crate::serve::build_messaging(emulated, &[]).await?;
         let record = match message {
             SendMessage::Sms {
                 number,

@@ -90,13 +90,14 @@ fn per_hour(n: u32) -> Option<LimitRule> {
 }
 
 /// Builds both chains from the configuration with their providers: emulated ones, or the
-/// network providers with the keychain's credentials where `msgops-providers` is available.
-pub fn build_messaging(emulated: bool, failing: &[String]) -> Result<Arc<Messaging>, String> {
+/// network providers that have their credentials in the keychain (`msgops_providers`).
+pub async fn build_messaging(emulated: bool, failing: &[String]) -> Result<Arc<Messaging>, String> {
     let (file, error) = ConfigFile::open(config_path());
     if let Some(e) = error {
         eprintln!("msgops: {e}; running on the default configuration");
     }
-    let messaging = Arc::new(Messaging::from_config(&file.current()));
+    let config = file.current();
+    let messaging = Arc::new(Messaging::from_config(&config));
     if emulated {
         let failing: Vec<ProviderId> = failing.iter().map(ProviderId::new).collect();
         let known = msgops_service::emulated::network_provider_ids();
@@ -106,8 +107,21 @@ pub fn build_messaging(emulated: bool, failing: &[String]) -> Result<Arc<Messagi
             ));
         }
         msgops_service::emulated::install_emulated_providers(&messaging, &failing);
-    } else {
-        tracing::warn!("network providers are not wired into the CLI yet: only the Console provider can deliver (use --emulated for a demo)");
+        return Ok(messaging);
+    }
+    match open_keychain() {
+        Ok(store) => {
+            for report in msgops_providers::install_providers(&messaging, &config, &store).await {
+                if let Some(error) = &report.error {
+                    tracing::warn!(provider = %report.provider, %error, "provider not installed");
+                } else if !report.installed {
+                    tracing::info!(provider = %report.provider, missing = ?report.missing, "provider not configured");
+                }
+            }
+        }
+        Err(e) => eprintln!(
+            "msgops: {e}; network providers stay not configured (only the Console provider can deliver; --emulated for a demo)"
+        ),
     }
     Ok(messaging)
 }
@@ -189,7 +203,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
-    let messaging = match build_messaging(args.emulated, &args.emulate_failure) {
+    let messaging = match build_messaging(args.emulated, &args.emulate_failure).await {
         Ok(m) => m,
         Err(e) => {
             eprintln!("msgops serve: {e}");

@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// (repeatable), e.g. --prefix-limit +234=20.
     #[arg(long = "prefix-limit", value_name = "PREFIX=N", value_parser = parse_prefix_limit)]
     prefix_limits: Vec<PrefixRule>,
+    /// Backend log to follow for one-time codes (repeatable; default: logs.follow of the
+    /// configuration). Codes found are counted in /metrics and sent as `code_seen` events.
+    #[arg(long = "log", value_name = "FILE")]
+    logs: Vec<std::path::PathBuf>,
 }
 
 fn parse_prefix_limit(s: &str) -> Result<PrefixRule, String> {
@@ -230,7 +234,18 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
     let state = ServiceState::new(messaging, settings);
-    let result = msgops_service::serve(listener, state, shutdown).await;
+    let logs = if args.logs.is_empty() {
+        ConfigFile::open(config_path()).0.current().logs.follow
+    } else {
+        args.logs.clone()
+    };
+    let watcher =
+        (!logs.is_empty()).then(|| feed_codes(logs, state.clone(), shutdown.child_token()));
+    let result = msgops_service::serve(listener, state, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(watcher) = watcher {
+        let _ = watcher.await;
+    }
     signals.abort();
     match result {
         Ok(()) => {
@@ -242,6 +257,47 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Follows backend logs and feeds the codes found into the service, as the desktop app does.
+fn feed_codes(
+    logs: Vec<std::path::PathBuf>,
+    state: ServiceState,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    use chrono::TimeZone;
+    use msgops_logwatch::{watch_logs_with, LogEvent, WatchConfig};
+    eprintln!(
+        "msgops serve: following {} for one-time codes",
+        logs.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    watch_logs_with(WatchConfig::new(logs), cancel, move |event| {
+        if let LogEvent::Code(code) = event {
+            let channel = if code.recipient.as_deref().is_some_and(|r| r.contains('@')) {
+                msgops_core::Channel::Email
+            } else {
+                msgops_core::Channel::Sms
+            };
+            let local = |t: chrono::NaiveDateTime| {
+                chrono::Local
+                    .from_local_datetime(&t)
+                    .single()
+                    .map(|t| t.with_timezone(&chrono::Utc))
+            };
+            state.record_code(msgops_service::CodeSeen {
+                channel,
+                recipient: code.recipient,
+                code: code.code,
+                source: msgops_service::metrics::word(&code.source),
+                seen_at: chrono::Utc::now(),
+                expires_at: code.expires_at.and_then(local),
+            });
+        }
+        true
+    })
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -62,7 +62,7 @@ pub struct Metrics {
 }
 
 /// The snake_case word serde gives a unit enum variant (`breaker_open`, `authentication`).
-pub(crate) fn word<T: Serialize>(value: &T) -> String {
+pub fn word<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => "unknown".into(),

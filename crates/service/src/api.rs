@@ -226,7 +226,13 @@ pub struct SmsRequest {
     /// E.164 phone number.
     #[schema(pattern = r"^\+[0-9]{8,15}$", example = "+14165550123")]
     pub to: String,
-    #[schema(min_length = 1, max_length = 1600, example = "Your code is 091282")]
+    /// Not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 1600,
+        pattern = r"\S",
+        example = "Your code is 091282"
+    )]
     pub body: String,
     /// The one-time code inside `body`, if any (the Console provider logs it for support).
     #[schema(pattern = "^[0-9A-Za-z]{4,12}$", example = "091282")]
@@ -238,12 +244,28 @@ pub struct SmsRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailRequest {
-    #[schema(format = "email", max_length = 254, example = "ops@example.com")]
+    /// An email address: something, `@`, a domain with a dot; no spaces or control characters.
+    #[schema(
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$",
+        max_length = 254,
+        example = "ops@example.com"
+    )]
     pub to: String,
-    /// One line.
-    #[schema(min_length = 1, max_length = 998, example = "Your verification code")]
+    /// One line, not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 998,
+        pattern = r"^[^\r\n]*\S[^\r\n]*$",
+        example = "Your verification code"
+    )]
     pub subject: String,
-    #[schema(min_length = 1, max_length = 100000, example = "Your code is 091282")]
+    /// Not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 100000,
+        pattern = r"\S",
+        example = "Your code is 091282"
+    )]
     pub body: String,
     #[schema(pattern = "^[0-9A-Za-z]{4,12}$", example = "091282")]
     #[serde(default)]
@@ -330,7 +352,7 @@ pub struct SendResponse<'a> {
     tag = "messages",
     request_body = SmsRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer (kept 24 h, up to 10,000 keys)"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$", description = "Retries with the same key get the first answer (kept 24 h, up to 10,000 keys); 1 to 255 visible ASCII characters"),
     ),
     security(("bearer" = [])),
     responses(
@@ -364,7 +386,7 @@ async fn send_sms(
     tag = "messages",
     request_body = EmailRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer (kept 24 h, up to 10,000 keys)"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$", description = "Retries with the same key get the first answer (kept 24 h, up to 10,000 keys); 1 to 255 visible ASCII characters"),
     ),
     security(("bearer" = [])),
     responses(

@@ -25,6 +25,9 @@ step "Rust tests (real peers: gnome-keyring's Secret Service, moto, Prism, aiosm
 export MSGOPS_SECRET_SERVICE=1 MSGOPS_REAL_PEERS=1
 cargo test --workspace
 
+step "schemathesis against the service's own OpenAPI description"
+bash tests/service/schemathesis.sh
+
 step "TypeScript bindings are up to date"
 if [ -n "$(git status --porcelain -- ui/src/bindings)" ]; then
   git status --porcelain -- ui/src/bindings

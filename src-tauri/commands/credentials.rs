@@ -132,7 +132,7 @@ pub async fn apply_env_import(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take()
-        .filter(|plan| plan.path() == PathBuf::from(request.path.trim()))
+        .filter(|plan| plan.path() == std::path::Path::new(request.path.trim()))
         .ok_or_else(|| IpcError::validation("Preview the file first, then apply the import."))?;
     let audit = state.audit.clone();
     let options = ImportOptions {

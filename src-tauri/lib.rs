@@ -4,6 +4,7 @@
 mod commands;
 mod error;
 mod logs;
+mod service;
 mod state;
 
 use tauri::{Emitter, Manager};
@@ -41,6 +42,19 @@ pub fn run() {
             let messaging = state.messaging.clone();
             for problem in state.logs.start(handle.clone(), &state.config.current()) {
                 tracing::warn!(%problem, "log watcher");
+            }
+            // The HTTP service for monitoring, when enabled, on the same chains.
+            {
+                let config = state.config.current();
+                let messaging = state.messaging.clone();
+                let store = state.store.clone();
+                let logs = state.logs.clone();
+                let shutdown = state.shutdown.clone();
+                tauri::async_runtime::spawn(async move {
+                    if let Some(service) = service::start(&config, messaging, store, shutdown).await {
+                        logs.set_service(service);
+                    }
+                });
             }
             // Network providers join their chains as soon as their credentials are read.
             if let Some(store) = state.store.clone() {

@@ -34,6 +34,8 @@ pub struct LogFeed {
     diagnostics: Mutex<VecDeque<LogEvent>>,
     files: Mutex<Vec<String>>,
     cancel: Mutex<Option<CancellationToken>>,
+    /// The background HTTP service, when running: it counts codes and streams them.
+    service: Mutex<Option<msgops_service::ServiceState>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -49,9 +51,16 @@ impl LogFeed {
         }
     }
 
+    pub fn set_service(&self, service: msgops_service::ServiceState) {
+        *lock(&self.service) = Some(service);
+    }
+
     fn record(&self, event: &LogEvent) {
         match event {
             LogEvent::Code(code) => {
+                if let Some(service) = lock(&self.service).as_ref() {
+                    service.record_code(code_seen(code));
+                }
                 let mut codes = lock(&self.codes);
                 if codes.len() == MAX_CODES {
                     codes.pop_front();
@@ -127,5 +136,24 @@ impl LogFeed {
             }
         });
         problems
+    }
+}
+
+fn code_seen(code: &msgops_logwatch::FallbackCode) -> msgops_service::CodeSeen {
+    use chrono::TimeZone;
+    let channel = match &code.recipient {
+        Some(r) if r.contains('@') => msgops_core::Channel::Email,
+        _ => msgops_core::Channel::Sms,
+    };
+    msgops_service::CodeSeen {
+        channel,
+        recipient: code.recipient.clone(),
+        code: code.code.clone(),
+        source: msgops_service::metrics::word(&code.source),
+        seen_at: chrono::Utc::now(),
+        expires_at: code
+            .expires_at
+            .and_then(|t| chrono::Local.from_local_datetime(&t).single())
+            .map(|t| t.with_timezone(&chrono::Utc)),
     }
 }

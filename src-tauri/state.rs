@@ -21,6 +21,8 @@ pub struct AppState {
     pub pending_import: Mutex<Option<ImportPlan>>,
     /// Codes and diagnostics read from the backend logs.
     pub logs: Arc<LogFeed>,
+    /// Stops background work (the HTTP service) when the app exits.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
             audit,
             pending_import: Mutex::new(None),
             logs: Arc::new(LogFeed::default()),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }
 }

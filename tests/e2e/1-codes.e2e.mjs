@@ -60,3 +60,18 @@ test("the Twilio 401 from the log is on the dashboard's diagnostics", async () =
   }, "diagnostics");
   assert.match(await diag.getText(), /twilio HTTP 401: .*Authenticate/i);
 });
+
+test("the app's background service serves the backend's health JSON and counts the code", async () => {
+  const service = process.env.MSGOPS_E2E_SERVICE;
+  const health = await fetch(`${service}/api/v1/health/messaging`);
+  const body = await health.json();
+  assert.deepEqual(
+    body.sms_providers.map((p) => [p.name, p.priority]),
+    [["AWSSNSProvider", "PRIMARY"], ["TwilioSMSProvider", "SECONDARY"], ["ConsoleSMSProvider", "FALLBACK"]],
+  );
+  assert.equal(body.sms_providers[2].is_healthy, true);
+  // The email chain has no configured provider here: monitoring must see 503.
+  assert.equal(health.status, 503);
+  const metrics = await (await fetch(`${service}/metrics`)).text();
+  assert.match(metrics, /^msgops_codes_seen_total\{[^}]*\} [1-9]/m);
+});

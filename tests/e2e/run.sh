@@ -12,7 +12,12 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work"/{home,config,data,cache,runtime,logs}
 chmod 700 "$work/runtime"
 : > "$work/logs/backend.log"
+service_port=$((5100 + RANDOM % 800))
 cat > "$work/config/config.toml" <<TOML
+[service]
+enabled = true
+listen = "127.0.0.1:$service_port"
+
 [logs]
 follow = ["$work/logs/backend.log"]
 poll_interval_ms = 100
@@ -38,7 +43,7 @@ TOML
 export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data" \
   XDG_CACHE_HOME="$work/cache" XDG_RUNTIME_DIR="$work/runtime" \
   MSGOPS_CONFIG="$work/config/config.toml" MSGOPS_DATA_DIR="$work/data/msgops" \
-  MSGOPS_E2E_APP="$app" MSGOPS_E2E_CONSOLE_LOG="$work/logs/backend.log" \
+  MSGOPS_E2E_APP="$app" MSGOPS_E2E_SERVICE="http://127.0.0.1:$service_port" MSGOPS_E2E_CONSOLE_LOG="$work/logs/backend.log" \
   MSGOPS_E2E_ARTIFACTS="${MSGOPS_E2E_ARTIFACTS:-$root/test-artifacts/e2e}" \
   WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1 AWS_EC2_METADATA_DISABLED=true
 

@@ -324,6 +324,25 @@ impl Default for LogsConfig {
     }
 }
 
+/// The HTTP service (health JSON, metrics, send API) the desktop app can run in the background.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct ServiceConfig {
+    pub enabled: bool,
+    /// Loopback unless you mean it; another address needs the API token on every endpoint.
+    pub listen: String,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:5024".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default, deny_unknown_fields)]
 #[ts(export)]
@@ -336,6 +355,7 @@ pub struct Config {
     pub sendgrid: SendGridConfig,
     pub smtp: SmtpConfig,
     pub logs: LogsConfig,
+    pub service: ServiceConfig,
 }
 
 /// A configuration file that could not be used. Says where and what.
@@ -417,6 +437,15 @@ impl Config {
             return invalid(
                 "chain.send_deadline_ms",
                 "must be at least chain.per_attempt_timeout_ms".into(),
+            );
+        }
+        if self.service.listen.parse::<std::net::SocketAddr>().is_err() {
+            return invalid(
+                "service.listen",
+                format!(
+                    "`{}` is not an address like 127.0.0.1:5024",
+                    self.service.listen
+                ),
             );
         }
         if self.logs.code_lifetime_secs == 0 {

@@ -3,9 +3,10 @@ import type { ChainConfig } from "./ChainConfig";
 import type { ConsoleConfig } from "./ConsoleConfig";
 import type { LogsConfig } from "./LogsConfig";
 import type { SendGridConfig } from "./SendGridConfig";
+import type { ServiceConfig } from "./ServiceConfig";
 import type { SesConfig } from "./SesConfig";
 import type { SmtpConfig } from "./SmtpConfig";
 import type { SnsConfig } from "./SnsConfig";
 import type { TwilioConfig } from "./TwilioConfig";
 
-export type Config = { chain: ChainConfig, sns: SnsConfig, twilio: TwilioConfig, console: ConsoleConfig, ses: SesConfig, sendgrid: SendGridConfig, smtp: SmtpConfig, logs: LogsConfig, };
+export type Config = { chain: ChainConfig, sns: SnsConfig, twilio: TwilioConfig, console: ConsoleConfig, ses: SesConfig, sendgrid: SendGridConfig, smtp: SmtpConfig, logs: LogsConfig, service: ServiceConfig, };

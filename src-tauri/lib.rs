@@ -60,11 +60,16 @@ pub fn run() {
             if let Some(store) = state.store.clone() {
                 let messaging = state.messaging.clone();
                 let config = state.config.current();
+                let shutdown = state.shutdown.clone();
                 tauri::async_runtime::spawn(async move {
                     let reports = msgops_providers::install_providers(&messaging, &config, store.as_ref()).await;
                     for report in reports {
                         tracing::info!(provider = %report.provider, installed = report.installed, missing = ?report.missing, error = ?report.error, "provider");
                     }
+                    // Cheap read-only probes on a jittered schedule; their results show beside
+                    // each breaker and never count toward it.
+                    msgops_providers::ProbeScheduler::new(messaging, std::time::Duration::from_secs(60))
+                        .spawn(shutdown, |report| tracing::debug!(?report, "probe"));
                 });
             }
             tauri::async_runtime::spawn(async move {

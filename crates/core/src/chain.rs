@@ -180,6 +180,23 @@ pub enum ChainEvent {
         provider: ProviderId,
         reason: String,
     },
+    /// A health probe finished. Shown beside the breaker; never counted by it.
+    ProbeFinished {
+        channel: Channel,
+        provider: ProviderId,
+        probe: ProbeResult,
+    },
+}
+
+/// The outcome of the last health probe of a provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct ProbeResult {
+    pub ok: bool,
+    pub error_kind: Option<ErrorKind>,
+    /// What the provider said when the probe failed.
+    pub message: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// The last failure of a provider, for the health view.
@@ -199,6 +216,7 @@ pub struct ProviderStats {
     pub failed: u64,
     pub cost_usd: f64,
     pub last_error: Option<LastError>,
+    pub last_probe: Option<ProbeResult>,
 }
 
 /// A provider implementation as the chain holds it.
@@ -383,17 +401,29 @@ impl<M: Message> ProviderChain<M> {
     /// Runs the probe of one provider. Probe results are shown, but never count toward the
     /// breaker: a breaker measures what real sends experience.
     pub async fn probe(&self, id: &ProviderId) -> Option<Result<(), SendError>> {
-        let provider = self.entry(id).and_then(|e| read(&e.provider).clone())?;
+        let entry = self.entry(id)?;
+        let provider = read(&entry.provider).clone()?;
         let timeout = self.settings().per_attempt_timeout;
-        Some(
-            match tokio::time::timeout(timeout, provider.probe()).await {
-                Ok(result) => result,
-                Err(_) => Err(SendError::transient(format!(
-                    "probe got no answer within {} ms",
-                    timeout.as_millis()
-                ))),
-            },
-        )
+        let result = match tokio::time::timeout(timeout, provider.probe()).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError::transient(format!(
+                "probe got no answer within {} ms",
+                timeout.as_millis()
+            ))),
+        };
+        let probe = ProbeResult {
+            ok: result.is_ok(),
+            error_kind: result.as_ref().err().map(|e| e.kind),
+            message: result.as_ref().err().map(|e| e.message.clone()),
+            at: Utc::now(),
+        };
+        lock(&entry.stats).last_probe = Some(probe.clone());
+        self.emit(ChainEvent::ProbeFinished {
+            channel: M::CHANNEL,
+            provider: id.clone(),
+            probe,
+        });
+        Some(result)
     }
 
     /// Sends through the chain (every provider in priority order).

@@ -9,7 +9,7 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::breaker::BreakerState;
-use crate::chain::{lock, LastError, Priority, ProviderChain};
+use crate::chain::{lock, LastError, Priority, ProbeResult, ProviderChain};
 use crate::message::{Channel, Message};
 use crate::provider::ProviderId;
 
@@ -34,6 +34,8 @@ pub struct ProviderHealth {
     #[ts(type = "number | null")]
     pub open_remaining_ms: Option<u64>,
     pub last_error: Option<LastError>,
+    /// The last health probe (probes never count toward the breaker).
+    pub last_probe: Option<ProbeResult>,
     #[ts(type = "number")]
     pub sent: u64,
     #[ts(type = "number")]
@@ -96,6 +98,7 @@ impl<M: Message> ProviderChain<M> {
                     open_until,
                     open_remaining_ms: reading.open_remaining.map(|d| d.as_millis() as u64),
                     last_error: stats.last_error,
+                    last_probe: stats.last_probe,
                     sent: stats.sent,
                     failed: stats.failed,
                     cost_usd: stats.cost_usd,

@@ -590,7 +590,7 @@ async fn admit_and_send_keyed(
 // ---------------------------------------------------------------------------------------------
 // Events
 
-/// Server-sent events: `breaker_transition`, `send_finished`, `provider_changed` (the chain's
+/// Server-sent events: `breaker_transition`, `send_finished`, `provider_changed`, `probe_finished` (the chain's
 /// events), `recipient_blocked`, `code_seen`, `send_abandoned` (the service's), and `lagged`
 /// when this client fell behind and missed some. Each `data:` is one JSON object whose `kind`
 /// is the event name.
@@ -635,6 +635,7 @@ fn chain_event(event: &msgops_core::ChainEvent) -> Event {
         ChainEvent::BreakerTransition { .. } => "breaker_transition",
         ChainEvent::SendFinished { .. } => "send_finished",
         ChainEvent::ProviderChanged { .. } => "provider_changed",
+        ChainEvent::ProbeFinished { .. } => "probe_finished",
     };
     Event::default()
         .event(name)

@@ -70,6 +70,15 @@ pub struct LastError {
     at: DateTime<Utc>,
 }
 
+/// The last health probe of a provider (never counted by its breaker).
+#[derive(ToSchema)]
+pub struct ProbeResult {
+    ok: bool,
+    error_kind: Option<ErrorKind>,
+    message: Option<String>,
+    at: DateTime<Utc>,
+}
+
 /// One provider: the backend's `name`, `priority`, `is_healthy`, then msgops' additions.
 #[derive(ToSchema)]
 pub struct ProviderHealth {
@@ -95,6 +104,7 @@ pub struct ProviderHealth {
     #[schema(minimum = 0)]
     open_remaining_ms: Option<u64>,
     last_error: Option<LastError>,
+    last_probe: Option<ProbeResult>,
     #[schema(minimum = 0)]
     sent: u64,
     #[schema(minimum = 0)]

@@ -157,7 +157,7 @@ async fn feed_metrics(state: ServiceState, stop: CancellationToken) {
         } => state
             .metrics()
             .record_transition(channel, &provider, &transition),
-        ChainEvent::ProviderChanged { .. } => {}
+        ChainEvent::ProviderChanged { .. } | ChainEvent::ProbeFinished { .. } => {}
     };
     loop {
         tokio::select! {

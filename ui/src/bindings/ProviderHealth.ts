@@ -3,13 +3,18 @@ import type { BreakerState } from "./BreakerState";
 import type { Channel } from "./Channel";
 import type { LastError } from "./LastError";
 import type { Priority } from "./Priority";
+import type { ProbeResult } from "./ProbeResult";
 import type { ProviderId } from "./ProviderId";
 
 export type ProviderHealth = { name: string, priority: Priority, is_healthy: boolean, id: ProviderId, display_name: string, channel: Channel, enabled: boolean, 
 /**
  * False while the provider has no credentials (it is skipped).
  */
-configured: boolean, breaker_state: BreakerState, consecutive_failures: number, failure_threshold: number, open_until: string | null, open_remaining_ms: number | null, last_error: LastError | null, sent: number, failed: number, cost_usd: number, cost_per_message_usd: number, rate_per_second: number, 
+configured: boolean, breaker_state: BreakerState, consecutive_failures: number, failure_threshold: number, open_until: string | null, open_remaining_ms: number | null, last_error: LastError | null, 
+/**
+ * The last health probe (probes never count toward the breaker).
+ */
+last_probe: ProbeResult | null, sent: number, failed: number, cost_usd: number, cost_per_message_usd: number, rate_per_second: number, 
 /**
  * Rate-limit tokens available now; null when unlimited.
  */

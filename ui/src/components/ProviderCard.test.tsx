@@ -21,6 +21,7 @@ function twilio(overrides: Partial<ProviderHealth> = {}): ProviderHealth {
     open_until: null,
     open_remaining_ms: null,
     last_error: null,
+    last_probe: null,
     sent: 12,
     failed: 1,
     cost_usd: 0.09,
@@ -78,5 +79,16 @@ describe("ProviderCard", () => {
     render(<ProviderCard provider={twilio({ id: "console", failure_threshold: 0, rate_per_second: 0 })} now={() => NOW} />);
     expect(screen.getByTestId("failures")).toHaveTextContent("no breaker");
     expect(screen.getByText("unlimited")).toBeInTheDocument();
+  });
+
+  it("shows a failed probe beside the breaker, which stays closed", () => {
+    render(
+      <ProviderCard
+        provider={twilio({ last_probe: { ok: false, error_kind: "authentication", message: "Authenticate", at: new Date(NOW).toISOString() } })}
+        now={() => NOW}
+      />,
+    );
+    expect(screen.getByTestId("probe")).toHaveTextContent("Probe failed: Authenticate");
+    expect(screen.getByTestId("breaker-state")).toHaveTextContent("Closed");
   });
 });

@@ -88,6 +88,12 @@ export function ProviderCard({ provider, now = Date.now }: { provider: ProviderH
           </dd>
         </div>
       </dl>
+      {provider.last_probe && (
+        <p className={`probe ${provider.last_probe.ok ? "probe-ok" : "probe-bad"}`} data-testid="probe">
+          Probe {provider.last_probe.ok ? "OK" : `failed: ${provider.last_probe.message ?? "no details"}`} at{" "}
+          {new Date(provider.last_probe.at).toLocaleTimeString()}
+        </p>
+      )}
       {err && (
         <p className="last-error" role="status" data-testid="last-error">
           <strong>

@@ -101,6 +101,15 @@ pub fn run(args: SendArgs) -> ExitCode {
                 eprintln!("msgops send: {e}");
                 return ExitCode::from(2);
             }
+            let length = msgops_providers::sms_length(body);
+            let encoding = match length.encoding {
+                msgops_providers::SmsEncoding::Gsm7 => "GSM-7",
+                msgops_providers::SmsEncoding::Ucs2 => "UCS-2",
+            };
+            eprintln!(
+                "msgops send: body is {} {encoding} units: {} segment(s) of up to {}",
+                length.units, length.segments, length.per_segment
+            );
             (
                 "/api/v1/messages/sms",
                 json!({"to": number, "body": body, "code": common.code}),

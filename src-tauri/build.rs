@@ -5,6 +5,7 @@ fn main() {
         "health_snapshot",
         "send_test",
         "app_status",
+        "set_provider_enabled",
         "keychain_health",
         "credential_statuses",
         "preview_env_import",

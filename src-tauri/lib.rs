@@ -26,6 +26,7 @@ pub fn run() {
             commands::chain::health_snapshot,
             commands::chain::send_test,
             commands::chain::app_status,
+            commands::chain::set_provider_enabled,
             commands::credentials::keychain_health,
             commands::credentials::credential_statuses,
             commands::credentials::preview_env_import,

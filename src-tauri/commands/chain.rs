@@ -105,3 +105,29 @@ pub fn app_status(state: State<'_, AppState>) -> AppStatus {
             .to_string(),
     }
 }
+
+/// Takes a provider out of its chain (or puts it back) and remembers it in the configuration.
+/// Its credentials stay in the keychain.
+#[tauri::command]
+pub fn set_provider_enabled(
+    state: State<'_, AppState>,
+    provider: ProviderId,
+    enabled: bool,
+) -> Result<HealthSnapshot, IpcError> {
+    if !state.messaging.knows(&provider) {
+        return Err(IpcError::not_found(format!("no provider `{provider}`")));
+    }
+    let mut config = state.config.current();
+    let policy = match provider.as_str() {
+        "sns" => &mut config.sns.policy,
+        "twilio" => &mut config.twilio.policy,
+        "console" => &mut config.console.policy,
+        "ses" => &mut config.ses.policy,
+        "sendgrid" => &mut config.sendgrid.policy,
+        _ => &mut config.smtp.policy,
+    };
+    policy.enabled = Some(enabled);
+    state.config.save(config.clone())?;
+    state.messaging.apply_config(&config);
+    Ok(state.messaging.health())
+}

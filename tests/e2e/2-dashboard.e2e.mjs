@@ -38,6 +38,16 @@ test("lists both chains, six providers in priority order, with their states", as
   screenshot("dashboard.png");
 });
 
+test("an on-call engineer disables a provider: it leaves the chain and the choice is saved", async () => {
+  const ses = await browser.$('[data-testid="provider-ses"]');
+  await (await ses.$('[data-testid="toggle-enabled"]')).click();
+  await eventually(async () => /○ Disabled/.test(await ses.getText()), "SES shown as disabled");
+  const config = readFileSync(process.env.MSGOPS_CONFIG, "utf8");
+  assert.match(config, /\[ses\.policy\]\s*\nenabled = false/);
+  await (await ses.$('[data-testid="toggle-enabled"]')).click();
+  await eventually(async () => !/○ Disabled/.test(await ses.getText()), "SES enabled again");
+});
+
 test("a test SMS is delivered by the Console provider into the backend log", async () => {
   await (await browser.$('[data-testid="test-send-to"]')).setValue("+14165550123");
   await (await browser.$('[data-testid="test-send-submit"]')).click();

@@ -104,7 +104,14 @@ export function App({ backend }: { backend: Backend }) {
       )}
       {page === "dashboard" && (
         <main>
-          {health ? <Dashboard health={health} /> : <p aria-busy="true">Loading provider health…</p>}
+          {health ? (
+            <Dashboard
+              health={health}
+              onToggle={(provider, enabled) => backend.setProviderEnabled(provider, enabled).then(setHealth, (e) => setError(errorMessage(e)))}
+            />
+          ) : (
+            <p aria-busy="true">Loading provider health…</p>
+          )}
           <aside className="side">
             <TestSend backend={backend} />
             <Diagnostics events={diagnostics} />

@@ -13,6 +13,7 @@ export const tauriBackend: Backend = {
   healthSnapshot: () => invoke("health_snapshot"),
   sendTest: (request) => invoke("send_test", { request }),
   appStatus: () => invoke("app_status"),
+  setProviderEnabled: (provider, enabled) => invoke("set_provider_enabled", { provider, enabled }),
   onChainEvent: (handler) => listen<ChainEvent>(CHAIN_EVENT, (e) => handler(e.payload)),
   logSnapshot: () => invoke("log_snapshot"),
   onLogEvent: (handler) => listen<LogEvent>(LOG_EVENT, (e) => handler(e.payload)),

@@ -2,7 +2,9 @@ import type { HealthSnapshot } from "../bindings/HealthSnapshot";
 import type { ProviderHealth } from "../bindings/ProviderHealth";
 import { ProviderCard } from "./ProviderCard";
 
-function Chain({ title, providers }: { title: string; providers: ProviderHealth[] }) {
+type Toggle = (provider: string, enabled: boolean) => void;
+
+function Chain({ title, providers, onToggle }: { title: string; providers: ProviderHealth[]; onToggle?: Toggle }) {
   const healthy = providers.some((p) => p.is_healthy);
   return (
     <section className="chain" aria-labelledby={`chain-${title}`}>
@@ -13,7 +15,7 @@ function Chain({ title, providers }: { title: string; providers: ProviderHealth[
       <ol className="chain-list">
         {providers.map((p) => (
           <li key={p.id}>
-            <ProviderCard provider={p} />
+            <ProviderCard provider={p} onToggle={onToggle && ((enabled) => onToggle(p.id, enabled))} />
           </li>
         ))}
       </ol>
@@ -21,11 +23,11 @@ function Chain({ title, providers }: { title: string; providers: ProviderHealth[
   );
 }
 
-export function Dashboard({ health }: { health: HealthSnapshot }) {
+export function Dashboard({ health, onToggle }: { health: HealthSnapshot; onToggle?: Toggle }) {
   return (
     <div className="chains">
-      <Chain title="SMS" providers={health.sms_providers} />
-      <Chain title="Email" providers={health.email_providers} />
+      <Chain title="SMS" providers={health.sms_providers} onToggle={onToggle} />
+      <Chain title="Email" providers={health.email_providers} onToggle={onToggle} />
     </div>
   );
 }

@@ -20,7 +20,15 @@ function useCountdown(openUntil: string | null, now: () => number): number | nul
   return left;
 }
 
-export function ProviderCard({ provider, now = Date.now }: { provider: ProviderHealth; now?: () => number }) {
+export function ProviderCard({
+  provider,
+  now = Date.now,
+  onToggle,
+}: {
+  provider: ProviderHealth;
+  now?: () => number;
+  onToggle?: (enabled: boolean) => void;
+}) {
   const left = useCountdown(provider.open_until, now);
   const state = provider.breaker_state;
   const status = !provider.enabled ? "disabled" : !provider.configured ? "unconfigured" : state.toLowerCase();
@@ -93,6 +101,11 @@ export function ProviderCard({ provider, now = Date.now }: { provider: ProviderH
           Probe {provider.last_probe.ok ? "OK" : `failed: ${provider.last_probe.message ?? "no details"}`} at{" "}
           {new Date(provider.last_probe.at).toLocaleTimeString()}
         </p>
+      )}
+      {onToggle && (
+        <button type="button" className="link-button" onClick={() => onToggle(!provider.enabled)} data-testid="toggle-enabled">
+          {provider.enabled ? "Disable" : "Enable"} {provider.display_name}
+        </button>
       )}
       {err && (
         <p className="last-error" role="status" data-testid="last-error">

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use msgops_credentials::{
     apply_import, check_keychain, credential_statuses, preview_import, remove_provider, rotate,
     AuditLog, CredentialError, CredentialProvider, CredentialSet, CredentialState, CredentialStore,
-    CredentialValidator, HttpValidator, ImportOptions, KeychainStore, SecretKind, SecretString,
+    CredentialValidator, ImportOptions, KeychainStore, SecretKind, SecretString,
 };
 
 #[derive(Args)]
@@ -47,12 +47,12 @@ pub enum CredsCommand {
     Rotate {
         /// aws, twilio, sendgrid or smtp.
         provider: String,
-        /// Twilio API base URL.
-        #[arg(long, default_value = msgops_credentials::validate_http::TWILIO_DEFAULT_BASE_URL)]
-        twilio_base_url: String,
-        /// SendGrid API base URL.
-        #[arg(long, default_value = msgops_credentials::validate_http::SENDGRID_DEFAULT_BASE_URL)]
-        sendgrid_base_url: String,
+        /// Twilio API base URL (default: the configuration's, normally https://api.twilio.com).
+        #[arg(long)]
+        twilio_base_url: Option<String>,
+        /// SendGrid API base URL (default: the configuration's).
+        #[arg(long)]
+        sendgrid_base_url: Option<String>,
     },
     /// Delete a provider's secrets from the keychain.
     Remove {
@@ -105,10 +105,9 @@ pub fn run(args: CredsArgs) -> ExitCode {
     }
 }
 
+/// The same audit trail the desktop app writes and shows.
 fn default_audit_path() -> PathBuf {
-    directories::ProjectDirs::from("dev", "msgops", "console")
-        .map(|d| d.data_dir().join("credentials-audit.jsonl"))
-        .unwrap_or_else(|| PathBuf::from("msgops-credentials-audit.jsonl"))
+    msgops_core::config::data_dir().join("credentials-audit.jsonl")
 }
 
 /// Runs one command against `store`. `validator` overrides the built-in HTTP validator.
@@ -133,14 +132,27 @@ pub fn run_with(
             sendgrid_base_url,
         } => {
             let provider: CredentialProvider = provider.parse()?;
-            let http;
+            let built;
             let validator = match validator {
                 Some(v) => v,
                 None => {
-                    http = HttpValidator::new()?
-                        .with_twilio_base_url(twilio_base_url)
-                        .with_sendgrid_base_url(sendgrid_base_url);
-                    &http
+                    // Every provider is validated against itself: Twilio and SendGrid over
+                    // HTTP, AWS through SNS, SMTP by logging in — with the configured endpoints.
+                    let (file, _) =
+                        msgops_core::config::ConfigFile::open(msgops_core::config::config_path());
+                    let mut config = file.current();
+                    if let Some(url) = twilio_base_url {
+                        config.twilio.base_url = url;
+                    }
+                    if let Some(url) = sendgrid_base_url {
+                        config.sendgrid.base_url = url;
+                    }
+                    built = msgops_providers::ProviderValidator::from_config(
+                        &config,
+                        msgops_providers::Timeouts::default(),
+                    )
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                    &built
                 }
             };
             rotate_cmd(store, audit, provider, validator, io)
@@ -537,8 +549,8 @@ mod tests {
         let bad = format!("TWILIO_AUTH_TOKEN={BAD}\n");
         let rotate = || CredsCommand::Rotate {
             provider: "twilio".into(),
-            twilio_base_url: String::new(),
-            sendgrid_base_url: String::new(),
+            twilio_base_url: None,
+            sendgrid_base_url: None,
         };
         let err = run_cli(rotate(), &store, &audit, &bad, &mut out).expect_err("refused");
         let err_text = format!("{err:#} {err:?}");

@@ -34,6 +34,7 @@ export function App({ backend }: { backend: Backend }) {
   const [codes, setCodes] = useState<FallbackCode[]>([]);
   const [diagnostics, setDiagnostics] = useState<LogEvent[]>([]);
   const [files, setFiles] = useState<string[]>([]);
+  const [keychainProblem, setKeychainProblem] = useState<string | null>(null);
 
   const refresh = useCallback(() => {
     backend.healthSnapshot().then(setHealth, (e) => setError(errorMessage(e)));
@@ -42,6 +43,11 @@ export function App({ backend }: { backend: Backend }) {
   useEffect(() => {
     refresh();
     backend.appStatus().then(setStatus, () => undefined);
+    // Said at start-up, on every page: without a keychain no key can be stored or rotated.
+    backend.keychainHealth().then(
+      (h) => setKeychainProblem(h.ok ? null : h.message),
+      (e) => setKeychainProblem(errorMessage(e)),
+    );
     // Live: every chain event (transition, finished send, provider change) refreshes the
     // snapshot. No polling.
     const unlistenChain = backend.onChainEvent((event) => {
@@ -95,6 +101,11 @@ export function App({ backend }: { backend: Backend }) {
       {status?.config_error && (
         <p className="banner banner-error" role="alert">
           Configuration file not used: {status.config_error}. Running on the last good configuration.
+        </p>
+      )}
+      {keychainProblem && (
+        <p className="banner banner-error" role="alert" data-testid="keychain-banner">
+          OS keychain unavailable: {keychainProblem}
         </p>
       )}
       {error && (

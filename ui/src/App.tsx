@@ -124,7 +124,10 @@ export function App({ backend }: { backend: Backend }) {
             <p aria-busy="true">Loading provider health…</p>
           )}
           <aside className="side">
-            <TestSend backend={backend} />
+            <TestSend
+              backend={backend}
+              providers={{ sms: health?.sms_providers.map((p) => p.id), email: health?.email_providers.map((p) => p.id) }}
+            />
             <Diagnostics events={diagnostics} />
             <section aria-labelledby="transitions-title" className="transitions">
               <h2 id="transitions-title">Breaker transitions</h2>

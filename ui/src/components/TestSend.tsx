@@ -6,7 +6,8 @@ import type { TestSendResult } from "../bindings/TestSendResult";
 import { CodeEntry } from "./CodeEntry";
 import { ERROR_KIND_LABEL, formatUsd } from "../format";
 
-export function TestSend({ backend }: { backend: Backend }) {
+export function TestSend({ backend, providers = {} }: { backend: Backend; providers?: Partial<Record<Channel, string[]>> }) {
+  const [only, setOnly] = useState("");
   const [channel, setChannel] = useState<Channel>("sms");
   const [to, setTo] = useState("+14165550123");
   const [busy, setBusy] = useState(false);
@@ -19,7 +20,7 @@ export function TestSend({ backend }: { backend: Backend }) {
     setBusy(true);
     setError(null);
     try {
-      setResult(await backend.sendTest({ channel, to }));
+      setResult(await backend.sendTest(only ? { channel, to, provider: only } : { channel, to }));
       setCheck(null);
     } catch (err) {
       setError(errorMessage(err));
@@ -36,9 +37,26 @@ export function TestSend({ backend }: { backend: Backend }) {
       <form onSubmit={submit}>
         <label>
           Channel
-          <select value={channel} onChange={(e) => setChannel(e.target.value as Channel)}>
+          <select
+            value={channel}
+            onChange={(e) => {
+              setChannel(e.target.value as Channel);
+              setOnly("");
+            }}
+          >
             <option value="sms">SMS</option>
             <option value="email">Email</option>
+          </select>
+        </label>
+        <label>
+          Through
+          <select value={only} onChange={(e) => setOnly(e.target.value)} data-testid="test-send-provider">
+            <option value="">the whole chain</option>
+            {(providers[channel] ?? []).map((id) => (
+              <option key={id} value={id}>
+                {id} only
+              </option>
+            ))}
           </select>
         </label>
         <label>

@@ -52,6 +52,8 @@ pub fn init_stderr() {
 
 /// stderr plus `<log_dir>/msgops.log.YYYY-MM-DD` (the app).
 pub fn init_with_file(log_dir: &Path) -> LogGuard {
+    // The appender prunes old files by listing the directory: it must exist first.
+    let _ = std::fs::create_dir_all(log_dir);
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("msgops.log")

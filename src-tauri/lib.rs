@@ -21,6 +21,16 @@ pub fn run() {
     let state = AppState::load();
 
     let result = tauri::Builder::default()
+        // First: a second launch focuses the running window instead of starting a second
+        // chain with its own breakers.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_clipboard_manager::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::chain::health_snapshot,

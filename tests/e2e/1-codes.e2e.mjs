@@ -3,6 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { appendFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { openApp, eventually, screenshot } from "./session.mjs";
 
 const backendLog = process.env.MSGOPS_E2E_CONSOLE_LOG;
@@ -49,6 +50,9 @@ test("support finds it by the last four digits and copies it", async () => {
   assert.equal(rows.length, 1);
   await (await rows[0].$("button")).click();
   await eventually(async () => /Copied 091282 for \+14165550123/.test(await (await browser.$('[data-testid="copied"]')).getText()), "copy confirmation");
+  // It is on the X clipboard, where the support agent pastes it from.
+  const clipboard = execFileSync("xclip", ["-o", "-selection", "clipboard"], { encoding: "utf8" });
+  assert.equal(clipboard, "091282");
   screenshot("codes.png");
 });
 

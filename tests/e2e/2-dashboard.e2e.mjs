@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, rmSync, mkdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { openApp, eventually, screenshot } from "./session.mjs";
 
 const consoleLog = process.env.MSGOPS_E2E_CONSOLE_LOG;
@@ -36,6 +37,14 @@ test("lists both chains, six providers in priority order, with their states", as
   const sns = await browser.$('[data-testid="provider-sns"]');
   assert.match(await sns.getText(), /0 \/ 5/);
   screenshot("dashboard.png");
+});
+
+test("a second launch hands over to the running window and exits", async () => {
+  const second = spawnSync(process.env.MSGOPS_E2E_APP, [], { timeout: 20_000, encoding: "utf8" });
+  assert.equal(second.error, undefined, "the second instance kept running");
+  assert.equal(second.status, 0);
+  // The first window still answers.
+  assert.equal(await (await browser.$('[data-testid="provider-sns"]')).isExisting(), true);
 });
 
 test("an on-call engineer disables a provider: it leaves the chain and the choice is saved", async () => {

@@ -150,7 +150,7 @@ export function App({ backend }: { backend: Backend }) {
       )}
       {page === "codes" && (
         <main className="single">
-          <Codes codes={codes} files={files} />
+          <Codes codes={codes} files={files} copyText={backend.copyText} />
         </main>
       )}
       {page === "credentials" && (

@@ -23,6 +23,8 @@ export interface Backend {
   healthSnapshot(): Promise<HealthSnapshot>;
   sendTest(request: TestSendRequest): Promise<TestSendResult>;
   appStatus(): Promise<AppStatus>;
+  /** Puts text on the system clipboard. */
+  copyText(text: string): Promise<void>;
   setProviderEnabled(provider: string, enabled: boolean): Promise<HealthSnapshot>;
   /** Calls `handler` for every chain event; resolves to an unsubscribe function. */
   onChainEvent(handler: (event: ChainEvent) => void): Promise<() => void>;

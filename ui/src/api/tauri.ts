@@ -1,5 +1,6 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
+import { writeText } from "@tauri-apps/plugin-clipboard-manager";
 import type { Backend } from "./backend";
 import type { ChainEvent } from "../bindings/ChainEvent";
 import type { LogEvent } from "../bindings/LogEvent";
@@ -13,6 +14,7 @@ export const tauriBackend: Backend = {
   healthSnapshot: () => invoke("health_snapshot"),
   sendTest: (request) => invoke("send_test", { request }),
   appStatus: () => invoke("app_status"),
+  copyText: (text) => writeText(text),
   setProviderEnabled: (provider, enabled) => invoke("set_provider_enabled", { provider, enabled }),
   onChainEvent: (handler) => listen<ChainEvent>(CHAIN_EVENT, (e) => handler(e.payload)),
   logSnapshot: () => invoke("log_snapshot"),

@@ -40,7 +40,17 @@ export function CodeRow({ code, now, onCopy }: { code: FallbackCode; now: number
   );
 }
 
-export function Codes({ codes, files }: { codes: FallbackCode[]; files: string[] }) {
+const webClipboard = (text: string) => navigator.clipboard.writeText(text);
+
+export function Codes({
+  codes,
+  files,
+  copyText = webClipboard,
+}: {
+  codes: FallbackCode[];
+  files: string[];
+  copyText?: (text: string) => Promise<void>;
+}) {
   const [query, setQuery] = useState("");
   const [copied, setCopied] = useState<string | null>(null);
   const now = useNow(1000);
@@ -52,7 +62,7 @@ export function Codes({ codes, files }: { codes: FallbackCode[]; files: string[]
 
   async function copy(code: FallbackCode) {
     try {
-      await navigator.clipboard.writeText(code.code);
+      await copyText(code.code);
       setCopied(`Copied ${code.code} for ${code.recipient ?? "unknown recipient"}`);
     } catch {
       setCopied("Could not copy: select the code and copy it by hand");

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 pub const FAKE_TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const FAKE_TWILIO_TOKEN: &str = "f00dfacef00dfacef00dfacef00dface";
-pub const FAKE_SENDGRID_KEY: &str = "SG.fake-key-for-tests.7xQ2mZp9LwR4tY6uI8oP0aS3dF5gH";
+pub const FAKE_SENDGRID_KEY: &str = "SG.EXAMPLE-fake-key-for-tests.EXAMPLE-only-0001";
 /// Not shaped like a real key (`AKIA` + 16 upper-case characters): lower case and too long.
 pub const FAKE_AWS_KEY_ID: &str = "AKIAEXAMPLEfakekeyid0001";
 pub const FAKE_AWS_SECRET: &str = "fake/secret+access/key/for/tests/only/0001";

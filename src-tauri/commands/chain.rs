@@ -118,14 +118,9 @@ pub fn set_provider_enabled(
         return Err(IpcError::not_found(format!("no provider `{provider}`")));
     }
     let mut config = state.config.current();
-    let policy = match provider.as_str() {
-        "sns" => &mut config.sns.policy,
-        "twilio" => &mut config.twilio.policy,
-        "console" => &mut config.console.policy,
-        "ses" => &mut config.ses.policy,
-        "sendgrid" => &mut config.sendgrid.policy,
-        _ => &mut config.smtp.policy,
-    };
+    let policy = config
+        .policy_mut(provider.as_str())
+        .ok_or_else(|| IpcError::not_found(format!("no provider `{provider}`")))?;
     policy.enabled = Some(enabled);
     state.config.save(config.clone())?;
     state.messaging.apply_config(&config);

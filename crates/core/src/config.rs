@@ -373,6 +373,31 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The breaker, rate and cost policy of a provider, by id (`sns`, `twilio`, ...).
+    pub fn policy(&self, id: &str) -> Option<&ProviderPolicy> {
+        Some(match id {
+            "sns" => &self.sns.policy,
+            "twilio" => &self.twilio.policy,
+            "console" => &self.console.policy,
+            "ses" => &self.ses.policy,
+            "sendgrid" => &self.sendgrid.policy,
+            "smtp" => &self.smtp.policy,
+            _ => return None,
+        })
+    }
+
+    pub fn policy_mut(&mut self, id: &str) -> Option<&mut ProviderPolicy> {
+        Some(match id {
+            "sns" => &mut self.sns.policy,
+            "twilio" => &mut self.twilio.policy,
+            "console" => &mut self.console.policy,
+            "ses" => &mut self.ses.policy,
+            "sendgrid" => &mut self.sendgrid.policy,
+            "smtp" => &mut self.smtp.policy,
+            _ => return None,
+        })
+    }
+
     /// Parses TOML text; `origin` names the file in error messages.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {

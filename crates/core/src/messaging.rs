@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use crate::chain::{ChainEvent, Priority, ProviderChain, ProviderSpec};
-use crate::config::{self, Config, ProviderDefaults, ProviderPolicy};
+use crate::config::{self, Config, ProviderDefaults};
 use crate::console::ConsoleSmsProvider;
 use crate::health::HealthSnapshot;
 use crate::message::{EmailMessage, SmsMessage};
@@ -26,21 +26,10 @@ fn specs(config: &Config, chain: &[ProviderDefaults; 3]) -> Vec<(ProviderSpec, b
         .iter()
         .zip(PRIORITIES)
         .map(|(d, priority)| {
-            let policy = policy_of(config, d.id);
+            let policy = config.policy(d.id).cloned().unwrap_or_default();
             (policy.spec(d, priority), policy.enabled())
         })
         .collect()
-}
-
-fn policy_of<'a>(config: &'a Config, id: &str) -> &'a ProviderPolicy {
-    match id {
-        "sns" => &config.sns.policy,
-        "twilio" => &config.twilio.policy,
-        "console" => &config.console.policy,
-        "ses" => &config.ses.policy,
-        "sendgrid" => &config.sendgrid.policy,
-        _ => &config.smtp.policy,
-    }
 }
 
 impl Messaging {

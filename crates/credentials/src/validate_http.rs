@@ -133,8 +133,8 @@ impl CredentialValidator for HttpValidator {
 }
 
 /// The error and its causes ("error sending request: ... Connection refused"), without the
-/// URL.
-fn describe(error: reqwest::Error) -> String {
+/// URL (which can carry an account SID). Shared with the providers crate.
+pub fn describe(error: reqwest::Error) -> String {
     let error = error.without_url();
     let mut text = error.to_string();
     let mut source = std::error::Error::source(&error);

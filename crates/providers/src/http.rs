@@ -20,21 +20,7 @@ pub fn client(timeouts: Timeouts) -> Result<reqwest::Client, SendError> {
         .map_err(|e| SendError::transient(format!("cannot build the HTTP client: {}", describe(e))))
 }
 
-/// The error and its causes ("error sending request: ... Connection refused"), without the URL.
-pub fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use msgops_credentials::validate_http::describe;
 
 /// Classifies a failed request: nothing sent (connect failed or timed out) is `Transient`; a
 /// timeout after the request was written is `Ambiguous` (the provider may have accepted the

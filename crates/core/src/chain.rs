@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use ts_rs::TS;
@@ -69,7 +69,7 @@ impl Default for ChainSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 #[ts(export)]
 pub enum AttemptOutcome {
@@ -78,7 +78,7 @@ pub enum AttemptOutcome {
 }
 
 /// One provider call made during a send.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct Attempt {
     pub provider: ProviderId,
@@ -91,7 +91,7 @@ pub struct Attempt {
     pub cost_usd: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 #[ts(export)]
 pub enum SkipReason {
@@ -103,7 +103,7 @@ pub enum SkipReason {
 }
 
 /// A provider passed over without a call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct Skip {
     pub provider: ProviderId,
@@ -111,7 +111,7 @@ pub struct Skip {
 }
 
 /// How a send ended. There is no third way.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "status", rename_all = "snake_case")]
 #[ts(export)]
 pub enum SendOutcome {
@@ -152,7 +152,7 @@ impl SendOutcome {
 }
 
 /// A finished send, for history and events.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct SendRecord {
     pub channel: Channel,

@@ -1,0 +1,266 @@
+//! The part of the configuration an operator edits in the Settings page, as one value the
+//! window can hold in a form: followed logs, code lifetime, custom code patterns, and each
+//! provider's breaker threshold, cool-down, rate limit and cost.
+//!
+//! [`check`] says what is wrong with a draft, field by field, so the form can show it as the
+//! operator types; [`Settings::apply_to`] writes a draft into a [`Config`] only when nothing
+//! blocks it. Everything else in the configuration file is left as it is.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use msgops_core::config::{Config, ProviderDefaults, EMAIL_CHAIN, SMS_CHAIN};
+use msgops_core::{Channel, ProviderId};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Settings {
+    pub logs: LogSettings,
+    /// The SMS chain then the email chain, each in priority order.
+    pub providers: Vec<ProviderSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct LogSettings {
+    /// Absolute paths of backend logs to follow.
+    pub follow: Vec<String>,
+    #[ts(type = "number")]
+    pub code_lifetime_secs: u64,
+    /// Regexes with a named group `code` (and optionally `recipient`, `ts`).
+    pub patterns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ProviderSettings {
+    pub id: ProviderId,
+    /// Shown only; ignored when saving.
+    pub display_name: String,
+    /// Shown only; ignored when saving.
+    pub channel: Channel,
+    /// Consecutive failures that open the breaker; 0 means it never opens.
+    pub failure_threshold: u32,
+    /// How long the breaker stays OPEN before a trial call.
+    #[ts(type = "number")]
+    pub open_secs: u64,
+    /// Messages per second; 0 means unlimited.
+    pub rate_per_second: f64,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum Severity {
+    /// Blocks saving.
+    Error,
+    /// Worth knowing; saving goes ahead.
+    Warning,
+}
+
+/// What is wrong with one field of a draft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SettingsProblem {
+    /// `logs.follow.0`, `logs.code_lifetime_secs`, `logs.patterns.1`,
+    /// `providers.twilio.failure_threshold`, ...
+    pub field: String,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// A saved draft: the settings now in force and the warnings that did not block saving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SavedSettings {
+    pub settings: Settings,
+    pub warnings: Vec<SettingsProblem>,
+}
+
+/// Limits a value must stay within. Wider than any real setting, narrow enough to catch a
+/// slipped key (a cool-down of 30000 seconds is a typo for 300).
+pub const MAX_CODE_LIFETIME_SECS: u64 = 24 * 3600;
+pub const MAX_FAILURE_THRESHOLD: u32 = 1_000;
+pub const MAX_OPEN_SECS: u64 = 24 * 3600;
+pub const MAX_RATE_PER_SECOND: f64 = 10_000.0;
+pub const MAX_COST_USD: f64 = 10.0;
+
+fn chains() -> impl Iterator<Item = (Channel, &'static ProviderDefaults)> {
+    SMS_CHAIN
+        .iter()
+        .map(|d| (Channel::Sms, d))
+        .chain(EMAIL_CHAIN.iter().map(|d| (Channel::Email, d)))
+}
+
+impl Settings {
+    /// The settings in force in `config`, every default filled in.
+    pub fn of(config: &Config) -> Self {
+        let providers = chains()
+            .map(|(channel, d)| {
+                let p = config.policy(d.id).cloned().unwrap_or_default();
+                ProviderSettings {
+                    id: ProviderId::new(d.id),
+                    display_name: d.display_name.into(),
+                    channel,
+                    failure_threshold: p.failure_threshold.unwrap_or(d.failure_threshold),
+                    open_secs: p.open_secs.unwrap_or(d.open_secs),
+                    rate_per_second: p.rate_per_second.unwrap_or(d.rate_per_second),
+                    cost_usd: p.cost_usd.unwrap_or(d.cost_usd),
+                }
+            })
+            .collect();
+        Self {
+            logs: LogSettings {
+                follow: config
+                    .logs
+                    .follow
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                code_lifetime_secs: config.logs.code_lifetime_secs,
+                patterns: config.logs.patterns.clone(),
+            },
+            providers,
+        }
+    }
+
+    /// Writes the draft into `config` when [`check`] finds no error; returns the problems
+    /// otherwise and leaves `config` untouched. Values equal to a provider's default are
+    /// stored as "default", so a later change of defaults reaches them.
+    pub fn apply_to(
+        &self,
+        config: &mut Config,
+    ) -> Result<Vec<SettingsProblem>, Vec<SettingsProblem>> {
+        let problems = check(self);
+        if problems.iter().any(|p| p.severity == Severity::Error) {
+            return Err(problems);
+        }
+        config.logs.follow = self
+            .logs
+            .follow
+            .iter()
+            .map(|f| PathBuf::from(f.trim()))
+            .collect();
+        config.logs.code_lifetime_secs = self.logs.code_lifetime_secs;
+        config.logs.patterns = self.logs.patterns.clone();
+        for s in &self.providers {
+            let Some(d) = chains().map(|(_, d)| d).find(|d| d.id == s.id.as_str()) else {
+                continue;
+            };
+            if let Some(p) = config.policy_mut(d.id) {
+                p.failure_threshold =
+                    (s.failure_threshold != d.failure_threshold).then_some(s.failure_threshold);
+                p.open_secs = (s.open_secs != d.open_secs).then_some(s.open_secs);
+                p.rate_per_second =
+                    (s.rate_per_second != d.rate_per_second).then_some(s.rate_per_second);
+                p.cost_usd = (s.cost_usd != d.cost_usd).then_some(s.cost_usd);
+            }
+        }
+        Ok(problems)
+    }
+}
+
+/// Every problem in a draft, errors first. No error means it can be saved.
+pub fn check(settings: &Settings) -> Vec<SettingsProblem> {
+    let mut out = Vec::new();
+    let mut error = |field: String, message: String| {
+        out.push(SettingsProblem {
+            field,
+            severity: Severity::Error,
+            message,
+        })
+    };
+    let mut warnings = Vec::new();
+
+    let mut seen = HashSet::new();
+    for (i, file) in settings.logs.follow.iter().enumerate() {
+        let field = format!("logs.follow.{i}");
+        let path = Path::new(file.trim());
+        if file.trim().is_empty() {
+            error(
+                field,
+                "enter the path of a log file, or remove the row".into(),
+            );
+        } else if !path.is_absolute() {
+            error(
+                field,
+                format!("`{file}` is relative: give the full path, like /var/log/app/backend.log"),
+            );
+        } else if !seen.insert(path.to_path_buf()) {
+            error(field, format!("`{file}` is listed twice"));
+        } else if path.is_dir() {
+            error(field, format!("`{file}` is a directory, not a log file"));
+        } else if !path.exists() {
+            let parent = path.parent().filter(|p| p.is_dir());
+            warnings.push(SettingsProblem {
+                field,
+                severity: Severity::Warning,
+                message: match parent {
+                    Some(_) => "does not exist yet: msgops will read it from its first line once it appears".into(),
+                    None => "neither the file nor its directory exists: check the path".into(),
+                },
+            });
+        }
+    }
+    let lifetime = settings.logs.code_lifetime_secs;
+    if lifetime == 0 || lifetime > MAX_CODE_LIFETIME_SECS {
+        error(
+            "logs.code_lifetime_secs".into(),
+            format!(
+                "must be between 1 second and {MAX_CODE_LIFETIME_SECS} (24 hours), not {lifetime}"
+            ),
+        );
+    }
+    for (i, pattern) in settings.logs.patterns.iter().enumerate() {
+        if let Err(e) = msgops_logwatch::CodePattern::new(pattern) {
+            error(format!("logs.patterns.{i}"), e.to_string());
+        }
+    }
+
+    for p in &settings.providers {
+        let field = |name: &str| format!("providers.{}.{name}", p.id);
+        if !chains().any(|(_, d)| d.id == p.id.as_str()) {
+            error(
+                format!("providers.{}", p.id),
+                format!("no provider `{}`", p.id),
+            );
+            continue;
+        }
+        if p.failure_threshold > MAX_FAILURE_THRESHOLD {
+            error(
+                field("failure_threshold"),
+                format!(
+                    "must be {MAX_FAILURE_THRESHOLD} or less (0 means the breaker never opens)"
+                ),
+            );
+        }
+        if p.failure_threshold > 0 && (p.open_secs == 0 || p.open_secs > MAX_OPEN_SECS) {
+            error(
+                field("open_secs"),
+                format!(
+                    "must be between 1 and {MAX_OPEN_SECS} seconds, not {}",
+                    p.open_secs
+                ),
+            );
+        }
+        if !p.rate_per_second.is_finite()
+            || !(0.0..=MAX_RATE_PER_SECOND).contains(&p.rate_per_second)
+        {
+            error(
+                field("rate_per_second"),
+                format!("must be between 0 (unlimited) and {MAX_RATE_PER_SECOND} per second"),
+            );
+        }
+        if !p.cost_usd.is_finite() || !(0.0..=MAX_COST_USD).contains(&p.cost_usd) {
+            error(
+                field("cost_usd"),
+                format!("must be between 0 and {MAX_COST_USD} USD per message"),
+            );
+        }
+    }
+    out.extend(warnings);
+    out
+}

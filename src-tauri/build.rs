@@ -14,6 +14,11 @@ fn main() {
         "remove_credentials",
         "credential_audit",
         "log_snapshot",
+        "send_history",
+        "history_summary",
+        "get_settings",
+        "check_settings",
+        "save_settings",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -4,8 +4,10 @@
 mod commands;
 mod error;
 mod logs;
+mod notify;
 mod service;
 mod state;
+mod tray;
 
 use tauri::{Emitter, Manager};
 
@@ -14,6 +16,29 @@ pub use state::AppState;
 
 /// Name of the Tauri event carrying every [`msgops_core::ChainEvent`].
 pub const CHAIN_EVENT: &str = "msgops://chain";
+
+/// Keeps every finished send in the history, in its own subscriber so a slow window cannot
+/// make it miss one.
+fn record_history(state: &AppState) {
+    let mut events = state.messaging.subscribe();
+    let history = state.history.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(msgops_core::ChainEvent::SendFinished { record }) => {
+                    if let Err(e) = history.record(&record) {
+                        tracing::error!(error = %e, "send not written to the history file");
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::error!(missed = n, "send history lagged; sends missing from it");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
 
 pub fn run() {
     let data_dir = msgops_core::config::data_dir();
@@ -31,6 +56,7 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::chain::health_snapshot,
@@ -45,12 +71,22 @@ pub fn run() {
             commands::credentials::remove_credentials,
             commands::credentials::credential_audit,
             commands::logs::log_snapshot,
+            commands::history::send_history,
+            commands::history::history_summary,
+            commands::settings::get_settings,
+            commands::settings::check_settings,
+            commands::settings::save_settings,
         ])
         .setup(|app| {
             let handle = app.handle().clone();
             let state = app.state::<AppState>();
             let mut events = state.messaging.subscribe();
             let messaging = state.messaging.clone();
+            // A tray that cannot be shown (no status area) is not a reason to stop.
+            if let Err(e) = tray::install(&handle) {
+                tracing::warn!(error = %e, "no tray icon");
+            }
+            record_history(&state);
             for problem in state.logs.start(handle.clone(), &state.config.current()) {
                 tracing::warn!(%problem, "log watcher");
             }
@@ -90,6 +126,7 @@ pub fn run() {
                             if let Err(e) = handle.emit(CHAIN_EVENT, &event) {
                                 tracing::warn!(error = %e, "cannot forward chain event to the window");
                             }
+                            tray::refresh(&handle);
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                             tracing::warn!(missed = n, "window event forwarder lagged");
@@ -100,11 +137,14 @@ pub fn run() {
             });
             // Moves breakers whose cool-down ended to HALF_OPEN when it happens, so the window
             // sees the transition as an event rather than at the next send.
+            // The tray follows too, and notices the latest code expiring.
+            let tray_handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
                 loop {
                     tick.tick().await;
                     messaging.poll_breakers();
+                    tray::refresh(&tray_handle);
                 }
             });
             Ok(())

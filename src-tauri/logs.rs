@@ -13,6 +13,9 @@ use ts_rs::TS;
 
 /// Name of the Tauri event carrying every [`LogEvent`].
 pub const LOG_EVENT: &str = "msgops://log";
+/// Sent when the watcher restarts on new settings: the window drops what it has, and the files
+/// are read again from their first line.
+pub const LOG_RESET_EVENT: &str = "msgops://log-reset";
 
 /// Codes kept for the Codes view; older ones fall off.
 const MAX_CODES: usize = 100_000;
@@ -51,6 +54,10 @@ impl LogFeed {
         }
     }
 
+    pub fn latest_code(&self) -> Option<msgops_logwatch::FallbackCode> {
+        lock(&self.codes).back().cloned()
+    }
+
     pub fn set_service(&self, service: msgops_service::ServiceState) {
         *lock(&self.service) = Some(service);
     }
@@ -82,6 +89,11 @@ impl LogFeed {
     pub fn start(self: &Arc<Self>, app: AppHandle, config: &Config) -> Vec<String> {
         if let Some(old) = lock(&self.cancel).take() {
             old.cancel();
+            lock(&self.codes).clear();
+            lock(&self.diagnostics).clear();
+            if let Err(e) = app.emit(LOG_RESET_EVENT, ()) {
+                tracing::warn!(error = %e, "cannot tell the window the log watcher restarted");
+            }
         }
         let mut problems = Vec::new();
         let patterns = config
@@ -128,6 +140,10 @@ impl LogFeed {
                 feed.record(&event);
                 if let Err(e) = app.emit(LOG_EVENT, &event) {
                     tracing::warn!(error = %e, "cannot forward log event to the window");
+                }
+                if let LogEvent::Code(code) = &event {
+                    crate::notify::new_code(&app, code);
+                    crate::tray::refresh(&app);
                 }
                 true
             });

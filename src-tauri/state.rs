@@ -19,6 +19,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// The `.env` import previewed last, waiting for the admin's confirmation.
     pub pending_import: Mutex<Option<ImportPlan>>,
+    /// Every finished send, for the History page.
+    pub history: Arc<msgops_history::SendHistory>,
     /// Codes and diagnostics read from the backend logs.
     pub logs: Arc<LogFeed>,
     /// Stops background work (the HTTP service) when the app exits.
@@ -51,6 +53,13 @@ impl AppState {
         if !keychain.ok {
             tracing::warn!(message = %keychain.message, "OS keychain not usable; credentials cannot be stored");
         }
+        let (history, problems) = msgops_history::SendHistory::open(
+            msgops_core::config::data_dir().join("sends.jsonl"),
+            msgops_history::DEFAULT_CAP,
+        );
+        for problem in problems {
+            tracing::warn!(%problem, "send history");
+        }
         let audit = AuditLog::new(msgops_core::config::data_dir().join("credentials-audit.jsonl"));
         Self {
             config,
@@ -60,6 +69,7 @@ impl AppState {
             keychain: Mutex::new(keychain),
             audit,
             pending_import: Mutex::new(None),
+            history: Arc::new(history),
             logs: Arc::new(LogFeed::default()),
             shutdown: tokio_util::sync::CancellationToken::new(),
         }

@@ -3,4 +3,6 @@
 
 pub mod chain;
 pub mod credentials;
+pub mod history;
 pub mod logs;
+pub mod settings;

@@ -10,7 +10,7 @@ mod store;
 mod summary;
 
 pub use query::{HistoryFilter, HistoryPage, OutcomeFilter};
-pub use store::{HistoryError, SendHistory};
+pub use store::{HistoryError, SendHistory, DEFAULT_CAP};
 pub use summary::{DayCost, FailoverRoute, HistorySummary};
 
 pub use msgops_core::chain::SendRecord;

@@ -106,7 +106,7 @@ impl HistorySummary {
             .into_iter()
             .map(|((from, to), count)| FailoverRoute { from, to, count })
             .collect();
-        routes.sort_by(|a, b| b.count.cmp(&a.count));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.count));
         s.failover_routes = routes;
         s
     }

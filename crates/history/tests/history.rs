@@ -1,3 +1,6 @@
+//! The send history against a real file: what was recorded comes back, filtered and summed.
+#![allow(clippy::unwrap_used)]
+
 use chrono::{TimeZone, Utc};
 use msgops_core::chain::{Attempt, AttemptOutcome, SendOutcome, SendRecord, Skip, SkipReason};
 use msgops_core::{Channel, ErrorKind, ProviderId};

@@ -1,3 +1,6 @@
+//! Settings drafts: every bad value named by its field, and only good drafts written.
+#![allow(clippy::unwrap_used)]
+
 use msgops_core::config::Config;
 use msgops_settings::{check, Settings, Severity};
 

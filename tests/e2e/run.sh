@@ -8,7 +8,21 @@ app=${MSGOPS_E2E_APP:-$root/target/debug/msgops-console}
 [ -x "$app" ] || { echo "e2e: $app is not built" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/msgops-e2e.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+peers=()
+trap 'kill "${peers[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+artifacts=${MSGOPS_E2E_ARTIFACTS:-$root/test-artifacts/e2e}
+mkdir -p "$artifacts"
+
+# The real peers behind the window: moto for SNS, Prism serving Twilio's own OpenAPI
+# description. Both on loopback; the tests stop moto to watch the chain fail over.
+specs=${MSGOPS_SPECS_DIR:-$root/../shared/specs}
+moto_port=$((5600 + RANDOM % 300))
+prism_port=$((6000 + RANDOM % 300))
+"$root/.venv/bin/python" "$root/tests/peers/moto_server.py" -H 127.0.0.1 -p "$moto_port" >"$artifacts.moto.log" 2>&1 &
+moto_pid=$!
+peers+=("$moto_pid")
+"$root/tests/peers/node_modules/.bin/prism" mock -h 127.0.0.1 -p "$prism_port" "$specs/twilio_api_v2010.json" >"$artifacts.prism.log" 2>&1 &
+peers+=("$!")
 mkdir -p "$work"/{home,config,data,cache,runtime,logs}
 chmod 700 "$work/runtime"
 : > "$work/logs/backend.log"
@@ -22,13 +36,14 @@ listen = "127.0.0.1:$service_port"
 follow = ["$work/logs/backend.log"]
 poll_interval_ms = 100
 
-# Nothing may reach a real provider: every network provider points at a closed loopback port.
+# Nothing may reach a real provider: SNS is moto, Twilio is Prism, and the email providers
+# point at a closed loopback port.
 [sns]
-endpoint_url = "http://127.0.0.1:9"
+endpoint_url = "http://127.0.0.1:$moto_port"
 [ses]
 endpoint_url = "http://127.0.0.1:9"
 [twilio]
-base_url = "http://127.0.0.1:9"
+base_url = "http://127.0.0.1:$prism_port"
 [sendgrid]
 base_url = "http://127.0.0.1:9"
 
@@ -44,11 +59,17 @@ export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/dat
   XDG_CACHE_HOME="$work/cache" XDG_RUNTIME_DIR="$work/runtime" \
   MSGOPS_CONFIG="$work/config/config.toml" MSGOPS_DATA_DIR="$work/data/msgops" \
   MSGOPS_E2E_APP="$app" MSGOPS_E2E_SERVICE="http://127.0.0.1:$service_port" MSGOPS_E2E_CONSOLE_LOG="$work/logs/backend.log" \
-  MSGOPS_E2E_ARTIFACTS="${MSGOPS_E2E_ARTIFACTS:-$root/test-artifacts/e2e}" \
+  MSGOPS_E2E_ARTIFACTS="$artifacts" \
+  MSGOPS_E2E_MOTO="http://127.0.0.1:$moto_port" MSGOPS_E2E_MOTO_PID="$moto_pid" \
+  MSGOPS_E2E_PRISM="http://127.0.0.1:$prism_port" \
   WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1 AWS_EC2_METADATA_DISABLED=true
 
-mkdir -p "$MSGOPS_E2E_ARTIFACTS"
-exec dbus-run-session -- bash -c '
+# Prism reads a large description: wait for both peers before the window starts.
+for _ in $(seq 300); do
+  (exec 3<>/dev/tcp/127.0.0.1/$moto_port) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$prism_port) 2>/dev/null && break
+  sleep 0.2
+done
+dbus-run-session -- bash -c '
   set -euo pipefail
   # A real Secret Service for the credentials tests, unlocked, private to this session.
   echo -n e2e-keyring-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null

@@ -12,7 +12,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sns::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
-use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use msgops_core::{ErrorKind, SendError};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -163,7 +163,7 @@ pub fn classify<E>(service: &str, error: &SdkError<E>) -> SendError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let text = DisplayErrorContext(error).to_string();
+    let text = plain_chain(error);
     match error {
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
@@ -208,14 +208,38 @@ where
                 "{service}: no usable AWS credentials: {text}; store keys with msgops creds rotate aws"
             ))
         }
-        SdkError::DispatchFailure(_) => {
-            SendError::transient(format!("{service}: could not reach the service: {text}"))
-        }
+        SdkError::DispatchFailure(_) => SendError::transient(format!(
+            "{service}: could not reach the service: {}",
+            root_cause(error)
+        )),
         SdkError::ResponseError(_) => SendError::transient(format!(
             "{service}: answered with a response that could not be read: {text}"
         )),
         _ => SendError::transient(format!("{service}: request failed: {text}")),
     }
+}
+
+/// The error and its causes in words, `outer: inner: root`, without the SDK's debug dump.
+fn plain_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let said = e.to_string();
+        if !words.last().is_some_and(|w| w.contains(&said)) {
+            words.push(said);
+        }
+        next = e.source();
+    }
+    words.join(": ")
+}
+
+/// What finally went wrong, e.g. `Connection refused (os error 111)`.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = error;
+    while let Some(inner) = e.source() {
+        e = inner;
+    }
+    e.to_string()
 }
 
 /// A probe never sends a message, so a probe that timed out is just "unavailable".

@@ -119,4 +119,12 @@ async fn sns_with_nothing_listening_is_transient() {
     let sns = SnsProvider::new(&settings(&refused_url())).await;
     let e = sns.send(&otp_sms("1")).await.expect_err("refused");
     assert_eq!(e.kind, ErrorKind::Transient, "{e:?}");
+    // Plain words for the dashboard, not the SDK's debug dump.
+    assert!(
+        e.message
+            .starts_with("AWS SNS: could not reach the service: Connection refused"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("DispatchFailure"), "{}", e.message);
 }

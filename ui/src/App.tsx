@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { Suspense, lazy, useCallback, useEffect, useState } from "react";
 import type { Backend } from "./api/backend";
 import { errorMessage } from "./api/backend";
 import type { AppStatus } from "./bindings/AppStatus";
@@ -10,19 +10,25 @@ import { Codes } from "./components/Codes";
 import { Credentials } from "./components/Credentials";
 import { Dashboard } from "./components/Dashboard";
 import { Diagnostics } from "./components/Diagnostics";
+import { Settings } from "./components/Settings";
 import { TestSend } from "./components/TestSend";
 import { STATE_LABEL } from "./format";
+
+// The chart library is most of the History page's weight: it loads when the page is first opened.
+const History = lazy(() => import("./components/History").then((m) => ({ default: m.History })));
 
 interface Shown {
   provider: string;
   transition: Transition;
 }
 
-type Page = "dashboard" | "codes" | "credentials";
+type Page = "dashboard" | "codes" | "history" | "credentials" | "settings";
 const PAGES: [Page, string][] = [
   ["dashboard", "Dashboard"],
   ["codes", "Codes"],
+  ["history", "History"],
   ["credentials", "Credentials"],
+  ["settings", "Settings"],
 ];
 
 export function App({ backend }: { backend: Backend }) {
@@ -153,9 +159,21 @@ export function App({ backend }: { backend: Backend }) {
           <Codes codes={codes} files={files} copyText={backend.copyText} />
         </main>
       )}
+      {page === "history" && (
+        <main className="single">
+          <Suspense fallback={<p aria-busy="true">Loading history…</p>}>
+            <History backend={backend} />
+          </Suspense>
+        </main>
+      )}
       {page === "credentials" && (
         <main className="single">
           <Credentials backend={backend} />
+        </main>
+      )}
+      {page === "settings" && (
+        <main className="single">
+          <Settings backend={backend} configPath={status?.config_path} onSaved={refresh} />
         </main>
       )}
     </div>

@@ -1,5 +1,8 @@
 import type { BreakerState } from "./bindings/BreakerState";
+import type { Channel } from "./bindings/Channel";
 import type { ErrorKind } from "./bindings/ErrorKind";
+import type { ProviderId } from "./bindings/ProviderId";
+import type { SkipReason } from "./bindings/SkipReason";
 
 export const STATE_LABEL: Record<BreakerState, string> = {
   CLOSED: "Closed",
@@ -32,4 +35,50 @@ export function formatCountdown(ms: number): string {
 export function formatUsd(v: number): string {
   if (v === 0) return "$0";
   return v < 0.01 ? `$${v.toFixed(5)}` : `$${v.toFixed(2)}`;
+}
+
+/** The chains in priority order, as in `SMS_CHAIN` / `EMAIL_CHAIN` in crates/core/src/config.rs. */
+export const CHAIN: Record<Channel, ProviderId[]> = {
+  sms: ["sns", "twilio", "console"],
+  email: ["ses", "sendgrid", "smtp"],
+};
+
+export const CHANNEL_LABEL: Record<Channel, string> = { sms: "SMS", email: "Email" };
+
+const PROVIDER_NAME: Record<ProviderId, string> = {
+  sns: "AWS SNS",
+  twilio: "Twilio",
+  console: "Console",
+  ses: "AWS SES",
+  sendgrid: "SendGrid",
+  smtp: "SMTP",
+};
+
+/** The name an operator knows a provider by; an unknown id is shown as it is. */
+export function providerName(id: ProviderId): string {
+  return PROVIDER_NAME[id] ?? id;
+}
+
+/** Where a provider stands in its chain (SMS chain first); unknown ids last. */
+export function chainPosition(id: ProviderId): number {
+  const i = [...CHAIN.sms, ...CHAIN.email].indexOf(id);
+  return i === -1 ? Number.MAX_SAFE_INTEGER : i;
+}
+
+export const SKIP_REASON_LABEL: Record<SkipReason, string> = {
+  breaker_open: "breaker open",
+  rate_limited: "rate limited",
+  disabled: "disabled",
+  not_configured: "not configured",
+  deadline_exceeded: "deadline exceeded",
+};
+
+/** 1234 → "1,234". */
+export function formatCount(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/** 12 → "12 ms", 1530 → "1.5 s". */
+export function formatLatency(ms: number): string {
+  return ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

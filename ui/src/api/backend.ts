@@ -18,6 +18,12 @@ import type { LogSnapshot } from "../bindings/LogSnapshot";
 import type { RotateRequest } from "../bindings/RotateRequest";
 import type { RotationReport } from "../bindings/RotationReport";
 import type { SecretKind } from "../bindings/SecretKind";
+import type { HistoryFilter } from "../bindings/HistoryFilter";
+import type { HistoryPage } from "../bindings/HistoryPage";
+import type { HistorySummary } from "../bindings/HistorySummary";
+import type { SavedSettings } from "../bindings/SavedSettings";
+import type { Settings } from "../bindings/Settings";
+import type { SettingsProblem } from "../bindings/SettingsProblem";
 
 export interface Backend {
   healthSnapshot(): Promise<HealthSnapshot>;
@@ -39,6 +45,18 @@ export interface Backend {
   rotateCredentials(request: RotateRequest): Promise<RotationReport>;
   removeCredentials(provider: CredentialProvider): Promise<SecretKind[]>;
   credentialAudit(): Promise<CredentialAuditEntry[]>;
+
+  /** Matching sends, newest first, one page of them, and how many matched in all. */
+  sendHistory(filter: HistoryFilter): Promise<HistoryPage>;
+  /** Totals, cost per provider per day and failover routes over the last `days` days (UTC). */
+  historySummary(days: number): Promise<HistorySummary>;
+
+  /** The operator settings in force, every default filled in. */
+  getSettings(): Promise<Settings>;
+  /** Every problem in a draft, field by field; errors block saving, warnings do not. */
+  checkSettings(settings: Settings): Promise<SettingsProblem[]>;
+  /** Rejects with a `Validation` error while the draft has errors. */
+  saveSettings(settings: Settings): Promise<SavedSettings>;
 }
 
 /** Errors from the backend always arrive as `{code, message}`. */

@@ -26,4 +26,9 @@ export const tauriBackend: Backend = {
   rotateCredentials: (request) => invoke("rotate_credentials", { request }),
   removeCredentials: (provider) => invoke("remove_credentials", { provider }),
   credentialAudit: () => invoke("credential_audit"),
+  sendHistory: (filter) => invoke("send_history", { filter }),
+  historySummary: (days) => invoke("history_summary", { days }),
+  getSettings: () => invoke("get_settings"),
+  checkSettings: (settings) => invoke("check_settings", { settings }),
+  saveSettings: (settings) => invoke("save_settings", { settings }),
 };

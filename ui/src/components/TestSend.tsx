@@ -4,7 +4,7 @@ import { errorMessage } from "../api/backend";
 import type { Channel } from "../bindings/Channel";
 import type { TestSendResult } from "../bindings/TestSendResult";
 import { CodeEntry } from "./CodeEntry";
-import { ERROR_KIND_LABEL, formatUsd } from "../format";
+import { AttemptTimeline } from "./AttemptTimeline";
 
 export function TestSend({ backend, providers = {} }: { backend: Backend; providers?: Partial<Record<Channel, string[]>> }) {
   const [only, setOnly] = useState("");
@@ -79,23 +79,7 @@ export function TestSend({ backend, providers = {} }: { backend: Backend; provid
               ? `Delivered by ${outcome.provider} in ${record?.duration_ms.toFixed(0)} ms`
               : `Failed: ${outcome.reason}`}
           </p>
-          <ol className="attempts">
-            {outcome.attempts.map((a, i) => (
-              <li key={i} className={`attempt attempt-${a.outcome}`}>
-                <span className="attempt-provider">{a.provider}</span>
-                <span>{a.outcome === "delivered" ? "delivered" : a.error_kind ? ERROR_KIND_LABEL[a.error_kind] : "failed"}</span>
-                <span>{a.latency_ms.toFixed(0)} ms</span>
-                <span>{formatUsd(a.cost_usd)}</span>
-                {a.error && <span className="attempt-error">{a.error}</span>}
-              </li>
-            ))}
-            {outcome.skipped.map((s, i) => (
-              <li key={`s${i}`} className="attempt attempt-skipped">
-                <span className="attempt-provider">{s.provider}</span>
-                <span>skipped: {s.reason.replace(/_/g, " ")}</span>
-              </li>
-            ))}
-          </ol>
+          <AttemptTimeline attempts={outcome.attempts} skipped={outcome.skipped} />
           {outcome.status === "delivered" && result && (
             <>
               <CodeEntry label="Type the code you received" onSubmit={(c) => setCheck(c === result.code ? "ok" : "wrong")} />

@@ -1,0 +1,39 @@
+import { render, screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it, vi } from "vitest";
+import type { Backend } from "./api/backend";
+import { App } from "./App";
+
+/** Just enough of a backend for the window to start and show each page. */
+function fakeBackend(): Backend {
+  const never = () => new Promise<never>(() => undefined);
+  return {
+    healthSnapshot: vi.fn(never),
+    appStatus: vi.fn(async () => ({ version: "0.1.0", config_path: "/home/op/.config/msgops/config.toml", config_error: null, console_log: "/tmp/console.log" })),
+    keychainHealth: vi.fn(async () => ({ ok: true, message: "" })),
+    onChainEvent: vi.fn(async () => () => undefined),
+    onLogEvent: vi.fn(async () => () => undefined),
+    logSnapshot: vi.fn(never),
+    sendHistory: vi.fn(async () => ({ total: 0, sends: [] })),
+    historySummary: vi.fn(never),
+    getSettings: vi.fn(never),
+  } as unknown as Backend;
+}
+
+describe("App", () => {
+  it("has the pages in order and shows History and Settings", async () => {
+    const backend = fakeBackend();
+    render(<App backend={backend} />);
+    const nav = screen.getByRole("navigation", { name: "Pages" });
+    expect(within(nav).getAllByRole("button").map((b) => b.textContent)).toEqual(["Dashboard", "Codes", "History", "Credentials", "Settings"]);
+
+    await userEvent.click(screen.getByTestId("nav-history"));
+    expect(screen.getByTestId("nav-history")).toHaveAttribute("aria-current", "page");
+    expect(await screen.findByText("No sends yet — use Test send on the Dashboard.")).toBeInTheDocument();
+    expect(screen.getByRole("main")).toHaveClass("single");
+
+    await userEvent.click(screen.getByTestId("nav-settings"));
+    expect(screen.getByText("Loading settings…")).toBeInTheDocument();
+    expect(backend.getSettings).toHaveBeenCalled();
+  });
+});

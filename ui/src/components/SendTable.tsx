@@ -1,0 +1,254 @@
+import { useCallback, useEffect, useState } from "react";
+import type { Backend } from "../api/backend";
+import { errorMessage } from "../api/backend";
+import type { Channel } from "../bindings/Channel";
+import type { HistoryFilter } from "../bindings/HistoryFilter";
+import type { HistoryPage } from "../bindings/HistoryPage";
+import type { OutcomeFilter } from "../bindings/OutcomeFilter";
+import type { SendOutcome } from "../bindings/SendOutcome";
+import type { SendRecord } from "../bindings/SendRecord";
+import { CHAIN, CHANNEL_LABEL, formatCount, formatLatency, formatUsd, providerName } from "../format";
+import { AttemptTimeline } from "./AttemptTimeline";
+
+export const PAGE_SIZE = 100;
+/** How long the recipient search waits for typing to pause. */
+export const RECIPIENT_DEBOUNCE_MS = 300;
+
+type Narrowing = Pick<HistoryFilter, "channel" | "provider" | "outcome" | "recipient">;
+
+const OUTCOME_LABEL: Record<OutcomeFilter, string> = {
+  delivered: "Delivered",
+  failed: "Failed",
+  failed_over: "Failed over",
+};
+
+/** Delivered, but not by the first provider able to take it (as `failed_over_from` in crates/history). */
+export function failedOver(outcome: SendOutcome): boolean {
+  return (
+    outcome.status === "delivered" &&
+    (outcome.attempts.some((a) => a.outcome === "failed") ||
+      outcome.skipped.some((s) => s.reason !== "disabled" && s.reason !== "not_configured"))
+  );
+}
+
+/** Drops the fields left at "any", so the backend sees only what narrows. */
+function compact(n: Narrowing): Narrowing {
+  return Object.fromEntries(Object.entries(n).filter(([, v]) => v !== undefined && v !== "")) as Narrowing;
+}
+
+function SendFilters({ narrowing, onChange }: { narrowing: Narrowing; onChange: (n: Narrowing) => void }) {
+  const [recipient, setRecipient] = useState(narrowing.recipient ?? "");
+  useEffect(() => {
+    const wanted = recipient.trim() || undefined;
+    if (wanted === narrowing.recipient) return;
+    const t = setTimeout(() => onChange({ ...narrowing, recipient: wanted }), RECIPIENT_DEBOUNCE_MS);
+    return () => clearTimeout(t);
+  }, [recipient, narrowing, onChange]);
+
+  const providers = narrowing.channel ? CHAIN[narrowing.channel] : [...CHAIN.sms, ...CHAIN.email];
+  return (
+    <form className="send-filters" role="search" aria-label="Filter sends" onSubmit={(e) => e.preventDefault()}>
+      <label>
+        Channel
+        <select
+          value={narrowing.channel ?? ""}
+          onChange={(e) => {
+            const channel = (e.target.value || undefined) as Channel | undefined;
+            const provider = channel && narrowing.provider && !CHAIN[channel].includes(narrowing.provider) ? undefined : narrowing.provider;
+            onChange({ ...narrowing, channel, provider });
+          }}
+        >
+          <option value="">Any channel</option>
+          {(Object.keys(CHANNEL_LABEL) as Channel[]).map((c) => (
+            <option key={c} value={c}>
+              {CHANNEL_LABEL[c]}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Provider
+        <select value={narrowing.provider ?? ""} onChange={(e) => onChange({ ...narrowing, provider: e.target.value || undefined })}>
+          <option value="">Any provider</option>
+          {providers.map((p) => (
+            <option key={p} value={p}>
+              {providerName(p)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Outcome
+        <select
+          value={narrowing.outcome ?? ""}
+          onChange={(e) => onChange({ ...narrowing, outcome: (e.target.value || undefined) as OutcomeFilter | undefined })}
+        >
+          <option value="">Any outcome</option>
+          {(Object.keys(OUTCOME_LABEL) as OutcomeFilter[]).map((o) => (
+            <option key={o} value={o}>
+              {OUTCOME_LABEL[o]}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="send-filters-recipient">
+        Recipient
+        <input type="search" value={recipient} onChange={(e) => setRecipient(e.target.value)} placeholder="Any part of a number or address" />
+      </label>
+    </form>
+  );
+}
+
+function OutcomeCell({ outcome }: { outcome: SendOutcome }) {
+  if (outcome.status === "failed") return <span className="outcome-failed">Failed: {outcome.reason}</span>;
+  return (
+    <span>
+      Delivered by {providerName(outcome.provider)}
+      {failedOver(outcome) && <span className="badge badge-warn">failed over</span>}
+    </span>
+  );
+}
+
+function SendRow({ record, id, open, onToggle }: { record: SendRecord; id: string; open: boolean; onToggle: () => void }) {
+  const time = new Date(record.started_at).toLocaleString();
+  const cost = record.outcome.attempts.reduce((sum, a) => sum + a.cost_usd, 0);
+  return (
+    <>
+      <tr className={`send-row send-${record.outcome.status}`}>
+        <td>
+          <button type="button" className="row-toggle" aria-expanded={open} aria-controls={id} onClick={onToggle}>
+            <span aria-hidden="true">{open ? "▾" : "▸"}</span>
+            <span className="visually-hidden">Attempts for the send to {record.recipient} at {time}</span>
+          </button>
+        </td>
+        <td>
+          <time dateTime={record.started_at}>{time}</time>
+        </td>
+        <td>{CHANNEL_LABEL[record.channel]}</td>
+        <td className="mono">{record.recipient}</td>
+        <td>
+          <OutcomeCell outcome={record.outcome} />
+        </td>
+        <td className="num">{formatLatency(record.duration_ms)}</td>
+        <td className="num">{formatUsd(cost)}</td>
+      </tr>
+      {open && (
+        <tr id={id} className="send-attempts">
+          <td />
+          <td colSpan={6}>
+            <AttemptTimeline attempts={record.outcome.attempts} skipped={record.outcome.skipped} />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+function Pager({ offset, shown, total, onOffset }: { offset: number; shown: number; total: number; onOffset: (o: number) => void }) {
+  return (
+    <div className="pager">
+      <button type="button" disabled={offset === 0} onClick={() => onOffset(Math.max(0, offset - PAGE_SIZE))}>
+        Newer
+      </button>
+      <span aria-live="polite" data-testid="page-range">
+        {formatCount(offset + 1)}–{formatCount(offset + shown)} of {formatCount(total)}
+      </span>
+      <button type="button" disabled={offset + PAGE_SIZE >= total} onClick={() => onOffset(offset + PAGE_SIZE)}>
+        Older
+      </button>
+    </div>
+  );
+}
+
+const keyOf = (r: SendRecord) => `${r.started_at}|${r.channel}|${r.recipient}`;
+
+/** The sends, newest first, filtered and paged by the backend. */
+export function SendTable({ backend, reload }: { backend: Backend; reload: number }) {
+  const [narrowing, setNarrowing] = useState<Narrowing>({});
+  const [offset, setOffset] = useState(0);
+  const [page, setPage] = useState<HistoryPage | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<string | null>(null);
+  const [open, setOpen] = useState<Set<string>>(new Set());
+
+  useEffect(() => {
+    let current = true;
+    setLoading(true);
+    backend.sendHistory({ ...compact(narrowing), limit: PAGE_SIZE, offset }).then(
+      (p) => {
+        if (!current) return;
+        setPage(p);
+        setError(null);
+        setLoading(false);
+      },
+      (e) => {
+        if (!current) return;
+        setError(errorMessage(e));
+        setLoading(false);
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [backend, narrowing, offset, reload]);
+
+  const narrow = useCallback((n: Narrowing) => {
+    setNarrowing(n);
+    setOffset(0);
+  }, []);
+  const toggle = (key: string) =>
+    setOpen((o) => {
+      const next = new Set(o);
+      if (!next.delete(key)) next.add(key);
+      return next;
+    });
+  const filtered = Object.keys(compact(narrowing)).length > 0;
+
+  return (
+    <section aria-labelledby="sends-title" className="sends">
+      <h2 id="sends-title">Sends</h2>
+      <SendFilters narrowing={narrowing} onChange={narrow} />
+      {error && (
+        <p className="form-error" role="alert">
+          Could not load the sends: {error}
+        </p>
+      )}
+      {!page && loading && <p aria-busy="true">Loading sends…</p>}
+      {page && page.total === 0 && (
+        <p className="muted" data-testid="sends-empty">
+          {filtered ? "No sends match these filters." : "No sends yet — use Test send on the Dashboard."}
+        </p>
+      )}
+      {page && page.total > 0 && (
+        <>
+          <table className="data-table sends-table" aria-labelledby="sends-title" aria-busy={loading}>
+            <thead>
+              <tr>
+                <th scope="col">
+                  <span className="visually-hidden">Attempts</span>
+                </th>
+                <th scope="col">Time</th>
+                <th scope="col">Channel</th>
+                <th scope="col">Recipient</th>
+                <th scope="col">Outcome</th>
+                <th scope="col" className="num">
+                  Latency
+                </th>
+                <th scope="col" className="num">
+                  Cost
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.sends.map((r, i) => {
+                const key = keyOf(r);
+                return <SendRow key={key} id={`send-attempts-${offset + i}`} record={r} open={open.has(key)} onToggle={() => toggle(key)} />;
+              })}
+            </tbody>
+          </table>
+          <Pager offset={offset} shown={page.sends.length} total={page.total} onOffset={setOffset} />
+        </>
+      )}
+    </section>
+  );
+}

@@ -9,7 +9,15 @@ app=${MSGOPS_E2E_APP:-$root/target/debug/msgops-console}
 
 work=$(mktemp -d /tmp/msgops-e2e.XXXXXX)
 peers=()
-trap 'kill "${peers[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+cleanup() {
+  kill "${peers[@]}" 2>/dev/null || true
+  # GTK may have started xdg-document-portal, which mounts $XDG_RUNTIME_DIR/doc.
+  fusermount3 -u "$work/runtime/doc" 2>/dev/null || fusermount -u "$work/runtime/doc" 2>/dev/null ||
+    umount -l "$work/runtime/doc" 2>/dev/null || true
+  rm -rf "$work" 2>/dev/null || { sleep 2 && rm -rf "$work" 2>/dev/null; } ||
+    echo "e2e: could not remove $work entirely" >&2
+}
+trap cleanup EXIT
 artifacts=${MSGOPS_E2E_ARTIFACTS:-$root/test-artifacts/e2e}
 mkdir -p "$artifacts"
 
@@ -26,6 +34,7 @@ peers+=("$!")
 mkdir -p "$work"/{home,config,data,cache,runtime,logs}
 chmod 700 "$work/runtime"
 : > "$work/logs/backend.log"
+: > "$work/logs/otp.log"
 service_port=$((5100 + RANDOM % 800))
 cat > "$work/config/config.toml" <<TOML
 [service]
@@ -33,7 +42,7 @@ enabled = true
 listen = "127.0.0.1:$service_port"
 
 [logs]
-follow = ["$work/logs/backend.log"]
+follow = ["$work/logs/backend.log", "$work/logs/otp.log"]
 poll_interval_ms = 100
 
 # Nothing may reach a real provider: SNS is moto, Twilio is Prism, and the email providers
@@ -58,7 +67,7 @@ TOML
 export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data" \
   XDG_CACHE_HOME="$work/cache" XDG_RUNTIME_DIR="$work/runtime" \
   MSGOPS_CONFIG="$work/config/config.toml" MSGOPS_DATA_DIR="$work/data/msgops" \
-  MSGOPS_E2E_APP="$app" MSGOPS_E2E_SERVICE="http://127.0.0.1:$service_port" MSGOPS_E2E_CONSOLE_LOG="$work/logs/backend.log" \
+  MSGOPS_E2E_APP="$app" MSGOPS_E2E_SERVICE="http://127.0.0.1:$service_port" MSGOPS_E2E_CONSOLE_LOG="$work/logs/backend.log" MSGOPS_E2E_OTP_LOG="$work/logs/otp.log" \
   MSGOPS_E2E_ARTIFACTS="$artifacts" \
   MSGOPS_E2E_MOTO="http://127.0.0.1:$moto_port" MSGOPS_E2E_MOTO_PID="$moto_pid" \
   MSGOPS_E2E_PRISM="http://127.0.0.1:$prism_port" \
@@ -77,11 +86,16 @@ dbus-run-session -- bash -c '
   Xvfb "$display" -screen 0 1280x820x24 -nolisten tcp >"$MSGOPS_E2E_ARTIFACTS.xvfb.log" 2>&1 &
   xvfb=$!
   port=$((4500 + RANDOM % 400))
-  export DISPLAY=$display TAURI_DRIVER_PORT=$port
+  export DISPLAY=$display TAURI_DRIVER_PORT=$port MSGOPS_E2E_NOTIFICATIONS="$MSGOPS_E2E_ARTIFACTS.notifications.log"
   sleep 1
+  # A real notification server (dunst) on this session bus, and a record of what it was asked.
+  dunst >"$MSGOPS_E2E_ARTIFACTS.dunst.log" 2>&1 &
+  dunst=$!
+  dbus-monitor "interface=org.freedesktop.Notifications" >"$MSGOPS_E2E_NOTIFICATIONS" 2>&1 &
+  monitor=$!
   tauri-driver --port "$port" >"$MSGOPS_E2E_ARTIFACTS.driver.log" 2>&1 &
   driver=$!
-  trap "kill $driver $xvfb 2>/dev/null || true" EXIT
+  trap "kill $driver $monitor $dunst $xvfb 2>/dev/null || true" EXIT
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
   cd "'"$root"'/tests/e2e" && npm test
 '

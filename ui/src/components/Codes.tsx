@@ -1,4 +1,6 @@
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { observeElementRect, useVirtualizer } from "@tanstack/react-virtual";
+import type { Rect } from "@tanstack/react-virtual";
 import type { FallbackCode } from "../bindings/FallbackCode";
 import { formatCountdown } from "../format";
 
@@ -7,8 +9,13 @@ function localMs(t: string | null): number | null {
   return t === null ? null : new Date(t).getTime();
 }
 
-/** How many matches are drawn at once; the search narrows the rest. */
-export const MAX_SHOWN = 300;
+/** Every row has this height (CSS `.code-row` plus the gap), so the list never measures rows. */
+export const ROW_HEIGHT = 64;
+
+/** What a search compares: no spaces, dashes or parentheses, lower case. */
+export function normalise(text: string): string {
+  return text.replace(/[\s()-]/g, "").toLowerCase();
+}
 
 function useNow(intervalMs: number): number {
   const [now, setNow] = useState(() => Date.now());
@@ -19,12 +26,33 @@ function useNow(intervalMs: number): number {
   return now;
 }
 
-export function CodeRow({ code, now, onCopy }: { code: FallbackCode; now: number; onCopy: (c: FallbackCode) => void }) {
+export function CodeRow({
+  code,
+  now,
+  onCopy,
+  position,
+  setSize,
+  offset,
+}: {
+  code: FallbackCode;
+  now: number;
+  onCopy: (c: FallbackCode) => void;
+  position: number;
+  setSize: number;
+  offset: number;
+}) {
   const expiresAt = localMs(code.expires_at);
   const left = expiresAt === null ? 0 : expiresAt - now;
   const expired = code.expired || left <= 0;
   return (
-    <li className={`code-row${expired ? " code-expired" : ""}`} data-testid="code-row" data-expired={expired}>
+    <li
+      className={`code-row${expired ? " code-expired" : ""}`}
+      data-testid="code-row"
+      data-expired={expired}
+      aria-posinset={position}
+      aria-setsize={setSize}
+      style={{ transform: `translateY(${offset}px)` }}
+    >
       <span className="code-value" aria-label={`code ${code.code.split("").join(" ")}`}>
         {code.code}
       </span>
@@ -42,23 +70,58 @@ export function CodeRow({ code, now, onCopy }: { code: FallbackCode; now: number
 
 const webClipboard = (text: string) => navigator.clipboard.writeText(text);
 
+const count = (n: number, one: string, many: string) => `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
+
 export function Codes({
   codes,
   files,
   copyText = webClipboard,
+  initialRect,
 }: {
+  /** Oldest first, as the log snapshot and the live events deliver them. */
   codes: FallbackCode[];
   files: string[];
   copyText?: (text: string) => Promise<void>;
+  /**
+   * Size of the scrolling area while it has none. Only for environments without layout
+   * (jsdom), where the virtualiser would otherwise draw no row at all.
+   */
+  initialRect?: Rect;
 }) {
   const [query, setQuery] = useState("");
   const [copied, setCopied] = useState<string | null>(null);
   const now = useNow(1000);
+  const scrollRef = useRef<HTMLDivElement>(null);
+
+  // Normalised once per list change, not once per keystroke.
+  const recipients = useMemo(() => codes.map((c) => normalise(c.recipient ?? "")), [codes]);
+  const q = normalise(query);
+  // Indices into `codes`, newest first; null when there is no search (then row i is the
+  // i-th from the end, and nothing is copied).
   const matches = useMemo(() => {
-    const q = query.replace(/[\s()-]/g, "");
-    const newestFirst = [...codes].reverse();
-    return q === "" ? newestFirst : newestFirst.filter((c) => (c.recipient ?? "").replace(/[\s()-]/g, "").includes(q));
-  }, [codes, query]);
+    if (q === "") return null;
+    const found: number[] = [];
+    for (let i = recipients.length - 1; i >= 0; i--) if (recipients[i].includes(q)) found.push(i);
+    return found;
+  }, [recipients, q]);
+  const shown = matches ? matches.length : codes.length;
+  const codeAt = (row: number) => codes[matches ? matches[row] : codes.length - 1 - row];
+
+  const virtualizer = useVirtualizer({
+    count: shown,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 6,
+    initialRect,
+    observeElementRect: initialRect
+      ? (instance, cb) => observeElementRect(instance, (rect) => cb(rect.height > 0 ? rect : initialRect))
+      : observeElementRect,
+  });
+
+  // A new search starts at the newest match.
+  useEffect(() => {
+    if (scrollRef.current) scrollRef.current.scrollTop = 0;
+  }, [q]);
 
   async function copy(code: FallbackCode) {
     try {
@@ -77,24 +140,39 @@ export function Codes({
       ) : (
         <p className="muted">Following {files.join(", ")}</p>
       )}
-      <label className="search">
-        Recipient (any part, e.g. the last four digits)
-        <input value={query} onChange={(e) => setQuery(e.target.value)} type="search" data-testid="codes-search" />
-      </label>
+      <div className="codes-toolbar">
+        <label className="search">
+          Recipient (any part, e.g. the last four digits)
+          <input value={query} onChange={(e) => setQuery(e.target.value)} type="search" data-testid="codes-search" />
+        </label>
+        <p className="muted codes-count" aria-live="polite" data-testid="codes-count">
+          {q === "" ? count(shown, "code", "codes") : count(shown, "match", "matches")}
+        </p>
+      </div>
       <p role="status" className="copied" data-testid="copied">
         {copied}
       </p>
-      <ol className="code-list" data-testid="code-list">
-        {matches.slice(0, MAX_SHOWN).map((c) => (
-          <CodeRow key={`${c.file}:${c.line}:${c.code}`} code={c} now={now} onCopy={copy} />
-        ))}
-      </ol>
-      {matches.length > MAX_SHOWN && (
-        <p className="muted">
-          Showing the newest {MAX_SHOWN} of {matches.length} codes: search to narrow.
-        </p>
-      )}
-      {matches.length === 0 && <p className="muted">No codes{query ? " for this recipient" : " yet"}.</p>}
+      {/* Focusable so the list scrolls with the keyboard too; Tab then walks the Copy buttons,
+          and each focused row scrolls into view, which draws the next ones. */}
+      <div ref={scrollRef} className="code-scroll" role="region" aria-label="Fallback codes, newest first" tabIndex={0} data-testid="code-scroll">
+        <ol className="code-list" data-testid="code-list" style={{ height: virtualizer.getTotalSize() }}>
+          {virtualizer.getVirtualItems().map((row) => {
+            const c = codeAt(row.index);
+            return (
+              <CodeRow
+                key={`${c.file}:${c.line}:${c.code}`}
+                code={c}
+                now={now}
+                onCopy={copy}
+                position={row.index + 1}
+                setSize={shown}
+                offset={row.start}
+              />
+            );
+          })}
+        </ol>
+        {shown === 0 && <p className="muted codes-empty">No codes{query ? " for this recipient" : " yet"}.</p>}
+      </div>
     </section>
   );
 }

@@ -1,4 +1,4 @@
-import { render, screen, within } from "@testing-library/react";
+import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { Backend } from "./api/backend";
@@ -13,6 +13,7 @@ function fakeBackend(): Backend {
     keychainHealth: vi.fn(async () => ({ ok: true, message: "" })),
     onChainEvent: vi.fn(async () => () => undefined),
     onLogEvent: vi.fn(async () => () => undefined),
+    onLogReset: vi.fn(async () => () => undefined),
     logSnapshot: vi.fn(never),
     sendHistory: vi.fn(async () => ({ total: 0, sends: [] })),
     historySummary: vi.fn(never),
@@ -35,5 +36,46 @@ describe("App", () => {
     await userEvent.click(screen.getByTestId("nav-settings"));
     expect(screen.getByText("Loading settings…")).toBeInTheDocument();
     expect(backend.getSettings).toHaveBeenCalled();
+  });
+});
+
+describe("App codes after new settings", () => {
+  it("drops what was read when the watcher restarts, then takes the files' codes again", async () => {
+    const code = (line: number, value: string) => ({
+      kind: "code" as const,
+      recipient: "+14165550123",
+      code: value,
+      created_at: null,
+      expires_at: null,
+      expired: true,
+      source: "sms_fallback" as const,
+      file: "/var/log/backend.log",
+      line,
+    });
+    let reset: () => void = () => undefined;
+    let snapshots = 0;
+    const backend = {
+      ...fakeBackend(),
+      logSnapshot: vi.fn(async () => {
+        snapshots += 1;
+        // Before the restart the feed held two codes; after it, the new file has one so far.
+        return snapshots === 1
+          ? { codes: [code(1, "111111"), code(2, "222222")], diagnostics: [], files: ["/var/log/backend.log"] }
+          : { codes: [code(1, "333333")], diagnostics: [], files: ["/var/log/otp.log"] };
+      }),
+      onLogReset: vi.fn(async (handler: () => void) => {
+        reset = handler;
+        return () => undefined;
+      }),
+    } as unknown as Backend;
+    render(<App backend={backend} />);
+    await userEvent.click(screen.getByTestId("nav-codes"));
+    // The tab's badge counts the codes held (the list itself is virtualised).
+    const tab = screen.getByTestId("nav-codes");
+    await waitFor(() => expect(tab).toHaveTextContent("Codes2"));
+    expect(screen.getByText(/backend\.log/)).toBeInTheDocument();
+    reset();
+    await waitFor(() => expect(tab).toHaveTextContent("Codes1"));
+    expect(screen.getByText(/otp\.log/)).toBeInTheDocument();
   });
 });

@@ -67,17 +67,28 @@ export function App({ backend }: { backend: Backend }) {
       if (event.kind === "code") setCodes((c) => [...c, event]);
       else setDiagnostics((d) => [...d.slice(-999), event]);
     });
-    backend.logSnapshot().then(
-      (s) => {
-        setCodes((live) => [...s.codes, ...live.filter((c) => !s.codes.some((o) => o.file === c.file && o.line === c.line && o.code === c.code))]);
-        setDiagnostics((live) => [...s.diagnostics, ...live]);
-        setFiles(s.files);
-      },
-      () => undefined,
-    );
+    const key = (c: FallbackCode) => `${c.file}:${c.line}:${c.code}`;
+    const loadSnapshot = () =>
+      backend.logSnapshot().then(
+        (s) => {
+          const known = new Set(s.codes.map(key));
+          setCodes((live) => [...s.codes, ...live.filter((c) => !known.has(key(c)))]);
+          setDiagnostics((live) => [...s.diagnostics, ...live]);
+          setFiles(s.files);
+        },
+        () => undefined,
+      );
+    loadSnapshot();
+    // New settings restart the watcher, which reads the files again from their first line.
+    const unlistenReset = backend.onLogReset(() => {
+      setCodes([]);
+      setDiagnostics([]);
+      loadSnapshot();
+    });
     return () => {
       unlistenChain.then((f) => f());
       unlistenLog.then((f) => f());
+      unlistenReset.then((f) => f());
     };
   }, [backend, refresh]);
 

@@ -37,6 +37,8 @@ export interface Backend {
 
   logSnapshot(): Promise<LogSnapshot>;
   onLogEvent(handler: (event: LogEvent) => void): Promise<() => void>;
+  /** The log watcher restarted on new settings: drop what was read; it is read again. */
+  onLogReset(handler: () => void): Promise<() => void>;
 
   keychainHealth(): Promise<KeychainHealth>;
   credentialStatuses(): Promise<CredentialStatus[]>;

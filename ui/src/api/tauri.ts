@@ -9,6 +9,8 @@ import type { LogEvent } from "../bindings/LogEvent";
 export const CHAIN_EVENT = "msgops://chain";
 /** Must match `LOG_EVENT` in src-tauri/logs.rs. */
 export const LOG_EVENT = "msgops://log";
+/** Must match `LOG_RESET_EVENT` in src-tauri/logs.rs. */
+export const LOG_RESET_EVENT = "msgops://log-reset";
 
 export const tauriBackend: Backend = {
   healthSnapshot: () => invoke("health_snapshot"),
@@ -19,6 +21,7 @@ export const tauriBackend: Backend = {
   onChainEvent: (handler) => listen<ChainEvent>(CHAIN_EVENT, (e) => handler(e.payload)),
   logSnapshot: () => invoke("log_snapshot"),
   onLogEvent: (handler) => listen<LogEvent>(LOG_EVENT, (e) => handler(e.payload)),
+  onLogReset: (handler) => listen(LOG_RESET_EVENT, () => handler()),
   keychainHealth: () => invoke("keychain_health"),
   credentialStatuses: () => invoke("credential_statuses"),
   previewEnvImport: (path) => invoke("preview_env_import", { path }),

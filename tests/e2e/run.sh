@@ -97,5 +97,7 @@ dbus-run-session -- bash -c '
   driver=$!
   trap "kill $driver $monitor $dunst $xvfb 2>/dev/null || true" EXIT
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
-  cd "'"$root"'/tests/e2e" && npm test
+  cd "'"$root"'/tests/e2e"
+  # MSGOPS_E2E_ONLY="6-*.e2e.mjs" runs some files only (while working on them).
+  if [ -n "${MSGOPS_E2E_ONLY:-}" ]; then node --test --test-concurrency=1 $MSGOPS_E2E_ONLY; else npm test; fi
 '

@@ -1,4 +1,5 @@
-import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from "chart.js";
+import { useEffect, useMemo, useRef } from "react";
 import type { DayCost } from "../bindings/DayCost";
 import type { ProviderId } from "../bindings/ProviderId";
 import { chainPosition, formatUsd, providerName } from "../format";
@@ -13,6 +14,8 @@ const PROVIDER_COLOUR: Record<ProviderId, string> = {
   smtp: "#D55E00",
 };
 const OTHER_COLOUR = "#999999";
+
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
 
 export interface CostDay {
   /** `YYYY-MM-DD`, UTC. */
@@ -86,40 +89,82 @@ function CostTable({ days, providers }: { days: CostDay[]; providers: ProviderId
   );
 }
 
+/** Theme colours from the stylesheet, so the chart follows light and dark. */
+function themeColour(name: string, fallback: string): string {
+  const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  return v || fallback;
+}
+
+/**
+ * Stacked bars drawn by Chart.js on a canvas. Chart.js, unlike chart libraries that patch
+ * built-in prototypes, runs under Tauri's frozen `Object.prototype`.
+ */
+function CostBars({ data, providers, label }: { data: CostDay[]; providers: ProviderId[]; label: string }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const context = canvas.current?.getContext("2d");
+    if (!context) return; // No canvas (tests in jsdom): the table carries the numbers.
+    const text = themeColour("--muted", "#5b6475");
+    const grid = themeColour("--border", "#dfe3ea");
+    const chart = new Chart(context, {
+      type: "bar",
+      data: {
+        labels: data.map((d) => shortDay(d.day)),
+        datasets: providers.map((p) => ({
+          label: providerName(p),
+          data: data.map((d) => d.cost[p] ?? 0),
+          backgroundColor: PROVIDER_COLOUR[p] ?? OTHER_COLOUR,
+          stack: "cost",
+        })),
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: prefersReducedMotion() ? false : { duration: 300 },
+        scales: {
+          x: { stacked: true, ticks: { color: text, autoSkipPadding: 16 }, grid: { display: false } },
+          y: {
+            stacked: true,
+            beginAtZero: true,
+            ticks: { color: text, callback: (v) => axisUsd(Number(v)) },
+            grid: { color: grid },
+            title: { display: true, text: "USD", color: text },
+          },
+        },
+        plugins: {
+          legend: { labels: { color: text } },
+          tooltip: {
+            callbacks: {
+              title: (items) => `${data[items[0]?.dataIndex ?? 0]?.day ?? ""} (UTC)`,
+              label: (item) => `${item.dataset.label}: ${formatUsd(Number(item.raw))}`,
+            },
+          },
+        },
+      },
+    });
+    return () => chart.destroy();
+  }, [data, providers]);
+  return (
+    <figure className="cost-chart" aria-label={label}>
+      <div className="cost-chart-canvas">
+        <canvas ref={canvas} role="img" aria-label={label} data-testid="cost-chart" />
+      </div>
+    </figure>
+  );
+}
+
 /** Cost per provider per day as stacked bars, with the same numbers as a table. */
 export function CostChart({ since, days, entries }: { since: string; days: number; entries: DayCost[] }) {
-  const data = costDays(since, days, entries);
-  const providers = [...new Set(entries.map((e) => e.provider))].sort((a, b) => chainPosition(a) - chainPosition(b));
+  const data = useMemo(() => costDays(since, days, entries), [since, days, entries]);
+  const providers = useMemo(
+    () => [...new Set(entries.map((e) => e.provider))].sort((a, b) => chainPosition(a) - chainPosition(b)),
+    [entries],
+  );
   const label = `Cost per provider per day over the last ${days} days, in USD`;
   if (providers.length === 0) return <p className="muted">No provider calls in this window, so nothing was spent.</p>;
   return (
     <>
-      <figure className="cost-chart" aria-label={label}>
-        {/* The initial size lets the chart draw before (or without) a ResizeObserver measuring it. */}
-        <ResponsiveContainer width="100%" height={260} initialDimension={{ width: 800, height: 260 }}>
-          <BarChart data={data} title={label} margin={{ top: 8, right: 8, bottom: 0, left: 8 }}>
-            <CartesianGrid vertical={false} />
-            <XAxis dataKey="day" tickFormatter={shortDay} minTickGap={16} />
-            <YAxis tickFormatter={axisUsd} width={64} label={{ value: "USD", angle: -90, position: "insideLeft" }} />
-            <Tooltip
-              formatter={(value) => formatUsd(Number(value))}
-              labelFormatter={(day) => `${day} (UTC)`}
-              contentStyle={{ background: "var(--panel)", border: "1px solid var(--border)", borderRadius: 6 }}
-            />
-            <Legend itemSorter={null} />
-            {providers.map((p) => (
-              <Bar
-                key={p}
-                dataKey={(d: CostDay) => d.cost[p] ?? 0}
-                name={providerName(p)}
-                stackId="cost"
-                fill={PROVIDER_COLOUR[p] ?? OTHER_COLOUR}
-                isAnimationActive={!prefersReducedMotion()}
-              />
-            ))}
-          </BarChart>
-        </ResponsiveContainer>
-      </figure>
+      <CostBars data={data} providers={providers} label={label} />
       <CostTable days={data} providers={providers} />
     </>
   );

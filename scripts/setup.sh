@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever is missing on a fresh Debian 12 / Ubuntu machine to build, run and test
-# msgops: system libraries (WebKitGTK, GTK, D-Bus, gnome-keyring, Xvfb, WebKitWebDriver), npm
-# packages for the UI and the end-to-end tests, the Python test peers in .venv, and tauri-driver.
+# msgops: system libraries (WebKitGTK, GTK, D-Bus, gnome-keyring, Xvfb, WebKitWebDriver,
+# Chromium for the browser tests), npm packages for the UI, the browser tests and the end-to-end
+# tests, the Python test peers in .venv, and tauri-driver.
 # Safe to run again: every step checks before it installs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +13,7 @@ sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   libsoup-3.0-dev webkit2gtk-driver xvfb xauth dbus-x11 gnome-keyring libsecret-tools libglib2.0-bin libdbus-1-dev
-  pkg-config build-essential curl python3-venv time imagemagick xclip)
+  pkg-config build-essential curl python3-venv time imagemagick xclip chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,8 +27,8 @@ fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
 command -v node >/dev/null || { echo "node not found: install Node.js 20+ first" >&2; exit 1; }
 
-say "npm: ui/, tests/e2e/, tests/peers/ (Prism)"
-for dir in ui tests/e2e tests/peers; do
+say "npm: ui/, tests/browser/ (playwright-core), tests/e2e/, tests/peers/ (Prism)"
+for dir in ui tests/browser tests/e2e tests/peers; do
   [ -f "$dir/package.json" ] || continue
   if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     # `npm install --no-save` rather than `npm ci`: npm 11 leaves other platforms' optional

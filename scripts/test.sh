@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs every test: formatting, clippy (warnings denied), the Rust
 # tests (with real peers started by the tests), the stale-TypeScript-bindings check, the UI unit
-# tests, and the end-to-end tests of the real window under Xvfb.
+# tests, the browser tests of the built UI (Chromium, Tauri IPC mocked), and the end-to-end tests
+# of the real window under Xvfb.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -37,6 +38,9 @@ fi
 
 step "UI type check and unit tests (Vitest)"
 (cd ui && npx tsc -b && npx vitest run)
+
+step "Browser tests: the built UI in Chromium with the Tauri IPC mocked (Playwright)"
+bash tests/browser/run.sh
 
 step "End-to-end: the real window under Xvfb over WebDriver"
 ui/node_modules/.bin/tauri build --debug --no-bundle --ci

@@ -1,0 +1,99 @@
+// Dashboard: the six providers in chain order, a breaker opening live, disabling a provider,
+// and a test send whose code is typed and pasted back.
+import { test, before, beforeEach, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { openApp } from "./harness.mjs";
+
+let app;
+let page;
+before(async () => {
+  app = await openApp();
+  page = app.page;
+});
+// A fresh page is a fresh fake backend: no test depends on another.
+beforeEach(() => app.reload());
+afterEach(() => app.assertClean());
+after(() => app?.close());
+
+const card = (id) => page.getByTestId(`provider-${id}`);
+
+test("six provider cards in chain order, each with its breaker state in words", async () => {
+  const cards = page.locator('[data-testid^="provider-"]');
+  await cards.nth(5).waitFor();
+  const ids = await cards.evaluateAll((els) => els.map((e) => e.dataset.testid.replace("provider-", "")));
+  assert.deepEqual(ids, ["sns", "twilio", "console", "ses", "sendgrid", "smtp"]);
+  const states = await page.getByTestId("breaker-state").allInnerTexts();
+  assert.deepEqual(
+    states.map((s) => s.replace(/^\W+/, "").trim()),
+    ["Closed", "Closed", "Closed", "Closed", "Open", "Not configured"],
+  );
+  assert.match(await card("sendgrid").getByTestId("countdown").innerText(), /^[34]:\d\d$/);
+  await app.screenshot("dashboard");
+});
+
+test("a breaker_transition event turns the card OPEN live", async () => {
+  assert.equal(await card("twilio").getAttribute("data-state"), "CLOSED");
+  await page.evaluate(() => {
+    const { state, emitChain } = window.__msgops;
+    const twilio = state.health.sms_providers.find((p) => p.id === "twilio");
+    const at = new Date().toISOString();
+    Object.assign(twilio, {
+      breaker_state: "OPEN",
+      is_healthy: false,
+      consecutive_failures: 3,
+      open_until: new Date(Date.now() + 60_000).toISOString(),
+      open_remaining_ms: 60_000,
+      last_error: { kind: "authentication", message: "HTTP 401: Authenticate", provider_code: 20003, at },
+    });
+    return emitChain({ kind: "breaker_transition", channel: "sms", provider: "twilio", transition: { from: "CLOSED", to: "OPEN", at, reason: "3 consecutive failures" } });
+  });
+  await page.locator('[data-testid="provider-twilio"][data-state="OPEN"]').waitFor();
+  assert.match(await card("twilio").getByTestId("breaker-state").innerText(), /Open/);
+  assert.match(await card("twilio").getByTestId("last-error").innerText(), /Authentication failed — Twilio 20003/);
+  assert.match(await page.getByTestId("transitions").innerText(), /twilio\s+Closed → Open — 3 consecutive failures/);
+  await app.screenshot("dashboard-breaker-open");
+});
+
+test("disabling a provider asks the backend and shows it disabled", async () => {
+  await card("console").getByTestId("toggle-enabled").click();
+  await card("console").getByTestId("breaker-state").filter({ hasText: "Disabled" }).waitFor();
+  assert.deepEqual(
+    (await app.calls("set_provider_enabled")).map((c) => c.args),
+    [{ provider: "console", enabled: false }],
+  );
+  assert.equal(await card("console").getByTestId("toggle-enabled").innerText(), "Enable Console");
+});
+
+test("a test send shows the attempt timeline, and the code typed or pasted back is checked", async () => {
+  await page.getByLabel("Channel").selectOption("sms");
+  await page.getByTestId("test-send-to").fill("+14165550199");
+  await page.getByTestId("test-send-submit").click();
+  const result = page.getByTestId("send-result");
+  await result.waitFor();
+  assert.deepEqual((await app.calls("send_test")).map((c) => c.args), [{ request: { channel: "sms", to: "+14165550199" } }]);
+  assert.equal(await result.getAttribute("data-status"), "delivered");
+  assert.match(await result.innerText(), /Delivered by twilio/i);
+  // The mock's SNS refuses its credentials: the chain fails over to Twilio.
+  const attempts = await result.locator(".attempt").allInnerTexts();
+  assert.equal(attempts.length, 2);
+  assert.match(attempts[0], /(sns|AWS SNS)\s+Authentication failed\s+212 ms/);
+  assert.match(attempts[1], /twilio\s+delivered\s+348 ms/i);
+  // The send_finished event refreshed the cards.
+  await card("twilio").getByTestId("counts").filter({ hasText: "97 / 1" }).waitFor();
+
+  // Typed: each digit moves to the next box; six digits check themselves.
+  await page.getByLabel("Digit 1 of 6").click();
+  await page.keyboard.type("123456");
+  await page.getByTestId("code-check").filter({ hasText: "That is not the code this test sent." }).waitFor();
+
+  // Pasted as the message reads: every box fills at once.
+  await page.getByLabel("Digit 1 of 6").evaluate((box) => {
+    const data = new DataTransfer();
+    data.setData("text/plain", "Your code is 091282");
+    box.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+  });
+  await page.getByTestId("code-check").filter({ hasText: "Code matches: delivery confirmed." }).waitFor();
+  const boxes = await page.locator(".code-box").evaluateAll((els) => els.map((e) => e.value).join(""));
+  assert.equal(boxes, "091282");
+  await app.screenshot("dashboard-test-send");
+});

@@ -1,0 +1,94 @@
+// History: totals, cost chart and failovers over a window of days; the sends table paged,
+// filtered and expanded; a finished send appearing live.
+import { test, before, beforeEach, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { openApp } from "./harness.mjs";
+
+let app;
+let page;
+before(async () => {
+  app = await openApp({ mock: { sends: 250 } });
+  page = app.page;
+});
+beforeEach(async () => {
+  await app.reload();
+  await page.getByTestId("nav-history").click();
+  await page.getByTestId("page-range").waitFor();
+});
+afterEach(() => app.assertClean());
+after(() => app?.close());
+
+const range = (text) => page.getByTestId("page-range").filter({ hasText: text }).waitFor();
+const rows = () => page.locator("tr.send-row");
+const sends = () => page.evaluate(() => window.__msgops.state.sends);
+
+test("the summary, the cost chart and the failover routes of the last 30 days", async () => {
+  const all = await sends();
+  const delivered = all.filter((r) => r.outcome.status === "delivered").length;
+  const strip = await page.getByTestId("history-summary").innerText();
+  assert.match(strip, /Sends\s+250/i);
+  assert.match(strip, new RegExp(`Delivered\\s+${delivered}`, "i"));
+  assert.match(strip, new RegExp(`Failed\\s+${250 - delivered}`, "i"));
+  assert.match(await page.getByTestId("failover-routes").innerText(), /AWS SNS → Twilio: \d+/);
+  const chart = page.locator(".cost-chart");
+  await chart.waitFor();
+  assert.ok((await chart.boundingBox()).height > 100, "the cost chart has room to draw");
+  assert.deepEqual((await app.calls("history_summary")).map((c) => c.args), [{ days: 30 }]);
+  await app.screenshot("history");
+
+  await page.getByLabel("Window").selectOption("7");
+  await page.getByTestId("history-summary").filter({ hasNotText: /Sends\s*250(?!\d)/i }).waitFor();
+  assert.deepEqual((await app.calls("history_summary")).at(-1).args, { days: 7 });
+});
+
+test("the sends, newest first, a hundred a page", async () => {
+  const newest = (await sends()).at(-1);
+  await range("1–100 of 250");
+  assert.equal(await rows().count(), 100);
+  assert.match(await rows().first().innerText(), new RegExp(newest.recipient.replace("+", "\\+")));
+  await page.getByRole("button", { name: "Older" }).click();
+  await range("101–200 of 250");
+  await page.getByRole("button", { name: "Older" }).click();
+  await range("201–250 of 250");
+  assert.ok(await page.getByRole("button", { name: "Older" }).isDisabled());
+  await page.getByRole("button", { name: "Newer" }).click();
+  await range("101–200 of 250");
+  assert.deepEqual((await app.calls("send_history")).at(-1).args, { filter: { limit: 100, offset: 100 } });
+});
+
+test("filters narrow the sends; a row opens on its attempt timeline", async () => {
+  await page.getByLabel("Outcome").selectOption("failed");
+  await range("1–10 of 10");
+  assert.deepEqual((await app.calls("send_history")).at(-1).args, { filter: { outcome: "failed", limit: 100, offset: 0 } });
+  for (const text of await rows().allInnerTexts()) assert.match(text, /Failed: every provider failed/);
+
+  await page.getByLabel("Outcome").selectOption("failed_over");
+  await page.getByRole("search", { name: "Filter sends" }).getByLabel("Recipient").fill("555 1013");
+  await range("1–1 of 1");
+  const row = rows().first();
+  assert.match(await row.innerText(), /\+14165551013[\s\S]*Delivered by Twilio[\s\S]*failed over/);
+  await row.getByRole("button", { name: /Attempts for the send to \+14165551013/ }).click();
+  const timeline = page.locator("tr.send-attempts .attempt");
+  assert.equal(await timeline.count(), 2);
+  assert.match(await timeline.nth(0).innerText(), /AWS SNS\s+Provider unavailable/);
+  assert.match(await timeline.nth(1).innerText(), /Twilio\s+delivered/);
+  await app.screenshot("history-filtered");
+});
+
+test("a send finishing now is on top without reloading the page", async () => {
+  await page.evaluate(() => {
+    const { state, emitChain } = window.__msgops;
+    const record = {
+      channel: "sms",
+      recipient: "+14165550777",
+      started_at: new Date().toISOString(),
+      duration_ms: 420,
+      outcome: { status: "delivered", provider: "sns", attempts: [{ provider: "sns", outcome: "delivered", latency_ms: 420, error_kind: null, error: null, provider_code: null, cost_usd: 0.00645 }], skipped: [] },
+    };
+    state.sends.push(record);
+    return emitChain({ kind: "send_finished", record });
+  });
+  await range("1–100 of 251");
+  assert.match(await rows().first().innerText(), /\+14165550777[\s\S]*Delivered by AWS SNS/);
+  await page.getByTestId("history-summary").filter({ hasText: /Sends\s*251(?!\d)/i }).waitFor();
+});

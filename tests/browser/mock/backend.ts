@@ -1,0 +1,271 @@
+// A fake msgops backend behind the real Tauri IPC API, injected into the page before the app
+// loads (harness.mjs bundles this file into an IIFE). The UI runs unchanged: it calls
+// `invoke` and `listen` from @tauri-apps/api, and @tauri-apps/api/mocks routes them here.
+//
+// Every command is one entry of `handlers`; a command without one is rejected the way the
+// backend rejects errors ({code, message}) and recorded in `unmocked`, which the tests check.
+import { emit } from "@tauri-apps/api/event";
+import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
+import { CHAIN_EVENT, LOG_EVENT, LOG_RESET_EVENT } from "../../../ui/src/api/tauri";
+import type { ApplyImportRequest } from "../../../ui/src/bindings/ApplyImportRequest";
+import type { Attempt } from "../../../ui/src/bindings/Attempt";
+import type { ChainEvent } from "../../../ui/src/bindings/ChainEvent";
+import type { CredentialAuditEntry } from "../../../ui/src/bindings/CredentialAuditEntry";
+import type { CredentialProvider } from "../../../ui/src/bindings/CredentialProvider";
+import type { CredentialStatus } from "../../../ui/src/bindings/CredentialStatus";
+import type { HistoryFilter } from "../../../ui/src/bindings/HistoryFilter";
+import type { IpcError } from "../../../ui/src/bindings/IpcError";
+import type { LogEvent } from "../../../ui/src/bindings/LogEvent";
+import type { ProviderHealth } from "../../../ui/src/bindings/ProviderHealth";
+import type { RotateRequest } from "../../../ui/src/bindings/RotateRequest";
+import type { SecretKind } from "../../../ui/src/bindings/SecretKind";
+import type { Settings } from "../../../ui/src/bindings/Settings";
+import type { Skip } from "../../../ui/src/bindings/Skip";
+import type { TestSendRequest } from "../../../ui/src/bindings/TestSendRequest";
+import type { TestSendResult } from "../../../ui/src/bindings/TestSendResult";
+import * as fixtures from "./fixtures";
+import { queryHistory, seedSends, summarise } from "./history";
+import { applySettings, checkSettings, settingsFrom } from "./settings";
+
+/** Set by the harness before this script runs. */
+interface Options {
+  /** How many codes the log snapshot holds. */
+  codes?: number;
+  /** How many sends the history holds. */
+  sends?: number;
+}
+
+declare global {
+  interface Window {
+    __msgopsOptions?: Options;
+    __msgops: typeof control;
+  }
+}
+
+const options: Options = window.__msgopsOptions ?? {};
+
+const health = fixtures.health();
+const state = {
+  health,
+  status: fixtures.appStatus(),
+  keychain: fixtures.keychainHealth(),
+  codes: fixtures.codes(options.codes ?? 12),
+  diagnostics: fixtures.diagnostics(),
+  files: [fixtures.BACKEND_LOG],
+  sends: seedSends(options.sends ?? 250),
+  settings: settingsFrom(health, [fixtures.BACKEND_LOG]),
+  secrets: fixtures.secrets(),
+  audit: fixtures.audit(),
+  /** Providers whose next calls fail with an authentication error. */
+  failing: new Set<string>(["sns"]),
+  /** What the clipboard plugin was last asked to hold. */
+  clipboard: null as string | null,
+};
+
+const FIELDS: Record<CredentialProvider, [SecretKind, string, string][]> = {
+  aws: [
+    ["aws_access_key_id", "AWS access key ID", "AWS_ACCESS_KEY_ID"],
+    ["aws_secret_access_key", "AWS secret access key", "AWS_SECRET_ACCESS_KEY"],
+  ],
+  twilio: [
+    ["twilio_account_sid", "Twilio account SID", "TWILIO_ACCOUNT_SID"],
+    ["twilio_auth_token", "Twilio auth token", "TWILIO_AUTH_TOKEN"],
+  ],
+  sendgrid: [["sendgrid_api_key", "SendGrid API key", "SENDGRID_API_KEY"]],
+  smtp: [["smtp_password", "SMTP password", "SMTP_PASSWORD"]],
+};
+
+/** The backend's masking (crates/credentials/src/mask.rs): first four and last four. */
+function mask(value: string): string {
+  const chars = [...value];
+  return chars.length <= 12 ? "•".repeat(8) : `${chars.slice(0, 4).join("")}…${chars.slice(-4).join("")}`;
+}
+
+function credentialStatuses(): CredentialStatus[] {
+  return (Object.keys(FIELDS) as CredentialProvider[]).map((provider) => {
+    const fields = FIELDS[provider].map(([kind, label, env_var]) => {
+      const value = state.secrets[kind];
+      return { kind, label, env_var, masked: value === undefined ? null : mask(value) };
+    });
+    const stored = fields.filter((f) => f.masked !== null).length;
+    return { provider, fields, state: stored === fields.length ? "stored" : stored === 0 ? "missing" : "partial" };
+  });
+}
+
+function record(provider: CredentialProvider | null, action: CredentialAuditEntry["action"], outcome: CredentialAuditEntry["outcome"], message: string) {
+  state.audit.push({ timestamp: new Date().toISOString(), provider, action, outcome, message });
+}
+
+const providers = (): ProviderHealth[] => [...state.health.sms_providers, ...state.health.email_providers];
+
+function findProvider(id: string): ProviderHealth {
+  const p = providers().find((p) => p.id === id);
+  if (!p) throw ipcError("NotFound", `no provider ${id}`);
+  return p;
+}
+
+const ipcError = (code: IpcError["code"], message: string): IpcError => ({ code, message });
+
+/** Walks the chain like the real one: skips what cannot send, fails over on errors. */
+function sendTest(request: TestSendRequest): TestSendResult {
+  const chain = request.channel === "sms" ? state.health.sms_providers : state.health.email_providers;
+  const attempts: Attempt[] = [];
+  const skipped: Skip[] = [];
+  let deliveredBy: string | null = null;
+  for (const p of chain) {
+    if (deliveredBy || (request.provider && p.id !== request.provider)) continue;
+    const skip = !p.enabled ? "disabled" : !p.configured ? "not_configured" : p.breaker_state === "OPEN" ? "breaker_open" : null;
+    if (skip) {
+      skipped.push({ provider: p.id, reason: skip });
+      continue;
+    }
+    const fails = state.failing.has(p.id);
+    attempts.push({
+      provider: p.id,
+      outcome: fails ? "failed" : "delivered",
+      latency_ms: fails ? 212 : 348,
+      error_kind: fails ? "authentication" : null,
+      error: fails ? "HTTP 403: The security token included in the request is invalid" : null,
+      provider_code: null,
+      cost_usd: fails ? 0 : p.cost_per_message_usd,
+    });
+    if (fails) p.failed += 1;
+    else {
+      p.sent += 1;
+      p.cost_usd += p.cost_per_message_usd;
+      deliveredBy = p.id;
+    }
+  }
+  const outcome = deliveredBy
+    ? { status: "delivered" as const, provider: deliveredBy, attempts, skipped }
+    : { status: "failed" as const, reason: "every provider failed or was skipped", attempts, skipped };
+  return {
+    record: { channel: request.channel, recipient: request.to, started_at: new Date().toISOString(), duration_ms: 571, outcome },
+    code: fixtures.TEST_SEND_CODE,
+  };
+}
+
+// Handlers take the `invoke` arguments object (named as in ui/src/api/tauri.ts).
+type Handler = (args: any) => unknown;
+
+export const handlers: Record<string, Handler> = {
+  app_status: () => state.status,
+  health_snapshot: () => state.health,
+  set_provider_enabled: ({ provider, enabled }: { provider: string; enabled: boolean }) => {
+    findProvider(provider).enabled = enabled;
+    return state.health;
+  },
+  send_test: ({ request }: { request: TestSendRequest }) => {
+    const result = sendTest(request);
+    state.sends.push(result.record);
+    setTimeout(() => emitChain({ kind: "send_finished", record: result.record }));
+    return result;
+  },
+  log_snapshot: () => ({ codes: state.codes, diagnostics: state.diagnostics, files: state.files }),
+
+  keychain_health: () => state.keychain,
+  credential_statuses: () => credentialStatuses(),
+  credential_audit: () => state.audit,
+  preview_env_import: ({ path }: { path: string }) => {
+    if (!path.endsWith(".env")) throw ipcError("Io", `cannot read ${path}: No such file or directory`);
+    return fixtures.importPreview(path, mask, state.secrets);
+  },
+  apply_env_import: ({ request }: { request: ApplyImportRequest }) => {
+    const stored: SecretKind[] = state.secrets.sendgrid_api_key === undefined ? ["sendgrid_api_key"] : [];
+    state.secrets.sendgrid_api_key = fixtures.envFile.sendgrid_api_key;
+    record("sendgrid", "import", "success", `stored ${stored.join(", ") || "nothing"} from ${request.path}`);
+    return {
+      stored,
+      unchanged: ["aws_access_key_id"],
+      kept_existing: [],
+      rewritten: request.rewrite,
+      removed_lines: request.rewrite ? [3, 7] : [],
+      settings: fixtures.importPreview(request.path, mask, state.secrets).imported_settings,
+    };
+  },
+  // A value containing WRONG is what the provider refuses.
+  rotate_credentials: ({ request }: { request: RotateRequest }) => {
+    const entries = Object.entries(request.values).filter(([, v]) => v) as [SecretKind, string][];
+    if (entries.length === 0) throw ipcError("Validation", "enter at least one new value");
+    if (entries.some(([, v]) => v.includes("WRONG"))) {
+      record(request.provider, "validation_failed", "failure", "HTTP 401, Twilio error 20003: Authenticate");
+      throw ipcError("ProviderRejected", `${request.provider} refused the new credentials: HTTP 401, Twilio error 20003: Authenticate`);
+    }
+    for (const [kind, value] of entries) state.secrets[kind] = value;
+    record(request.provider, "rotate", "success", `replaced ${entries.map(([k]) => k).join(", ")}`);
+    return { provider: request.provider, replaced: entries.map(([k]) => k), masked: Object.fromEntries(entries.map(([k, v]) => [k, mask(v)])) };
+  },
+  remove_credentials: ({ provider }: { provider: CredentialProvider }) => {
+    const removed = FIELDS[provider].map(([kind]) => kind).filter((kind) => state.secrets[kind] !== undefined);
+    for (const kind of removed) delete state.secrets[kind];
+    record(provider, "remove", "success", `deleted ${removed.join(", ")}`);
+    return removed;
+  },
+
+  send_history: ({ filter }: { filter: HistoryFilter }) => queryHistory(state.sends, filter),
+  history_summary: ({ days }: { days: number }) => summarise(state.sends, days),
+
+  get_settings: () => state.settings,
+  check_settings: ({ settings }: { settings: Settings }) => checkSettings(settings),
+  save_settings: ({ settings }: { settings: Settings }) => {
+    const problems = checkSettings(settings);
+    const errors = problems.filter((p) => p.severity === "error");
+    if (errors.length > 0) throw ipcError("Validation", errors.map((p) => `${p.field}: ${p.message}`).join("; "));
+    const logsChanged = JSON.stringify(settings.logs) !== JSON.stringify(state.settings.logs);
+    state.settings = settings;
+    state.files = [...settings.logs.follow];
+    applySettings(settings, state.health);
+    // The real log watcher restarts on new log settings and says so.
+    if (logsChanged) setTimeout(() => emit(LOG_RESET_EVENT, null));
+    return { settings, warnings: problems };
+  },
+
+  "plugin:clipboard-manager|write_text": ({ text }: { text: string }) => {
+    state.clipboard = text;
+    return null;
+  },
+};
+
+/** Pushes a chain event to the window, as the backend does on every transition and send. */
+function emitChain(event: ChainEvent): Promise<void> {
+  return emit(CHAIN_EVENT, structuredClone(event));
+}
+
+/** Pushes a log event; a code also joins the log, so a later snapshot has it too. */
+function emitLog(event: LogEvent): Promise<void> {
+  if (event.kind === "code") {
+    const { kind: _kind, ...code } = event;
+    state.codes.push(code);
+  } else state.diagnostics.push(event);
+  return emit(LOG_EVENT, structuredClone(event));
+}
+
+/** What the tests see as `window.__msgops`. */
+const control = {
+  state,
+  handlers,
+  /** Every command invoked, in order, with its arguments. */
+  calls: [] as { cmd: string; args: unknown }[],
+  /** Commands the UI invoked that no handler answers. */
+  unmocked: [] as string[],
+  emitChain,
+  emitLog,
+  mask,
+  localTime: fixtures.localTime,
+};
+
+mockWindows("main");
+mockIPC(
+  async (cmd, args) => {
+    control.calls.push({ cmd, args: structuredClone(args ?? {}) });
+    const handler = handlers[cmd];
+    if (!handler) {
+      control.unmocked.push(cmd);
+      throw ipcError("Internal", `unmocked command ${cmd}`);
+    }
+    // A copy, as if it had crossed the IPC as JSON: the UI never shares objects with the state.
+    return structuredClone(await handler(args ?? {}));
+  },
+  { shouldMockEvents: true },
+);
+window.__msgops = control;

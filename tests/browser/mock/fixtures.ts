@@ -1,0 +1,171 @@
+// The fake backend's starting data, shaped by the UI's own bindings. Every "secret" here is
+// made up and says EXAMPLE; none has the form of a real AWS or SendGrid key.
+import type { AppStatus } from "../../../ui/src/bindings/AppStatus";
+import type { CredentialAuditEntry } from "../../../ui/src/bindings/CredentialAuditEntry";
+import type { FallbackCode } from "../../../ui/src/bindings/FallbackCode";
+import type { HealthSnapshot } from "../../../ui/src/bindings/HealthSnapshot";
+import type { ImportPreview } from "../../../ui/src/bindings/ImportPreview";
+import type { KeychainHealth } from "../../../ui/src/bindings/KeychainHealth";
+import type { LogEvent } from "../../../ui/src/bindings/LogEvent";
+import type { ProviderHealth } from "../../../ui/src/bindings/ProviderHealth";
+import type { SecretKind } from "../../../ui/src/bindings/SecretKind";
+
+export const BACKEND_LOG = "/srv/backend/logs/app.log";
+/** The code every test send carries, so a test can type or paste it back. */
+export const TEST_SEND_CODE = "091282";
+/** The old code the Codes test searches for by its last four digits. */
+export const OLD_RECIPIENT = "+44 20 7946 0958";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Naive local time, as the log watcher reports it ("2025-10-29T16:34:53.202"). */
+export function localTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+function provider(fields: Partial<ProviderHealth> & Pick<ProviderHealth, "id" | "name" | "display_name" | "channel" | "priority">): ProviderHealth {
+  return {
+    is_healthy: true,
+    enabled: true,
+    configured: true,
+    breaker_state: "CLOSED",
+    consecutive_failures: 0,
+    failure_threshold: 3,
+    open_until: null,
+    open_remaining_ms: null,
+    last_error: null,
+    last_probe: { ok: true, error_kind: null, message: null, at: iso(Date.now() - 20_000) },
+    sent: 0,
+    failed: 0,
+    cost_usd: 0,
+    cost_per_message_usd: 0,
+    rate_per_second: 0,
+    rate_available: null,
+    ...fields,
+  };
+}
+
+export function health(): HealthSnapshot {
+  const now = Date.now();
+  return {
+    sms_providers: [
+      provider({ id: "sns", name: "AWSSNSProvider", display_name: "AWS SNS", channel: "sms", priority: "PRIMARY", sent: 1204, failed: 3, cost_usd: 7.82, cost_per_message_usd: 0.00645, rate_per_second: 20, rate_available: 20 }),
+      provider({ id: "twilio", name: "TwilioSMSProvider", display_name: "Twilio", channel: "sms", priority: "SECONDARY", sent: 96, failed: 1, cost_usd: 0.76, cost_per_message_usd: 0.0079, rate_per_second: 10, rate_available: 10 }),
+      provider({ id: "console", name: "ConsoleSMSProvider", display_name: "Console", channel: "sms", priority: "FALLBACK", failure_threshold: 0, last_probe: null, sent: 12 }),
+    ],
+    email_providers: [
+      provider({ id: "ses", name: "AWSSESProvider", display_name: "AWS SES", channel: "email", priority: "PRIMARY", sent: 311, cost_usd: 0.03, cost_per_message_usd: 0.0001, rate_per_second: 14, rate_available: 14 }),
+      provider({
+        id: "sendgrid",
+        name: "SendGridEmailProvider",
+        display_name: "SendGrid",
+        channel: "email",
+        priority: "SECONDARY",
+        is_healthy: false,
+        breaker_state: "OPEN",
+        consecutive_failures: 3,
+        open_until: iso(now + 240_000),
+        open_remaining_ms: 240_000,
+        last_error: { kind: "authentication", message: "HTTP 401: The provided authorization grant is invalid, expired, or revoked", provider_code: null, at: iso(now - 60_000) },
+        last_probe: { ok: false, error_kind: "authentication", message: "HTTP 401", at: iso(now - 30_000) },
+        failed: 3,
+      }),
+      provider({ id: "smtp", name: "SMTPEmailProvider", display_name: "SMTP", channel: "email", priority: "FALLBACK", is_healthy: false, configured: false, last_probe: null }),
+    ],
+  };
+}
+
+export const appStatus = (): AppStatus => ({
+  version: "0.1.0",
+  config_path: "/home/ops/.config/msgops/config.toml",
+  config_error: null,
+  console_log: BACKEND_LOG,
+});
+
+export const keychainHealth = (): KeychainHealth => ({
+  ok: true,
+  store: "Secret Service (OS keyring)",
+  code: null,
+  message: "Secrets can be stored, read back and deleted.",
+});
+
+/**
+ * `n` codes, oldest first, one every two seconds up to 30 seconds ago: only the newest 285 or
+ * so are still valid. Recipients use the digits 0-7 only, except the 8th code's, so its last
+ * four digits ("0958") find exactly one row.
+ */
+export function codes(n: number): FallbackCode[] {
+  const newest = Date.now() - 30_000;
+  return Array.from({ length: n }, (_, i) => {
+    const created = newest - (n - 1 - i) * 2_000;
+    const digits = i.toString(8).padStart(7, "0");
+    const recipient = i === 7 ? OLD_RECIPIENT : i % 5 === 4 ? `user${digits}@example.com` : `+1416${digits}`;
+    return {
+      recipient,
+      code: String((i * 7919 + 123_457) % 1_000_000).padStart(6, "0"),
+      created_at: localTime(created),
+      expires_at: localTime(created + 600_000),
+      expired: created + 600_000 <= Date.now(),
+      source: i % 5 === 4 ? "console" : "sms_fallback",
+      file: BACKEND_LOG,
+      line: 2 * i + 2,
+    };
+  });
+}
+
+export function diagnostics(): LogEvent[] {
+  const ts = localTime(Date.now() - 120_000);
+  return [
+    { kind: "follower_status", file: BACKEND_LOG, state: "following", message: "" },
+    { kind: "backend_start", provider: "AWS SNS", role: "PRIMARY", channel: "SMS", ts, file: BACKEND_LOG, line: 1 },
+    {
+      kind: "provider_error",
+      provider: "twilio",
+      status: 401,
+      provider_code: "20003",
+      level: "ERROR",
+      message: "Unable to create record: Authenticate",
+      ts,
+      detail: [],
+      file: BACKEND_LOG,
+      line: 5,
+    },
+  ];
+}
+
+/** What the keychain holds at start. Values are fake and at least 13 characters, so masked. */
+export const secrets = (): Partial<Record<SecretKind, string>> => ({
+  aws_access_key_id: "EXAMPLEACCESSKEY0001",
+  aws_secret_access_key: "EXAMPLE/secret/access/key/for/tests/0001",
+  twilio_account_sid: "ACEXAMPLE00000000000000000000001",
+  smtp_password: "EXAMPLE-smtp-password-01",
+});
+
+/** The .env a test imports: one secret already stored, one new. */
+export const envFile = { sendgrid_api_key: "EXAMPLE-sendgrid-api-key-0000000001" } as const;
+
+export function importPreview(path: string, mask: (v: string) => string, stored: Partial<Record<SecretKind, string>>): ImportPreview {
+  return {
+    file: path,
+    secrets: [
+      { kind: "aws_access_key_id", provider: "aws", env_var: "AWS_ACCESS_KEY_ID", line: 3, masked: mask(stored.aws_access_key_id ?? ""), keychain: "identical" },
+      { kind: "sendgrid_api_key", provider: "sendgrid", env_var: "SENDGRID_API_KEY", line: 7, masked: mask(envFile.sendgrid_api_key), keychain: "missing" },
+    ],
+    settings: [{ kind: "aws_region", env_var: "AWS_REGION", line: 2, value: "ca-central-1" }],
+    imported_settings: { aws_region: "ca-central-1", twilio_phone_number: null, smtp_host: null, smtp_port: null, smtp_user: null, smtp_from: null },
+    blank: [],
+    duplicates: [],
+    unknown: [{ line: 9, name: "DATABASE_URL" }],
+    malformed: [{ line: 11, name: null, reason: "no '=' on this line" }],
+    keychain_error: null,
+  };
+}
+
+export function audit(): CredentialAuditEntry[] {
+  return [
+    { timestamp: iso(Date.now() - 86_400_000), provider: "aws", action: "import", outcome: "success", message: "stored aws_access_key_id, aws_secret_access_key from /srv/backend/.env" },
+    { timestamp: iso(Date.now() - 3_600_000), provider: "twilio", action: "validation_failed", outcome: "failure", message: "HTTP 401, Twilio error 20003: Authenticate" },
+  ];
+}

@@ -77,6 +77,9 @@ export async function openApp({ mock = {}, viewport = { width: 1280, height: 820
     window.__msgopsOptions = options;
   }, mock);
   await page.addInitScript({ content: script });
+  // As in the app (tauri.conf.json `freezePrototype`): a library that patches built-in
+  // prototypes fails here as it would in the window.
+  await page.addInitScript({ content: "Object.freeze(Object.prototype);" });
   await page.goto(origin + "/");
   await page.getByTestId("nav-dashboard").waitFor();
 

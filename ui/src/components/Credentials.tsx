@@ -51,6 +51,14 @@ function RotateForm({ status, backend, onDone }: { status: CredentialStatus; bac
   );
 }
 
+/** What each set of credentials is called; AWS covers both SNS and SES. */
+const CREDENTIAL_PROVIDER_NAME: Record<CredentialProvider, string> = {
+  aws: "AWS (SNS and SES)",
+  twilio: "Twilio",
+  sendgrid: "SendGrid",
+  smtp: "SMTP",
+};
+
 export function Credentials({ backend }: { backend: Backend }) {
   const [health, setHealth] = useState<KeychainHealth | null>(null);
   const [statuses, setStatuses] = useState<CredentialStatus[]>([]);
@@ -124,7 +132,7 @@ export function Credentials({ backend }: { backend: Backend }) {
         {statuses.map((s) => (
           <article key={s.provider} className={`cred-card cred-${s.state}`} data-testid={`cred-${s.provider}`}>
             <header>
-              <h3>{s.provider}</h3>
+              <h3>{CREDENTIAL_PROVIDER_NAME[s.provider]}</h3>
               <span className="state-badge">{s.state}</span>
             </header>
             <dl>

@@ -17,29 +17,6 @@ pub use state::AppState;
 /// Name of the Tauri event carrying every [`msgops_core::ChainEvent`].
 pub const CHAIN_EVENT: &str = "msgops://chain";
 
-/// Keeps every finished send in the history, in its own subscriber so a slow window cannot
-/// make it miss one.
-fn record_history(state: &AppState) {
-    let mut events = state.messaging.subscribe();
-    let history = state.history.clone();
-    tauri::async_runtime::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(msgops_core::ChainEvent::SendFinished { record }) => {
-                    if let Err(e) = history.record(&record) {
-                        tracing::error!(error = %e, "send not written to the history file");
-                    }
-                }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::error!(missed = n, "send history lagged; sends missing from it");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
-}
-
 pub fn run() {
     let data_dir = msgops_core::config::data_dir();
     let _log_guard = msgops_core::telemetry::init_with_file(&data_dir.join("logs"));
@@ -82,11 +59,11 @@ pub fn run() {
             let state = app.state::<AppState>();
             let mut events = state.messaging.subscribe();
             let messaging = state.messaging.clone();
+            let history = state.history.clone();
             // A tray that cannot be shown (no status area) is not a reason to stop.
             if let Err(e) = tray::install(&handle) {
                 tracing::warn!(error = %e, "no tray icon");
             }
-            record_history(&state);
             for problem in state.logs.start(handle.clone(), &state.config.current()) {
                 tracing::warn!(%problem, "log watcher");
             }
@@ -123,13 +100,20 @@ pub fn run() {
                 loop {
                     match events.recv().await {
                         Ok(event) => {
+                            // Into the history before the window hears of it, so the counts it
+                            // then asks for include this send.
+                            if let msgops_core::ChainEvent::SendFinished { record } = &event {
+                                if let Err(e) = history.record(record) {
+                                    tracing::error!(error = %e, "send not written to the history file");
+                                }
+                            }
                             if let Err(e) = handle.emit(CHAIN_EVENT, &event) {
                                 tracing::warn!(error = %e, "cannot forward chain event to the window");
                             }
                             tray::refresh(&handle);
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::warn!(missed = n, "window event forwarder lagged");
+                            tracing::error!(missed = n, "chain events lagged; sends missing from the history");
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     }

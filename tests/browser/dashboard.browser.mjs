@@ -78,8 +78,6 @@ test("a test send shows the attempt timeline, and the code typed or pasted back 
   assert.equal(attempts.length, 2);
   assert.match(attempts[0], /(sns|AWS SNS)\s+Authentication failed\s+212 ms/);
   assert.match(attempts[1], /twilio\s+delivered\s+348 ms/i);
-  // The send_finished event refreshed the cards.
-  await card("twilio").getByTestId("counts").filter({ hasText: "97 / 1" }).waitFor();
 
   // Typed: each digit moves to the next box; six digits check themselves.
   await page.getByLabel("Digit 1 of 6").click();
@@ -96,4 +94,26 @@ test("a test send shows the attempt timeline, and the code typed or pasted back 
   const boxes = await page.locator(".code-box").evaluateAll((els) => els.map((e) => e.value).join(""));
   assert.equal(boxes, "091282");
   await app.screenshot("dashboard-test-send");
+});
+
+test("a provider that refused its key offers the fix: straight to rotating that key", async () => {
+  const fix = card("sendgrid").getByTestId("fix-credentials");
+  assert.equal(await fix.innerText(), "Rotate the SendGrid key");
+  assert.equal(await card("twilio").getByTestId("fix-credentials").count(), 0, "no fix for a provider without a key problem");
+  await fix.click();
+  assert.equal(await page.getByTestId("nav-credentials").getAttribute("aria-current"), "page");
+  await page.locator('form[aria-label="Rotate sendgrid credentials"]').waitFor();
+});
+
+test("each card counts today's sends from the history, refreshed by the send_finished event", async () => {
+  const counts = async (id) => (await card(id).getByTestId("counts").innerText()).split(" / ").map(Number);
+  const [twilioSent, twilioFailed] = await counts("twilio");
+  const [snsSent, snsFailed] = await counts("sns");
+  await page.getByTestId("test-send-to").fill("+14165550123");
+  await page.getByTestId("test-send-submit").click();
+  await page.getByTestId("send-result").waitFor();
+  // The mock's SNS refuses its key and Twilio delivers.
+  await card("twilio").getByTestId("counts").filter({ hasText: `${twilioSent + 1} / ${twilioFailed}` }).waitFor();
+  assert.deepEqual(await counts("sns"), [snsSent, snsFailed + 1]);
+  assert.match(await card("twilio").locator("dt").allInnerTexts().then((t) => t.join("|")), /Sent \/ failed today/i);
 });

@@ -2,6 +2,7 @@ import { Suspense, lazy, useCallback, useEffect, useState } from "react";
 import type { Backend } from "./api/backend";
 import { errorMessage } from "./api/backend";
 import type { AppStatus } from "./bindings/AppStatus";
+import type { CredentialProvider } from "./bindings/CredentialProvider";
 import type { FallbackCode } from "./bindings/FallbackCode";
 import type { HealthSnapshot } from "./bindings/HealthSnapshot";
 import type { LogEvent } from "./bindings/LogEvent";
@@ -12,7 +13,7 @@ import { Dashboard } from "./components/Dashboard";
 import { Diagnostics } from "./components/Diagnostics";
 import { Settings } from "./components/Settings";
 import { TestSend } from "./components/TestSend";
-import { STATE_LABEL } from "./format";
+import { STATE_LABEL, todayByProvider, type ProviderToday } from "./format";
 
 // The chart library is most of the History page's weight: it loads when the page is first opened.
 const History = lazy(() => import("./components/History").then((m) => ({ default: m.History })));
@@ -45,6 +46,25 @@ export function App({ backend }: { backend: Backend }) {
   const refresh = useCallback(() => {
     backend.healthSnapshot().then(setHealth, (e) => setError(errorMessage(e)));
   }, [backend]);
+  // Each provider's sends today (UTC), from the history: they survive a restart of msgops.
+  const [today, setToday] = useState<Record<string, ProviderToday> | undefined>(undefined);
+  const refreshToday = useCallback(() => {
+    backend.historySummary(1).then((s) => setToday(todayByProvider(s)), () => undefined);
+  }, [backend]);
+  const [rotate, setRotate] = useState<CredentialProvider | null>(null);
+
+  useEffect(() => {
+    // Now, and again as each new day starts at 00:00 UTC (with zeros).
+    let timer: ReturnType<typeof setTimeout>;
+    const tick = () => {
+      refreshToday();
+      const now = new Date();
+      const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+      timer = setTimeout(tick, midnight - now.getTime() + 1000);
+    };
+    tick();
+    return () => clearTimeout(timer);
+  }, [refreshToday]);
 
   useEffect(() => {
     refresh();
@@ -60,6 +80,7 @@ export function App({ backend }: { backend: Backend }) {
       if (event.kind === "breaker_transition") {
         setTransitions((t) => [{ provider: event.provider, transition: event.transition }, ...t].slice(0, 50));
       }
+      if (event.kind === "send_finished") refreshToday();
       refresh();
     });
     // Codes: what was read before the window opened, then each new one as it is written.
@@ -90,7 +111,7 @@ export function App({ backend }: { backend: Backend }) {
       unlistenLog.then((f) => f());
       unlistenReset.then((f) => f());
     };
-  }, [backend, refresh]);
+  }, [backend, refresh, refreshToday]);
 
   return (
     <div className="app">
@@ -136,6 +157,11 @@ export function App({ backend }: { backend: Backend }) {
             <Dashboard
               health={health}
               onToggle={(provider, enabled) => backend.setProviderEnabled(provider, enabled).then(setHealth, (e) => setError(errorMessage(e)))}
+              today={today}
+              onFix={(credentials) => {
+                setRotate(credentials);
+                setPage("credentials");
+              }}
             />
           ) : (
             <p aria-busy="true">Loading provider health…</p>
@@ -179,7 +205,7 @@ export function App({ backend }: { backend: Backend }) {
       )}
       {page === "credentials" && (
         <main className="single">
-          <Credentials backend={backend} />
+          <Credentials backend={backend} rotate={rotate} />
         </main>
       )}
       {page === "settings" && (

@@ -1,3 +1,5 @@
+import type { CredentialProvider } from "./bindings/CredentialProvider";
+import type { HistorySummary } from "./bindings/HistorySummary";
 import type { BreakerState } from "./bindings/BreakerState";
 import type { Channel } from "./bindings/Channel";
 import type { ErrorKind } from "./bindings/ErrorKind";
@@ -81,4 +83,39 @@ export function formatCount(n: number): string {
 /** 12 → "12 ms", 1530 → "1.5 s". */
 export function formatLatency(ms: number): string {
   return ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Which stored credentials a provider uses; the Console provider has none. */
+export function credentialsOf(provider: string): CredentialProvider | null {
+  switch (provider) {
+    case "sns":
+    case "ses":
+      return "aws";
+    case "twilio":
+    case "sendgrid":
+    case "smtp":
+      return provider;
+    default:
+      return null;
+  }
+}
+
+/** What one provider did today (UTC), from the send history. */
+export interface ProviderToday {
+  sent: number;
+  failed: number;
+  cost_usd: number;
+}
+
+/** Per provider, from a one-day history summary. */
+export function todayByProvider(summary: HistorySummary): Record<string, ProviderToday> {
+  const out: Record<string, ProviderToday> = {};
+  for (const d of summary.cost_per_day) {
+    if (d.day !== summary.since) continue;
+    const t = (out[d.provider] ??= { sent: 0, failed: 0, cost_usd: 0 });
+    t.sent += d.delivered;
+    t.failed += d.failed;
+    t.cost_usd += d.cost_usd;
+  }
+  return out;
 }

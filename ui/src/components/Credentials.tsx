@@ -59,11 +59,15 @@ const CREDENTIAL_PROVIDER_NAME: Record<CredentialProvider, string> = {
   smtp: "SMTP",
 };
 
-export function Credentials({ backend }: { backend: Backend }) {
+/** `rotate`: open on the rotation of these credentials (from a dashboard card's fix button). */
+export function Credentials({ backend, rotate }: { backend: Backend; rotate?: CredentialProvider | null }) {
   const [health, setHealth] = useState<KeychainHealth | null>(null);
   const [statuses, setStatuses] = useState<CredentialStatus[]>([]);
   const [audit, setAudit] = useState<CredentialAuditEntry[]>([]);
-  const [rotating, setRotating] = useState<CredentialProvider | null>(null);
+  const [rotating, setRotating] = useState<CredentialProvider | null>(rotate ?? null);
+  useEffect(() => {
+    if (rotate) setRotating(rotate);
+  }, [rotate]);
   const [message, setMessage] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [path, setPath] = useState("");

@@ -1,4 +1,5 @@
 import { render, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import type { ProviderHealth } from "../bindings/ProviderHealth";
 import { ProviderCard } from "./ProviderCard";
@@ -90,5 +91,27 @@ describe("ProviderCard", () => {
     );
     expect(screen.getByTestId("probe")).toHaveTextContent("Probe failed: Authenticate");
     expect(screen.getByTestId("breaker-state")).toHaveTextContent("Closed");
+  });
+
+  it("offers the fix when the provider refused its key, and only then", async () => {
+    const fixed: string[] = [];
+    const authFailure = twilio({
+      last_error: { kind: "authentication", message: "HTTP 401: Authenticate", provider_code: 20003, at: "2026-11-23T11:59:00Z" },
+    });
+    const { rerender } = render(<ProviderCard provider={authFailure} now={() => NOW} onFix={() => fixed.push("twilio")} />);
+    await userEvent.click(screen.getByRole("button", { name: "Rotate the Twilio key" }));
+    expect(fixed).toEqual(["twilio"]);
+    const outage = twilio({ last_error: { kind: "transient", message: "HTTP 503", provider_code: 503, at: "2026-11-23T11:59:00Z" } });
+    rerender(<ProviderCard provider={outage} now={() => NOW} onFix={() => fixed.push("twilio")} />);
+    expect(screen.queryByTestId("fix-credentials")).not.toBeInTheDocument();
+  });
+
+  it("counts today's sends from the history when given, else since start", () => {
+    const { rerender } = render(<ProviderCard provider={twilio()} now={() => NOW} />);
+    expect(screen.getByTestId("counts")).toHaveTextContent("12 / 1");
+    rerender(<ProviderCard provider={twilio()} now={() => NOW} today={{ sent: 3, failed: 0, cost_usd: 0.0225 }} />);
+    expect(screen.getByText("Sent / failed today")).toBeInTheDocument();
+    expect(screen.getByTestId("counts")).toHaveTextContent("3 / 0");
+    expect(screen.getByTestId("cost")).toHaveTextContent("$0.02");
   });
 });

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import type { ProviderHealth } from "../bindings/ProviderHealth";
-import { ERROR_KIND_LABEL, STATE_HINT, STATE_LABEL, formatCountdown, formatUsd } from "../format";
+import { ERROR_KIND_LABEL, STATE_HINT, STATE_LABEL, formatCountdown, formatUsd, type ProviderToday } from "../format";
 
 const STATE_ICON = { CLOSED: "✓", OPEN: "✕", HALF_OPEN: "◐" } as const;
 
@@ -24,10 +24,16 @@ export function ProviderCard({
   provider,
   now = Date.now,
   onToggle,
+  today,
+  onFix,
 }: {
   provider: ProviderHealth;
   now?: () => number;
   onToggle?: (enabled: boolean) => void;
+  /** Today's sends from the history; without it, the counters since msgops started. */
+  today?: ProviderToday;
+  /** Opens the rotation of this provider's key (shown when the provider refused its key). */
+  onFix?: () => void;
 }) {
   const left = useCountdown(provider.open_until, now);
   const state = provider.breaker_state;
@@ -78,14 +84,14 @@ export function ProviderCard({
           </div>
         )}
         <div>
-          <dt>Sent / failed</dt>
+          <dt>Sent / failed{today ? " today" : ""}</dt>
           <dd data-testid="counts">
-            {provider.sent} / {provider.failed}
+            {today ? `${today.sent} / ${today.failed}` : `${provider.sent} / ${provider.failed}`}
           </dd>
         </div>
         <div>
-          <dt>Cost</dt>
-          <dd>{formatUsd(provider.cost_usd)}</dd>
+          <dt>Cost{today ? " today" : ""}</dt>
+          <dd data-testid="cost">{formatUsd(today ? today.cost_usd : provider.cost_usd)}</dd>
         </div>
         <div>
           <dt>Rate</dt>
@@ -114,6 +120,11 @@ export function ProviderCard({
             {err.provider_code !== null ? ` — ${provider.display_name} ${err.provider_code}` : ""}
           </strong>
           <span>{err.message}</span>
+          {err.kind === "authentication" && onFix && (
+            <button type="button" className="fix-button" onClick={onFix} data-testid="fix-credentials">
+              Rotate the {provider.display_name} key
+            </button>
+          )}
         </p>
       )}
     </article>

@@ -65,7 +65,7 @@ test("a test SMS is delivered by the Console provider into the backend log", asy
     return (await r.isExisting()) ? r : null;
   }, "the send result");
   assert.equal(await result.getAttribute("data-status"), "delivered");
-  assert.match(await result.getText(), /Delivered by console/);
+  assert.match(await result.getText(), /Delivered by Console/);
   assert.match(await result.getText(), /AWS SNS\s*skipped: not configured/);
   const log = readFileSync(consoleLog, "utf8");
   assert.match(log, /- WARNING - SMS FALLBACK - OTP for \+14165550123: \d{6}\n$/);

@@ -58,7 +58,7 @@ test("AWS keys imported into the keychain put SNS (moto) in the SMS chain", asyn
 test("a test SMS is delivered by SNS and the code that reached moto checks out", async () => {
   await (await browser.$('[data-testid="test-send-to"]')).setValue(RECIPIENT);
   await (await browser.$('[data-testid="test-send-submit"]')).click();
-  await eventually(async () => /Delivered by sns/.test(await sendResultText()), "delivered by SNS");
+  await eventually(async () => /Delivered by AWS SNS/.test(await sendResultText()), "delivered by SNS");
   const sms = await eventually(async () => (await motoSms()).find((m) => m.phone_number === RECIPIENT), "the SMS in moto");
   const code = sms.message.match(/code is (\d{6})/)[1];
   await (await browser.$('input[aria-label="Digit 1 of 6"]')).setValue(code);
@@ -81,7 +81,7 @@ test("moto stopped: SNS fails five times, Twilio (Prism) delivers each, SNS turn
     await (await browser.$('[data-testid="test-send-submit"]')).click();
     await eventually(async () => (await counts("twilio")).sent === before.sent + 1, `send ${failure} delivered by Twilio`);
     const text = await sendResultText();
-    assert.match(text, /Delivered by twilio/);
+    assert.match(text, /Delivered by Twilio/);
     assert.match(text, /AWS SNS/, "the SNS attempt is on the timeline");
     await eventually(async () => (await field("sns", "failures")).startsWith(`${failure} / 5`), `SNS failures ${failure} / 5`);
     const state = await (await card("sns")).getAttribute("data-state");

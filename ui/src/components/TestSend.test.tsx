@@ -32,7 +32,7 @@ describe("TestSend", () => {
     await userEvent.click(screen.getByTestId("test-send-submit"));
     expect(sendTest).toHaveBeenCalledWith({ channel: "sms", to: "+14165550123", provider: "twilio" });
     const shown = await screen.findByTestId("send-result");
-    expect(shown).toHaveTextContent("Delivered by console");
+    expect(shown).toHaveTextContent("Delivered by Console");
     expect(shown).toHaveTextContent("Authentication failed");
     expect(shown).toHaveTextContent("skipped: breaker open");
     await userEvent.click(screen.getByLabelText("Digit 1 of 6"));

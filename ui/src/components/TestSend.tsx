@@ -5,6 +5,7 @@ import type { Channel } from "../bindings/Channel";
 import type { TestSendResult } from "../bindings/TestSendResult";
 import { CodeEntry } from "./CodeEntry";
 import { AttemptTimeline } from "./AttemptTimeline";
+import { formatLatency, providerName } from "../format";
 
 export function TestSend({ backend, providers = {} }: { backend: Backend; providers?: Partial<Record<Channel, string[]>> }) {
   const [only, setOnly] = useState("");
@@ -54,7 +55,7 @@ export function TestSend({ backend, providers = {} }: { backend: Backend; provid
             <option value="">the whole chain</option>
             {(providers[channel] ?? []).map((id) => (
               <option key={id} value={id}>
-                {id} only
+                {providerName(id)} only
               </option>
             ))}
           </select>
@@ -76,7 +77,7 @@ export function TestSend({ backend, providers = {} }: { backend: Backend; provid
         <div className="send-result" data-testid="send-result" data-status={outcome.status}>
           <p>
             {outcome.status === "delivered"
-              ? `Delivered by ${outcome.provider} in ${record?.duration_ms.toFixed(0)} ms`
+              ? `Delivered by ${providerName(outcome.provider)} in ${formatLatency(record?.duration_ms ?? 0)}`
               : `Failed: ${outcome.reason}`}
           </p>
           <AttemptTimeline attempts={outcome.attempts} skipped={outcome.skipped} />

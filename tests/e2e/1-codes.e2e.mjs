@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { appendFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { openApp, eventually, screenshot } from "./session.mjs";
+import { openApp, eventually, screenshot, stamp } from "./session.mjs";
 
 const backendLog = process.env.MSGOPS_E2E_CONSOLE_LOG;
 let browser;
@@ -17,11 +17,6 @@ before(async () => {
 after(async () => {
   await browser?.deleteSession();
 });
-
-function stamp(d = new Date()) {
-  const p = (n, w = 2) => String(n).padStart(w, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())},${p(d.getMilliseconds(), 3)}`;
-}
 
 test("a code appended to the backend log appears in Codes within one second", async () => {
   // Let the follower reach the end of the (empty) file first.

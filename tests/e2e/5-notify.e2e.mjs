@@ -5,17 +5,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { appendFileSync, readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { openApp, eventually } from "./session.mjs";
+import { openApp, eventually, stamp } from "./session.mjs";
 
 // A second followed log: the dashboard tests turned the first into a directory.
 const backendLog = process.env.MSGOPS_E2E_OTP_LOG;
 const record = process.env.MSGOPS_E2E_NOTIFICATIONS;
 let browser;
 
-function stamp(d = new Date()) {
-  const p = (n, w = 2) => String(n).padStart(w, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())},${p(d.getMilliseconds(), 3)}`;
-}
 function appendCode(recipient, code) {
   appendFileSync(backendLog, `${stamp()} - services.otp_service - WARNING - SMS FALLBACK - OTP for ${recipient}: ${code}\n`);
 }

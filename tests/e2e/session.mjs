@@ -48,3 +48,9 @@ export function screenshot(name) {
   execFileSync("import", ["-display", process.env.DISPLAY, "-window", "root", file]);
   return file;
 }
+
+/** The backend's log timestamp for `d`, local time: `2025-10-29 16:34:53,202`. */
+export function stamp(d = new Date()) {
+  const p = (n, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())},${p(d.getMilliseconds(), 3)}`;
+}

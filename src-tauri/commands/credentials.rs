@@ -80,13 +80,15 @@ pub async fn credential_statuses(
     .into_iter()
     .filter_map(|(p, enabled)| (!enabled).then_some(p))
     .collect();
-    blocking(move || {
+    let mut statuses = blocking(move || {
         Ok(msgops_credentials::credential_statuses(
             store.as_ref(),
             &disabled,
         )?)
     })
-    .await
+    .await?;
+    msgops_providers::mark_refused(&mut statuses, &state.messaging.health());
+    Ok(statuses)
 }
 
 #[tauri::command]

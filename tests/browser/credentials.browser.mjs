@@ -125,3 +125,24 @@ test("the audit trail shows what happened before, newest first", async () => {
   assert.match(audit[0], /twilio validation_failed: failure HTTP 401, Twilio error 20003: Authenticate/);
   assert.match(audit[1], /aws import: success stored aws_access_key_id/);
 });
+
+test("a stored key the provider refused is invalid, with what the provider said", async () => {
+  // SendGrid's last call was refused (401); store a key for it in the fake keychain.
+  await page.evaluate(() => {
+    window.__msgops.state.secrets.sendgrid_api_key = "EXAMPLE-sendgrid-key-000000000001";
+  });
+  await page.getByTestId("nav-dashboard").click();
+  await page.getByTestId("nav-credentials").click();
+  await card("sendgrid").filter({ hasText: "invalid" }).waitFor();
+  assert.match(await card("sendgrid").innerText(), /SendGrid refused it: HTTP 401: The provided authorization grant is invalid/);
+  await assertNoSecretShown();
+  await app.screenshot("credentials-invalid");
+
+  // A new key the provider accepts replaces the provider: the refusal is history.
+  await card("sendgrid").getByRole("button", { name: "Rotate" }).click();
+  const form = card("sendgrid").locator("form.rotate-form");
+  await form.getByLabel("New SendGrid API key").fill("EXAMPLE-sendgrid-key-000000000002");
+  await form.getByRole("button", { name: "Validate and store" }).click();
+  await card("sendgrid").locator(".state-badge").filter({ hasText: /^stored$/ }).waitFor();
+  assert.equal(await card("sendgrid").locator(".cred-problem").count(), 0);
+});

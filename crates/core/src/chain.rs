@@ -351,6 +351,12 @@ impl<M: Message> ProviderChain<M> {
         };
         *write(&entry.provider) = provider;
         self.emit_transition(id, entry.breaker.reset(reason));
+        // What the old implementation (the old key) ran into no longer describes this one.
+        {
+            let mut stats = lock(&entry.stats);
+            stats.last_error = None;
+            stats.last_probe = None;
+        }
         self.emit(ChainEvent::ProviderChanged {
             channel: M::CHANNEL,
             provider: id.clone(),

@@ -379,9 +379,19 @@ async fn a_replaced_provider_is_used_by_the_next_send_with_its_breaker_reset() {
         r.chain.breaker(&twilio).map(|b| b.state()),
         Some(BreakerState::Open)
     );
+    let last_error = |r: &Rig| {
+        r.chain
+            .health()
+            .into_iter()
+            .find(|p| p.id == twilio)
+            .and_then(|p| p.last_error)
+    };
+    assert!(last_error(&r).is_some());
     let rotated = Arc::new(ScriptedProvider::instant());
     r.chain
         .set_provider(&twilio, Some(rotated.clone()), "Twilio key rotated");
+    // The old key's refusal no longer describes the provider.
+    assert_eq!(last_error(&r), None);
     let record = r.chain.send(&otp()).await;
     assert_eq!(record.outcome.delivered_by(), Some(&twilio));
     assert_eq!(rotated.calls(), 1);

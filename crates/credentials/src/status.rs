@@ -1,4 +1,5 @@
-//! What the UI shows per provider: stored / partial / missing / disabled, with masked values.
+//! What the UI shows per provider: stored / partial / missing / invalid / disabled, with masked
+//! values.
 
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -18,6 +19,8 @@ pub enum CredentialState {
     /// Some are stored, some are missing.
     Partial,
     Missing,
+    /// Stored, but the provider refused it at its last call or probe (see `problem`).
+    Invalid,
     /// The provider is switched off in the app's configuration.
     Disabled,
 }
@@ -38,6 +41,8 @@ pub struct CredentialStatus {
     pub provider: CredentialProvider,
     pub state: CredentialState,
     pub fields: Vec<SecretFieldStatus>,
+    /// Why the credentials are `invalid`: what the provider said.
+    pub problem: Option<String>,
 }
 
 /// The status of every provider. `disabled` lists providers switched off in the config.
@@ -67,6 +72,7 @@ pub fn credential_statuses(
                 provider,
                 state,
                 fields,
+                problem: None,
             })
         })
         .collect()

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use msgops_core::config::{self, Config};
+use msgops_core::health::HealthSnapshot;
 use msgops_core::{Channel, EmailMessage, Messaging, Provider, ProviderId, SmsMessage};
 use msgops_credentials::{
-    CredentialError, CredentialProvider, CredentialStore, CredentialStoreExt, SecretKind,
+    CredentialError, CredentialProvider, CredentialState, CredentialStatus, CredentialStore,
+    CredentialStoreExt, SecretKind,
 };
 use secrecy::SecretString;
 use serde::Serialize;
@@ -445,5 +447,162 @@ fn build_smtp(
             report.error = Some(e.message);
             None
         }
+    }
+}
+
+/// The providers that use `credentials`.
+pub fn providers_using(credentials: CredentialProvider) -> &'static [&'static str] {
+    match credentials {
+        CredentialProvider::Aws => &[config::SNS.id, config::SES.id],
+        CredentialProvider::Twilio => &[config::TWILIO.id],
+        CredentialProvider::Sendgrid => &[config::SENDGRID.id],
+        CredentialProvider::Smtp => &[config::SMTP.id],
+    }
+}
+
+/// What the provider said when it refused its credentials, if that is its latest word: of its
+/// last failed call (only while no call has succeeded since: a success resets the breaker's
+/// count) and its last probe, the later one was refused on authentication.
+fn refusal(p: &msgops_core::health::ProviderHealth) -> Option<String> {
+    let call = p
+        .last_error
+        .as_ref()
+        .filter(|_| p.consecutive_failures > 0)
+        .map(|e| (e.at, Some(e.kind), Some(&e.message)));
+    let probe = p
+        .last_probe
+        .as_ref()
+        .map(|r| (r.at, r.error_kind.filter(|_| !r.ok), r.message.as_ref()));
+    let (_, kind, said) = call.into_iter().chain(probe).max_by_key(|(at, _, _)| *at)?;
+    (kind == Some(msgops_core::ErrorKind::Authentication)).then(|| {
+        format!(
+            "{} refused it: {}",
+            p.display_name,
+            said.map_or("authentication failed", String::as_str)
+        )
+    })
+}
+
+/// Marks stored credentials `invalid` when a provider using them refused them last.
+pub fn mark_refused(statuses: &mut [CredentialStatus], health: &HealthSnapshot) {
+    for status in statuses
+        .iter_mut()
+        .filter(|s| s.state == CredentialState::Stored)
+    {
+        let ids = providers_using(status.provider);
+        if let Some(problem) = health
+            .providers()
+            .filter(|p| ids.contains(&p.id.as_str()))
+            .find_map(refusal)
+        {
+            status.state = CredentialState::Invalid;
+            status.problem = Some(problem);
+        }
+    }
+}
+
+#[cfg(test)]
+mod refused_tests {
+    use super::*;
+    use chrono::{TimeDelta, Utc};
+    use msgops_core::chain::{LastError, ProbeResult};
+    use msgops_core::ErrorKind;
+
+    fn stored(provider: CredentialProvider) -> CredentialStatus {
+        CredentialStatus {
+            provider,
+            state: CredentialState::Stored,
+            fields: Vec::new(),
+            problem: None,
+        }
+    }
+
+    fn twilio_refused_at(health: &mut HealthSnapshot, failures: u32, minutes_ago: i64) {
+        let twilio = &mut health.sms_providers[1];
+        twilio.consecutive_failures = failures;
+        twilio.last_error = Some(LastError {
+            kind: ErrorKind::Authentication,
+            message: "HTTP 401, Twilio error 20003: Authenticate".into(),
+            provider_code: Some(20003),
+            at: Utc::now() - TimeDelta::minutes(minutes_ago),
+        });
+    }
+
+    fn probe(ok: bool, kind: Option<ErrorKind>, minutes_ago: i64) -> ProbeResult {
+        ProbeResult {
+            ok,
+            error_kind: kind,
+            message: (!ok)
+                .then(|| "HTTP 403: The security token included in the request is invalid".into()),
+            at: Utc::now() - TimeDelta::minutes(minutes_ago),
+        }
+    }
+
+    fn states(health: &HealthSnapshot) -> Vec<(CredentialState, Option<String>)> {
+        let mut s: Vec<_> = CredentialProvider::ALL.into_iter().map(stored).collect();
+        mark_refused(&mut s, health);
+        s.into_iter().map(|s| (s.state, s.problem)).collect()
+    }
+
+    fn health() -> HealthSnapshot {
+        Messaging::from_config(&Config::default()).health()
+    }
+
+    #[test]
+    fn a_key_refused_at_the_last_call_is_invalid_with_what_the_provider_said() {
+        let mut h = health();
+        twilio_refused_at(&mut h, 2, 1);
+        let s = states(&h);
+        assert_eq!(s[1].0, CredentialState::Invalid);
+        assert_eq!(
+            s[1].1.as_deref(),
+            Some("Twilio refused it: HTTP 401, Twilio error 20003: Authenticate")
+        );
+        assert!(s
+            .iter()
+            .enumerate()
+            .all(|(i, (state, _))| i == 1 || *state == CredentialState::Stored));
+    }
+
+    #[test]
+    fn a_success_or_a_later_good_probe_clears_it() {
+        let mut h = health();
+        twilio_refused_at(&mut h, 0, 1); // a send succeeded since: the count is back to 0
+        assert_eq!(states(&h)[1].0, CredentialState::Stored);
+        twilio_refused_at(&mut h, 1, 5);
+        h.sms_providers[1].last_probe = Some(probe(true, None, 1));
+        assert_eq!(states(&h)[1].0, CredentialState::Stored);
+        h.sms_providers[1].last_probe = Some(probe(true, None, 10));
+        assert_eq!(
+            states(&h)[1].0,
+            CredentialState::Invalid,
+            "the refusal is newer than the probe"
+        );
+    }
+
+    #[test]
+    fn a_refused_probe_marks_the_shared_aws_keys_and_other_failures_do_not() {
+        let mut h = health();
+        h.email_providers[0].last_probe = Some(probe(false, Some(ErrorKind::Authentication), 1));
+        let s = states(&h);
+        assert_eq!(s[0].0, CredentialState::Invalid);
+        assert!(s[0]
+            .1
+            .as_deref()
+            .is_some_and(|p| p.starts_with("AWS SES refused it: HTTP 403")));
+        h.email_providers[0].last_probe = Some(probe(false, Some(ErrorKind::Transient), 1));
+        assert_eq!(states(&h)[0].0, CredentialState::Stored);
+    }
+
+    #[test]
+    fn missing_or_disabled_credentials_are_left_as_they_are() {
+        let mut h = health();
+        twilio_refused_at(&mut h, 3, 1);
+        let mut s = vec![CredentialStatus {
+            state: CredentialState::Disabled,
+            ..stored(CredentialProvider::Twilio)
+        }];
+        mark_refused(&mut s, &h);
+        assert_eq!(s[0].state, CredentialState::Disabled);
     }
 }

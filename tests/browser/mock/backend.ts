@@ -81,6 +81,16 @@ function mask(value: string): string {
   return chars.length <= 12 ? "•".repeat(8) : `${chars.slice(0, 4).join("")}…${chars.slice(-4).join("")}`;
 }
 
+/** Which providers use which credentials (msgops_providers::providers_using). */
+const USES: Record<CredentialProvider, string[]> = { aws: ["sns", "ses"], twilio: ["twilio"], sendgrid: ["sendgrid"], smtp: ["smtp"] };
+
+/** New credentials replace the providers using them: what the old key ran into is cleared. */
+function reinstalled(credentials: CredentialProvider) {
+  for (const p of providers().filter((p) => USES[credentials].includes(p.id))) {
+    Object.assign(p, { last_error: null, last_probe: null, consecutive_failures: 0, breaker_state: "CLOSED", open_until: null, open_remaining_ms: null });
+  }
+}
+
 function credentialStatuses(): CredentialStatus[] {
   return (Object.keys(FIELDS) as CredentialProvider[]).map((provider) => {
     const fields = FIELDS[provider].map(([kind, label, env_var]) => {
@@ -88,7 +98,13 @@ function credentialStatuses(): CredentialStatus[] {
       return { kind, label, env_var, masked: value === undefined ? null : mask(value) };
     });
     const stored = fields.filter((f) => f.masked !== null).length;
-    return { provider, fields, state: stored === fields.length ? "stored" : stored === 0 ? "missing" : "partial" };
+    const held = stored === fields.length ? "stored" : stored === 0 ? "missing" : "partial";
+    // As msgops_providers::mark_refused: stored, but refused at a provider's last call.
+    const refused = providers().find((p) => USES[provider].includes(p.id) && p.consecutive_failures > 0 && p.last_error?.kind === "authentication");
+    if (held === "stored" && refused) {
+      return { provider, fields, state: "invalid", problem: `${refused.display_name} refused it: ${refused.last_error?.message}` };
+    }
+    return { provider, fields, state: held, problem: null };
   });
 }
 
@@ -173,6 +189,7 @@ export const handlers: Record<string, Handler> = {
   apply_env_import: ({ request }: { request: ApplyImportRequest }) => {
     const stored: SecretKind[] = state.secrets.sendgrid_api_key === undefined ? ["sendgrid_api_key"] : [];
     state.secrets.sendgrid_api_key = fixtures.envFile.sendgrid_api_key;
+    reinstalled("sendgrid");
     record("sendgrid", "import", "success", `stored ${stored.join(", ") || "nothing"} from ${request.path}`);
     return {
       stored,
@@ -192,6 +209,7 @@ export const handlers: Record<string, Handler> = {
       throw ipcError("ProviderRejected", `${request.provider} refused the new credentials: HTTP 401, Twilio error 20003: Authenticate`);
     }
     for (const [kind, value] of entries) state.secrets[kind] = value;
+    reinstalled(request.provider);
     record(request.provider, "rotate", "success", `replaced ${entries.map(([k]) => k).join(", ")}`);
     return { provider: request.provider, replaced: entries.map(([k]) => k), masked: Object.fromEntries(entries.map(([k, v]) => [k, mask(v)])) };
   },

@@ -3,4 +3,8 @@ import type { CredentialProvider } from "./CredentialProvider";
 import type { CredentialState } from "./CredentialState";
 import type { SecretFieldStatus } from "./SecretFieldStatus";
 
-export type CredentialStatus = { provider: CredentialProvider, state: CredentialState, fields: Array<SecretFieldStatus>, };
+export type CredentialStatus = { provider: CredentialProvider, state: CredentialState, fields: Array<SecretFieldStatus>, 
+/**
+ * Why the credentials are `invalid`: what the provider said.
+ */
+problem: string | null, };

@@ -139,6 +139,11 @@ export function Credentials({ backend, rotate }: { backend: Backend; rotate?: Cr
               <h3>{CREDENTIAL_PROVIDER_NAME[s.provider]}</h3>
               <span className="state-badge">{s.state}</span>
             </header>
+            {s.problem && (
+              <p className="cred-problem" role="status">
+                {s.problem}. Rotate it with a key the provider accepts.
+              </p>
+            )}
             <dl>
               {s.fields.map((f) => (
                 <div key={f.kind}>

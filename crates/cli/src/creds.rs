@@ -192,9 +192,13 @@ fn list(store: &dyn CredentialStore, out: &mut dyn Write) -> anyhow::Result<()> 
             CredentialState::Stored => "stored",
             CredentialState::Partial => "partial",
             CredentialState::Missing => "missing",
+            CredentialState::Invalid => "invalid",
             CredentialState::Disabled => "disabled",
         };
         writeln!(out, "{:<9} {state}", status.provider.as_str())?;
+        if let Some(problem) = &status.problem {
+            writeln!(out, "  {problem}")?;
+        }
         for field in status.fields {
             let value = field.masked.as_deref().unwrap_or("(not stored)");
             writeln!(out, "  {:<22} {value}", field.env_var)?;

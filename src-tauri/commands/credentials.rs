@@ -65,21 +65,15 @@ pub async fn credential_statuses(
 ) -> Result<Vec<CredentialStatus>, IpcError> {
     let store = store(&state)?;
     let config = state.config.current();
-    let disabled: Vec<CredentialProvider> = [
-        (
-            CredentialProvider::Aws,
-            config.sns.policy.enabled() || config.ses.policy.enabled(),
-        ),
-        (CredentialProvider::Twilio, config.twilio.policy.enabled()),
-        (
-            CredentialProvider::Sendgrid,
-            config.sendgrid.policy.enabled(),
-        ),
-        (CredentialProvider::Smtp, config.smtp.policy.enabled()),
-    ]
-    .into_iter()
-    .filter_map(|(p, enabled)| (!enabled).then_some(p))
-    .collect();
+    // Credentials are disabled when every provider using them is switched off.
+    let disabled: Vec<CredentialProvider> = CredentialProvider::ALL
+        .into_iter()
+        .filter(|c| {
+            msgops_providers::providers_using(*c)
+                .iter()
+                .all(|id| config.policy(id).is_some_and(|p| !p.enabled()))
+        })
+        .collect();
     let mut statuses = blocking(move || {
         Ok(msgops_credentials::credential_statuses(
             store.as_ref(),

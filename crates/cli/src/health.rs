@@ -66,15 +66,8 @@ fn fetch(url: &str) -> Result<Value, String> {
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let response = client_request(reqwest::Method::GET, &url)?
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach {url}: {e}"))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| format!("{url} answered {status} without health JSON: {e}"))?;
+        let (status, body) =
+            crate::send::json_answer(client_request(reqwest::Method::GET, &url)?, &url).await?;
         if status.is_success() || status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
             Ok(body)
         } else {

@@ -74,6 +74,23 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
+/// Sends `request` and reads the JSON it is answered with, whatever the status.
+pub(crate) async fn json_answer(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<(reqwest::StatusCode, Value), String> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .json()
+        .await
+        .map_err(|e| format!("{url} answered {status} without JSON: {e}"))?;
+    Ok((status, body))
+}
+
 /// A request to the service with the bearer token of $MSGOPS_API_TOKEN, if set.
 pub(crate) fn client_request(
     method: reqwest::Method,
@@ -175,15 +192,7 @@ fn through_service(
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach {url}: {e}"))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| format!("{url} answered {status} without JSON: {e}"))?;
+        let (status, body) = json_answer(request, &url).await?;
         if body.get("outcome").is_some() {
             Ok(Answer::Record(body))
         } else {

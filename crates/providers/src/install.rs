@@ -333,19 +333,16 @@ fn build_twilio(
         return None;
     };
     report.credentials_from = Some(STORE.to_owned());
-    match TwilioProvider::new(TwilioSettings {
+    TwilioProvider::new(TwilioSettings {
         base_url: config.twilio.base_url.clone(),
         account_sid,
         auth_token,
         sender,
         timeouts,
-    }) {
-        Ok(p) => Some(Arc::new(p)),
-        Err(e) => {
-            report.error = Some(e.message);
-            None
-        }
-    }
+    })
+    .inspect_err(|e| report.error = Some(e.message.clone()))
+    .ok()
+    .map(|p| Arc::new(p) as _)
 }
 
 fn build_sendgrid(
@@ -377,18 +374,15 @@ fn build_sendgrid(
         return None;
     };
     report.credentials_from = Some(STORE.to_owned());
-    match SendGridProvider::new(SendGridSettings {
+    SendGridProvider::new(SendGridSettings {
         base_url: config.sendgrid.base_url.clone(),
         api_key,
         from,
         timeouts,
-    }) {
-        Ok(p) => Some(Arc::new(p)),
-        Err(e) => {
-            report.error = Some(e.message);
-            None
-        }
-    }
+    })
+    .inspect_err(|e| report.error = Some(e.message.clone()))
+    .ok()
+    .map(|p| Arc::new(p) as _)
 }
 
 fn build_smtp(
@@ -434,20 +428,17 @@ fn build_smtp(
     if auth.is_none() {
         report.credentials_from = Some("nothing (no smtp.username, so no AUTH)".to_owned());
     }
-    match SmtpProvider::new(SmtpSettings {
+    SmtpProvider::new(SmtpSettings {
         host,
         port: c.port,
         tls: c.tls,
         auth,
         from,
         timeouts,
-    }) {
-        Ok(p) => Some(Arc::new(p)),
-        Err(e) => {
-            report.error = Some(e.message);
-            None
-        }
-    }
+    })
+    .inspect_err(|e| report.error = Some(e.message.clone()))
+    .ok()
+    .map(|p| Arc::new(p) as _)
 }
 
 /// The providers that use `credentials`.

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use msgops_core::config::Config;
-use msgops_logwatch::{CancellationToken, CodePattern, LogEvent, ParserConfig, WatchConfig};
+use msgops_logwatch::{CancellationToken, LogClockInfo, LogEvent, SeenCodes, WatchConfig};
 use serde::Serialize;
 use tauri::{AppHandle, Emitter};
 use ts_rs::TS;
@@ -29,6 +29,8 @@ pub struct LogSnapshot {
     /// Everything that is not a code, oldest first.
     pub diagnostics: Vec<LogEvent>,
     pub files: Vec<String>,
+    /// The clock each file's timestamps are read in, and why.
+    pub clocks: Vec<LogClockInfo>,
 }
 
 #[derive(Default)]
@@ -36,6 +38,9 @@ pub struct LogFeed {
     codes: Mutex<VecDeque<msgops_logwatch::FallbackCode>>,
     diagnostics: Mutex<VecDeque<LogEvent>>,
     files: Mutex<Vec<String>>,
+    clocks: Mutex<Vec<LogClockInfo>>,
+    /// Codes already counted and notified: a restarted watcher reads the files again.
+    seen: Mutex<SeenCodes>,
     cancel: Mutex<Option<CancellationToken>>,
     /// The background HTTP service, when running: it counts codes and streams them.
     service: Mutex<Option<msgops_service::ServiceState>>,
@@ -51,6 +56,7 @@ impl LogFeed {
             codes: lock(&self.codes).iter().cloned().collect(),
             diagnostics: lock(&self.diagnostics).iter().cloned().collect(),
             files: lock(&self.files).clone(),
+            clocks: lock(&self.clocks).clone(),
         }
     }
 
@@ -62,17 +68,28 @@ impl LogFeed {
         *lock(&self.service) = Some(service);
     }
 
-    fn record(&self, event: &LogEvent) {
+    /// Keeps an event for the window; returns true for a code seen for the first time (counted
+    /// by the service and worth a notification).
+    fn record(&self, event: &LogEvent) -> bool {
         match event {
             LogEvent::Code(code) => {
-                if let Some(service) = lock(&self.service).as_ref() {
-                    service.record_code(code_seen(code));
+                let first = lock(&self.seen).first_time(code);
+                if first {
+                    if let Some(service) = lock(&self.service).as_ref() {
+                        service.record_code(msgops_service::CodeSeen::of(code));
+                    }
                 }
                 let mut codes = lock(&self.codes);
                 if codes.len() == MAX_CODES {
                     codes.pop_front();
                 }
                 codes.push_back(code.clone());
+                return first;
+            }
+            LogEvent::Clock(clock) => {
+                let mut clocks = lock(&self.clocks);
+                clocks.retain(|c| c.file != clock.file);
+                clocks.push(clock.clone());
             }
             other => {
                 let mut diagnostics = lock(&self.diagnostics);
@@ -82,6 +99,7 @@ impl LogFeed {
                 diagnostics.push_back(other.clone());
             }
         }
+        false
     }
 
     /// (Re)starts following the logs named in the configuration. Bad custom patterns are
@@ -95,39 +113,14 @@ impl LogFeed {
                 tracing::warn!(error = %e, "cannot tell the window the log watcher restarted");
             }
         }
-        let mut problems = Vec::new();
-        let patterns = config
-            .logs
-            .patterns
-            .iter()
-            .filter_map(|p| match CodePattern::new(p) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    problems.push(format!("pattern `{p}` ignored: {e}"));
-                    None
-                }
-            })
-            .collect();
-        *lock(&self.files) = config
-            .logs
-            .follow
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        if config.logs.follow.is_empty() {
-            return problems;
-        }
-        let lifetime = chrono::TimeDelta::seconds(
-            i64::try_from(config.logs.code_lifetime_secs).unwrap_or(600),
-        );
-        let mut watch = WatchConfig::new(config.logs.follow.clone()).poll_interval(
-            std::time::Duration::from_millis(config.logs.poll_interval_ms.max(10)),
-        );
-        watch.parser = ParserConfig {
-            expiry: msgops_logwatch::CodeExpiry::new(lifetime),
-            patterns,
-            ..ParserConfig::default()
-        };
+        let files = config.followed_logs();
+        *lock(&self.files) = files.iter().map(|p| p.display().to_string()).collect();
+        lock(&self.clocks).clear();
+        let (parser, problems) = config.logs.parser();
+        let mut watch = WatchConfig::new(files).poll_interval(std::time::Duration::from_millis(
+            config.logs.poll_interval_ms.max(10),
+        ));
+        watch.parser = parser;
         watch.backend_config = config.logs.backend_config.clone();
         // Codes already in the files are shown too: a support agent opening the window needs
         // the code written a minute ago.
@@ -137,12 +130,14 @@ impl LogFeed {
         let feed = Arc::clone(self);
         let _task = tauri::async_runtime::spawn(async move {
             let task = msgops_logwatch::watch_logs_with(watch, cancel, move |event| {
-                feed.record(&event);
+                let first = feed.record(&event);
                 if let Err(e) = app.emit(LOG_EVENT, &event) {
                     tracing::warn!(error = %e, "cannot forward log event to the window");
                 }
                 if let LogEvent::Code(code) = &event {
-                    crate::notify::new_code(&app, code);
+                    if first {
+                        crate::notify::new_code(&app, code);
+                    }
                     crate::tray::refresh(&app);
                 }
                 true
@@ -152,24 +147,5 @@ impl LogFeed {
             }
         });
         problems
-    }
-}
-
-fn code_seen(code: &msgops_logwatch::FallbackCode) -> msgops_service::CodeSeen {
-    use chrono::TimeZone;
-    let channel = match &code.recipient {
-        Some(r) if r.contains('@') => msgops_core::Channel::Email,
-        _ => msgops_core::Channel::Sms,
-    };
-    msgops_service::CodeSeen {
-        channel,
-        recipient: code.recipient.clone(),
-        code: code.code.clone(),
-        source: msgops_service::metrics::word(&code.source),
-        seen_at: chrono::Utc::now(),
-        expires_at: code
-            .expires_at
-            .and_then(|t| chrono::Local.from_local_datetime(&t).single())
-            .map(|t| t.with_timezone(&chrono::Utc)),
     }
 }

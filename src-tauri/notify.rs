@@ -1,7 +1,7 @@
 //! A desktop notification when a new fallback code is written while the window is not in
 //! front: support staff on a call should not have to watch the window.
 
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::{DateTime, TimeDelta, Utc};
 use msgops_logwatch::FallbackCode;
 use tauri::{AppHandle, Manager};
 use tauri_plugin_notification::NotificationExt;
@@ -9,7 +9,7 @@ use tauri_plugin_notification::NotificationExt;
 /// Codes written longer ago than this are history (read when the watcher started), not news.
 const NEWS_WINDOW: TimeDelta = TimeDelta::seconds(60);
 
-pub fn should_notify(code: &FallbackCode, window_focused: bool, now: NaiveDateTime) -> bool {
+pub fn should_notify(code: &FallbackCode, window_focused: bool, now: DateTime<Utc>) -> bool {
     let fresh = code
         .created_at
         .is_some_and(|c| now - c <= NEWS_WINDOW && c - now <= NEWS_WINDOW);
@@ -18,9 +18,13 @@ pub fn should_notify(code: &FallbackCode, window_focused: bool, now: NaiveDateTi
 }
 
 pub fn body(code: &FallbackCode) -> String {
-    let who = crate::tray::recipient_tail(code.recipient.as_deref());
+    let who = code.recipient_tail();
     match code.expires_at {
-        Some(t) => format!("{} for {who} — expires {}", code.code, t.format("%H:%M")),
+        Some(t) => format!(
+            "{} for {who} — expires {}",
+            code.code,
+            t.with_timezone(&chrono::Local).format("%H:%M")
+        ),
         None => format!("{} for {who}", code.code),
     }
 }
@@ -30,7 +34,7 @@ pub fn new_code(app: &AppHandle, code: &FallbackCode) {
         .get_webview_window("main")
         .and_then(|w| w.is_focused().ok())
         .unwrap_or(false);
-    if !should_notify(code, focused, chrono::Local::now().naive_local()) {
+    if !should_notify(code, focused, Utc::now()) {
         return;
     }
     let shown = app
@@ -49,9 +53,12 @@ mod tests {
     use super::*;
 
     fn code(created: &str) -> FallbackCode {
-        let created: NaiveDateTime = created.parse().unwrap();
+        let created = created.parse::<chrono::NaiveDateTime>().unwrap().and_utc();
         FallbackCode {
             recipient: Some("+14165550123".into()),
+            candidates: Vec::new(),
+            logged_at: None,
+            time: msgops_logwatch::CodeTime::Logged,
             code: "091282".into(),
             created_at: Some(created),
             expires_at: Some(created + TimeDelta::minutes(10)),
@@ -64,7 +71,10 @@ mod tests {
 
     #[test]
     fn only_a_fresh_valid_code_behind_an_unfocused_window_is_announced() {
-        let now: NaiveDateTime = "2026-11-24T10:00:05".parse().unwrap();
+        let now = "2026-11-24T10:00:05"
+            .parse::<chrono::NaiveDateTime>()
+            .unwrap()
+            .and_utc();
         let new = code("2026-11-24T10:00:04");
         assert!(should_notify(&new, false, now));
         assert!(!should_notify(&new, true, now), "the window is in front");

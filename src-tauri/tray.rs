@@ -41,29 +41,11 @@ fn word(state: BreakerState) -> &'static str {
     }
 }
 
-/// The last four characters of a recipient: enough for support staff, little on a shared screen.
-pub(crate) fn recipient_tail(recipient: Option<&str>) -> String {
-    match recipient {
-        Some(r) => {
-            let tail: String = r
-                .chars()
-                .rev()
-                .take(4)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            format!("…{tail}")
-        }
-        None => "unknown recipient".into(),
-    }
-}
-
 impl TrayView {
     pub fn of(
         health: &HealthSnapshot,
         latest: Option<&FallbackCode>,
-        now: chrono::NaiveDateTime,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Self {
         let in_use: Vec<_> = health
             .providers()
@@ -88,7 +70,7 @@ impl TrayView {
             None => ("No fallback code yet".to_string(), None),
             Some(c) => {
                 let expired = c.expired || c.expires_at.is_none_or(|t| t <= now);
-                let who = recipient_tail(c.recipient.as_deref());
+                let who = c.recipient_tail();
                 if expired {
                     (format!("Latest code {} for {who} — expired", c.code), None)
                 } else {
@@ -220,7 +202,7 @@ pub fn refresh(app: &AppHandle) {
     let view = TrayView::of(
         &state.messaging.health(),
         state.logs.latest_code().as_ref(),
-        chrono::Local::now().naive_local(),
+        chrono::Utc::now(),
     );
     let mut shown = tray
         .shown
@@ -247,9 +229,12 @@ mod tests {
     use msgops_core::Messaging;
 
     fn code(at: &str, expired: bool) -> FallbackCode {
-        let created: chrono::NaiveDateTime = at.parse().unwrap();
+        let created = at.parse::<chrono::NaiveDateTime>().unwrap().and_utc();
         FallbackCode {
             recipient: Some("+14165550123".into()),
+            candidates: Vec::new(),
+            logged_at: None,
+            time: msgops_logwatch::CodeTime::Logged,
             code: "091282".into(),
             created_at: Some(created),
             expires_at: Some(created + chrono::TimeDelta::minutes(10)),
@@ -274,7 +259,7 @@ mod tests {
 
     #[test]
     fn the_colour_is_the_worst_breaker_of_the_providers_in_use() {
-        let now = "2026-11-24T10:00:00".parse().unwrap();
+        let now = "2026-11-24T10:00:00Z".parse().unwrap();
         let mut h = health();
         assert_eq!(TrayView::of(&h, None, now).level, BreakerState::Closed);
         h.email_providers[1].breaker_state = BreakerState::HalfOpen;
@@ -293,14 +278,14 @@ mod tests {
     fn the_latest_code_is_offered_until_it_expires() {
         let h = health();
         let c = code("2026-11-24T10:00:00", false);
-        let view = TrayView::of(&h, Some(&c), "2026-11-24T10:05:00".parse().unwrap());
+        let view = TrayView::of(&h, Some(&c), "2026-11-24T10:05:00Z".parse().unwrap());
         assert_eq!(view.latest_label, "Copy latest code 091282 for …0123");
         assert_eq!(view.latest_code.as_deref(), Some("091282"));
-        let later = TrayView::of(&h, Some(&c), "2026-11-24T10:10:00".parse().unwrap());
+        let later = TrayView::of(&h, Some(&c), "2026-11-24T10:10:00Z".parse().unwrap());
         assert_eq!(later.latest_label, "Latest code 091282 for …0123 — expired");
         assert_eq!(later.latest_code, None);
         assert_eq!(
-            TrayView::of(&h, None, "2026-11-24T10:10:00".parse().unwrap()).latest_label,
+            TrayView::of(&h, None, "2026-11-24T10:10:00Z".parse().unwrap()).latest_label,
             "No fallback code yet"
         );
     }

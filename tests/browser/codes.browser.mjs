@@ -1,5 +1,6 @@
 // Codes with 100,000 entries: newest first, a small window of rows in the DOM, search by the
-// last four digits, copy through the clipboard plugin, live codes on top, scrolling to the end.
+// last four digits, a code for one of two waiting requests found by either's digits, the log's
+// clock, copy through the clipboard plugin, live codes on top, scrolling to the end.
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { openApp } from "./harness.mjs";
@@ -60,6 +61,51 @@ test("the last four digits of an old recipient find it, expired and not copyable
   await search("");
 });
 
+test("a code for one of two waiting requests says so in words and is found by either number's last four digits", async () => {
+  const uncertain = await codeAt(-3);
+  assert.equal(uncertain.recipient, null);
+  assert.deepEqual(uncertain.candidates, ["+1 416 555 0198", "+1 647 555 0289"]);
+  for (const digits of ["0198", "0289"]) {
+    await search(digits);
+    await page.getByTestId("codes-count").filter({ hasText: /^1 match$/ }).waitFor();
+    const row = rows().first();
+    assert.equal(await rows().count(), 1);
+    assert.match(await row.innerText(), new RegExp(`${uncertain.code}[\\s\\S]*uncertain\\s+for one of \\+1 416 555 0198, \\+1 647 555 0289[\\s\\S]*expires in`, "i"));
+    assert.equal(await row.locator(".code-recipient").getAttribute("data-uncertain"), "true");
+  }
+  // Marked apart from a certain recipient, not by colour alone: the word is there, in its own style.
+  const mark = rows().first().locator(".uncertain-label");
+  assert.equal(await mark.textContent(), "uncertain");
+  await rows().first().getByRole("button", { name: `Copy code ${uncertain.code}` }).click();
+  await page.getByTestId("copied").filter({ hasText: `Copied ${uncertain.code} for one of +1 416 555 0198, +1 647 555 0289` }).waitFor();
+  await app.screenshot("codes-uncertain");
+  // The end of one number and the start of the next are not one number.
+  await search("01981647");
+  await page.getByTestId("codes-count").filter({ hasText: /^0 matches$/ }).waitFor();
+  await search("");
+});
+
+test("the log's clock is shown, and a newer one replaces it live", async () => {
+  const clock = page.getByTestId("log-clock");
+  assert.match(await clock.innerText(), /^Log times read as UTC\S* — inferred: newest line \d\d:\d\d vs file modified \d\d:\d\d UTC$/);
+  await page.evaluate(() =>
+    window.__msgops.emitLog({
+      kind: "clock",
+      file: "/srv/backend/logs/app.log",
+      zone: "UTC\u221205:00",
+      basis: "inferred",
+      reason: "newest line 16:34 vs file modified 21:34 UTC",
+    }),
+  );
+  await clock.filter({ hasText: "Log times read as UTC\u221205:00 — inferred: newest line 16:34 vs file modified 21:34 UTC" }).waitFor();
+  assert.equal(await clock.count(), 1);
+  // A code with no timestamp of its own, read from the past, is marked approximate.
+  const approximate = await codeAt(-5);
+  assert.equal(approximate.time, "approximate");
+  const when = rows().nth(4).getByTestId("code-when");
+  assert.match(await when.innerText(), /^≈ \d\d:\d\d:\d\d\s+no timestamp on its line; the last one before it$/);
+});
+
 test("a code written to the log now appears at the top", async () => {
   await page.evaluate(() => {
     const { emitLog, localTime } = window.__msgops;
@@ -67,9 +113,12 @@ test("a code written to the log now appears at the top", async () => {
     return emitLog({
       kind: "code",
       recipient: "+14165550123",
+      candidates: [],
       code: "424242",
-      created_at: localTime(now),
-      expires_at: localTime(now + 600_000),
+      logged_at: localTime(now),
+      created_at: new Date(now).toISOString(),
+      expires_at: new Date(now + 600_000).toISOString(),
+      time: "logged",
       expired: false,
       source: "sms_fallback",
       file: "/srv/backend/logs/app.log",
@@ -123,7 +172,20 @@ test("figures: filtering 100,000 codes on a keystroke, and a live code, until th
     const { emitLog, localTime } = window.__msgops;
     const now = Date.now();
     const start = performance.now();
-    await emitLog({ kind: "code", recipient: "+14165550124", code: "135790", created_at: localTime(now), expires_at: localTime(now + 600_000), expired: false, source: "sms_fallback", file: "/srv/backend/logs/app.log", line: 1_000_001 });
+    await emitLog({
+      kind: "code",
+      recipient: "+14165550124",
+      candidates: [],
+      code: "135790",
+      logged_at: localTime(now),
+      created_at: new Date(now).toISOString(),
+      expires_at: new Date(now + 600_000).toISOString(),
+      time: "logged",
+      expired: false,
+      source: "sms_fallback",
+      file: "/srv/backend/logs/app.log",
+      line: 1_000_001,
+    });
     while (!document.querySelector('[data-testid="code-row"]').textContent.includes("135790")) await new Promise(requestAnimationFrame);
     await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
     return performance.now() - start;

@@ -2,7 +2,11 @@
 // and a test send whose code is typed and pasted back.
 import { test, before, beforeEach, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { openApp } from "./harness.mjs";
+
+/** The paste rule's table, shared with the Rust and Vitest tests. */
+const PASTE_CASES = JSON.parse(readFileSync(new URL("../../crates/logwatch/testdata/paste_cases.json", import.meta.url), "utf8")).cases;
 
 let app;
 let page;
@@ -94,6 +98,37 @@ test("a test send shows the attempt timeline, and the code typed or pasted back 
   const boxes = await page.locator(".code-box").evaluateAll((els) => els.map((e) => e.value).join(""));
   assert.equal(boxes, "091282");
   await app.screenshot("dashboard-test-send");
+});
+
+/** Pastes `text` into a box as Chromium does: a ClipboardEvent carrying a DataTransfer. */
+async function paste(box, text) {
+  await box.evaluate((el, t) => {
+    const data = new DataTransfer();
+    data.setData("text/plain", t);
+    el.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+  }, text);
+}
+
+test("pasting whole log lines from the paste table fills the boxes with the code, not the date or the phone number", async () => {
+  await page.getByTestId("test-send-to").fill("+14168802544");
+  await page.getByTestId("test-send-submit").click();
+  await page.getByTestId("send-result").waitFor();
+  const boxes = () => page.locator(".code-box").evaluateAll((els) => els.map((e) => e.value).join(""));
+  // Every six-digit case of the table; the log lines among them are the point.
+  const cases = PASTE_CASES.filter((c) => c.length === 6);
+  assert.ok(cases.filter((c) => c.text.includes(" - ") && c.code).length >= 3, "the table has whole log lines with a code");
+  for (const c of cases) {
+    await paste(page.getByLabel("Digit 1 of 6"), "000000");
+    assert.equal(await boxes(), "000000");
+    // Into the third box, as anyone might: the boxes fill from the first.
+    await paste(page.getByLabel("Digit 3 of 6"), c.text);
+    // A text with no code leaves the boxes as they were.
+    assert.equal(await boxes(), c.code ?? "000000", `${JSON.stringify(c.text)}: ${c.why}`);
+  }
+  // The fallback line the backend wrote for this test send is the code it sent.
+  await paste(page.getByLabel("Digit 1 of 6"), "2025-10-29 16:34:53,202 - services.otp_service - WARNING - SMS FALLBACK - OTP for +14168802544: 091282");
+  await page.getByTestId("code-check").filter({ hasText: "Code matches: delivery confirmed." }).waitFor();
+  assert.equal(await boxes(), "091282");
 });
 
 test("a provider that refused its key offers the fix: straight to rotating that key", async () => {

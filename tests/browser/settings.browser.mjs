@@ -29,6 +29,8 @@ test("the settings in force are shown, and there is nothing to save", async () =
   assert.equal(await field("Log file 1").inputValue(), "/srv/backend/logs/app.log");
   assert.equal(await field("Code lifetime").inputValue(), "10");
   assert.equal(await field("Code lifetime unit").inputValue(), "minutes");
+  assert.equal(await field("Log time zone").inputValue(), "auto");
+  assert.equal(await field("Code length").inputValue(), "6");
   assert.equal(await field("Twilio failure threshold").inputValue(), "3");
   assert.equal(await field("AWS SNS rate per second").inputValue(), "20");
   await status("No changes to save.");
@@ -64,7 +66,13 @@ test("problems show next to their field as you type; once fixed, Save stores the
   assert.match(await notice.innerText(), /Log file 2: does not exist yet/);
   const saved = (await app.calls("save_settings")).map((c) => c.args.settings);
   assert.equal(saved.length, 1);
-  assert.deepEqual(saved[0].logs, { follow: ["/srv/backend/logs/app.log", "/srv/backend/logs/new.log"], code_lifetime_secs: 600, patterns: [] });
+  assert.deepEqual(saved[0].logs, {
+    follow: ["/srv/backend/logs/app.log", "/srv/backend/logs/new.log"],
+    code_lifetime_secs: 600,
+    patterns: [],
+    timezone: "auto",
+    code_length: 6,
+  });
   assert.equal(saved[0].providers.find((p) => p.id === "twilio").failure_threshold, 5);
   await status("No changes to save.");
   await app.screenshot("settings-saved");
@@ -73,6 +81,28 @@ test("problems show next to their field as you type; once fixed, Save stores the
   await page.waitForFunction(() => window.__msgops.calls.filter((c) => c.cmd === "log_snapshot").length === 2);
   await page.getByTestId("nav-dashboard").click();
   await page.getByTestId("provider-twilio").getByTestId("failures").filter({ hasText: "0 / 5" }).waitFor();
+});
+
+test("the log time zone and the code length are checked by the backend and saved", async () => {
+  await field("Log time zone").fill("Mars/Olympus");
+  await problem("logs.timezone").filter({ hasText: "unknown time zone `Mars/Olympus`" }).waitFor();
+  assert.equal(await field("Log time zone").getAttribute("aria-invalid"), "true");
+  await field("Code length").fill("11");
+  await problem("logs.code_length").filter({ hasText: "must be between 4 and 10 digits, not 11" }).waitFor();
+  await status("Fix 2 errors marked above to save.");
+  await app.screenshot("settings-clock");
+
+  await field("Log time zone").fill("America/Toronto");
+  await field("Code length").fill("8");
+  await problem("logs.timezone").waitFor({ state: "detached" });
+  await problem("logs.code_length").waitFor({ state: "detached" });
+  await checked();
+  assert.equal(await field("Log time zone").getAttribute("aria-invalid"), "false");
+  await saveButton().click();
+  await page.getByRole("status").filter({ hasText: "Saved to" }).waitFor();
+  const [saved] = (await app.calls("save_settings")).map((c) => c.args.settings);
+  assert.equal(saved.logs.timezone, "America/Toronto");
+  assert.equal(saved.logs.code_length, 8);
 });
 
 test("Discard changes goes back to the settings in force", async () => {

@@ -1,7 +1,10 @@
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { act, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { Backend } from "./api/backend";
+import type { LogClockInfo } from "./bindings/LogClockInfo";
+import type { LogEvent } from "./bindings/LogEvent";
+import type { LogSnapshot } from "./bindings/LogSnapshot";
 import { App } from "./App";
 
 /** Just enough of a backend for the window to start and show each page. */
@@ -44,9 +47,12 @@ describe("App codes after new settings", () => {
     const code = (line: number, value: string) => ({
       kind: "code" as const,
       recipient: "+14165550123",
+      candidates: [],
       code: value,
+      logged_at: null,
       created_at: null,
       expires_at: null,
+      time: "unknown" as const,
       expired: true,
       source: "sms_fallback" as const,
       file: "/var/log/backend.log",
@@ -60,8 +66,8 @@ describe("App codes after new settings", () => {
         snapshots += 1;
         // Before the restart the feed held two codes; after it, the new file has one so far.
         return snapshots === 1
-          ? { codes: [code(1, "111111"), code(2, "222222")], diagnostics: [], files: ["/var/log/backend.log"] }
-          : { codes: [code(1, "333333")], diagnostics: [], files: ["/var/log/otp.log"] };
+          ? { codes: [code(1, "111111"), code(2, "222222")], diagnostics: [], files: ["/var/log/backend.log"], clocks: [] }
+          : { codes: [code(1, "333333")], diagnostics: [], files: ["/var/log/otp.log"], clocks: [] };
       }),
       onLogReset: vi.fn(async (handler: () => void) => {
         reset = handler;
@@ -77,5 +83,36 @@ describe("App codes after new settings", () => {
     reset();
     await waitFor(() => expect(tab).toHaveTextContent("Codes1"));
     expect(screen.getByText(/otp\.log/)).toBeInTheDocument();
+  });
+});
+
+describe("App log clocks", () => {
+  it("shows the snapshot's clock on the Codes page, replaced by a newer one for the same file, and not as a diagnostic", async () => {
+    const file = "/var/log/backend.log";
+    const clock = (zone: string, basis: LogClockInfo["basis"], reason: string): LogClockInfo => ({ file, zone, basis, reason });
+    let push: (e: LogEvent) => void = () => undefined;
+    const backend = {
+      ...fakeBackend(),
+      logSnapshot: vi.fn(async (): Promise<LogSnapshot> => ({
+        codes: [],
+        diagnostics: [{ kind: "clock", ...clock("local (America/Toronto)", "assumed", "no timestamp read yet") }],
+        files: [file],
+        clocks: [clock("local (America/Toronto)", "assumed", "no timestamp read yet")],
+      })),
+      onLogEvent: vi.fn(async (handler: (e: LogEvent) => void) => {
+        push = handler;
+        return () => undefined;
+      }),
+    } as unknown as Backend;
+    render(<App backend={backend} />);
+    // Not among the dashboard's diagnostics.
+    await waitFor(() => expect(backend.logSnapshot).toHaveBeenCalled());
+    expect(await screen.findByText("Nothing from the backend logs yet.")).toBeInTheDocument();
+
+    await userEvent.click(screen.getByTestId("nav-codes"));
+    expect(await screen.findByTestId("log-clock")).toHaveTextContent("Log times read as local (America/Toronto) — assumed: no timestamp read yet");
+    act(() => push({ kind: "clock", ...clock("UTC−05:00", "inferred", "newest line 16:34 vs file modified 21:34 UTC") }));
+    expect(screen.getAllByTestId("log-clock")).toHaveLength(1);
+    expect(screen.getByTestId("log-clock")).toHaveTextContent("Log times read as UTC−05:00 — inferred: newest line 16:34 vs file modified 21:34 UTC");
   });
 });

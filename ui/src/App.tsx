@@ -5,6 +5,7 @@ import type { AppStatus } from "./bindings/AppStatus";
 import type { CredentialProvider } from "./bindings/CredentialProvider";
 import type { FallbackCode } from "./bindings/FallbackCode";
 import type { HealthSnapshot } from "./bindings/HealthSnapshot";
+import type { LogClockInfo } from "./bindings/LogClockInfo";
 import type { LogEvent } from "./bindings/LogEvent";
 import type { Transition } from "./bindings/Transition";
 import { Codes } from "./components/Codes";
@@ -13,7 +14,7 @@ import { Dashboard } from "./components/Dashboard";
 import { Diagnostics } from "./components/Diagnostics";
 import { Settings } from "./components/Settings";
 import { TestSend } from "./components/TestSend";
-import { STATE_LABEL, todayByProvider, type ProviderToday } from "./format";
+import { STATE_LABEL, todayByProvider, withClock, type ProviderToday } from "./format";
 
 // The chart library is most of the History page's weight: it loads when the page is first opened.
 const History = lazy(() => import("./components/History").then((m) => ({ default: m.History })));
@@ -41,6 +42,7 @@ export function App({ backend }: { backend: Backend }) {
   const [codes, setCodes] = useState<FallbackCode[]>([]);
   const [diagnostics, setDiagnostics] = useState<LogEvent[]>([]);
   const [files, setFiles] = useState<string[]>([]);
+  const [clocks, setClocks] = useState<LogClockInfo[]>([]);
   const [keychainProblem, setKeychainProblem] = useState<string | null>(null);
 
   const refresh = useCallback(() => {
@@ -84,9 +86,14 @@ export function App({ backend }: { backend: Backend }) {
       refresh();
     });
     // Codes: what was read before the window opened, then each new one as it is written.
+    // A file's clock (the zone its times are read in) replaces the one it had: it is shown with
+    // the codes, not among the diagnostics.
     const unlistenLog = backend.onLogEvent((event) => {
       if (event.kind === "code") setCodes((c) => [...c, event]);
-      else setDiagnostics((d) => [...d.slice(-999), event]);
+      else if (event.kind === "clock") {
+        const { kind: _kind, ...clock } = event;
+        setClocks((c) => withClock(c, clock));
+      } else setDiagnostics((d) => [...d.slice(-999), event]);
     });
     const key = (c: FallbackCode) => `${c.file}:${c.line}:${c.code}`;
     const loadSnapshot = () =>
@@ -94,8 +101,10 @@ export function App({ backend }: { backend: Backend }) {
         (s) => {
           const known = new Set(s.codes.map(key));
           setCodes((live) => [...s.codes, ...live.filter((c) => !known.has(key(c)))]);
-          setDiagnostics((live) => [...s.diagnostics, ...live]);
+          setDiagnostics((live) => [...s.diagnostics.filter((e) => e.kind !== "clock"), ...live]);
           setFiles(s.files);
+          // A clock reported live since is newer than the snapshot's for that file.
+          setClocks((live) => live.reduce(withClock, s.clocks));
         },
         () => undefined,
       );
@@ -104,6 +113,7 @@ export function App({ backend }: { backend: Backend }) {
     const unlistenReset = backend.onLogReset(() => {
       setCodes([]);
       setDiagnostics([]);
+      setClocks([]);
       loadSnapshot();
     });
     return () => {
@@ -193,7 +203,7 @@ export function App({ backend }: { backend: Backend }) {
       )}
       {page === "codes" && (
         <main className="single">
-          <Codes codes={codes} files={files} copyText={backend.copyText} />
+          <Codes codes={codes} files={files} clocks={clocks} copyText={backend.copyText} />
         </main>
       )}
       {page === "history" && (

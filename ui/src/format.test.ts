@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { credentialsOf, todayByProvider } from "./format";
+import { clockLine, codeWhen, credentialsOf, recipientLabel, todayByProvider, withClock } from "./format";
 
 describe("todayByProvider", () => {
   it("sums today's entries per provider and ignores other days", () => {
@@ -28,5 +28,49 @@ describe("todayByProvider", () => {
 describe("credentialsOf", () => {
   it("maps both AWS providers to the AWS keys and the Console to none", () => {
     expect(["sns", "ses", "twilio", "sendgrid", "smtp", "console"].map(credentialsOf)).toEqual(["aws", "aws", "twilio", "sendgrid", "smtp", null]);
+  });
+});
+
+describe("recipientLabel", () => {
+  it("is the certain recipient, one of the candidates, or says the log does not name one", () => {
+    expect(recipientLabel({ recipient: "+14165550123", candidates: [] })).toBe("+14165550123");
+    expect(recipientLabel({ recipient: null, candidates: ["4165550471", "4165550999"] })).toBe("one of 4165550471, 4165550999");
+    expect(recipientLabel({ recipient: null, candidates: [] })).toBe("recipient not in log");
+  });
+});
+
+describe("codeWhen", () => {
+  const at = "2025-10-29T20:34:53.202Z";
+  it("marks an approximate time and says why", () => {
+    const when = codeWhen({ created_at: at, logged_at: "2025-10-29T16:34:53.202", time: "approximate" });
+    expect(when.text).toMatch(/^≈ \d\d:\d\d:\d\d$/);
+    expect(when.note).toBe("no timestamp on its line; the last one before it");
+    expect(when.title).toContain("in the log: 2025-10-29 16:34:53.202");
+  });
+  it("says when a time is the time the line was read", () => {
+    expect(codeWhen({ created_at: at, logged_at: null, time: "read_at" }).text).toMatch(/^read at \d\d:\d\d:\d\d$/);
+  });
+  it("reads the instant in this computer's zone", () => {
+    const d = new Date(at);
+    const hh = String(d.getHours()).padStart(2, "0");
+    expect(codeWhen({ created_at: at, logged_at: "2025-10-29T16:34:53.202", time: "logged" }).text).toMatch(new RegExp(` ${hh}:34:53$`));
+  });
+  it("has no time when none is known", () => {
+    expect(codeWhen({ created_at: null, logged_at: null, time: "unknown" }).text).toBe("time unknown");
+  });
+});
+
+describe("log clocks", () => {
+  const a = { file: "/a.log", zone: "local (America/Toronto)", basis: "assumed" as const, reason: "no timestamp read yet" };
+  const b = { file: "/b.log", zone: "UTC", basis: "configured" as const, reason: "set by logs.timezone" };
+  it("says the zone, how it was chosen and why", () => {
+    expect(clockLine({ ...a, zone: "UTC−05:00", basis: "inferred", reason: "newest line 16:34 vs file modified 21:34 UTC" })).toBe(
+      "Log times read as UTC−05:00 — inferred: newest line 16:34 vs file modified 21:34 UTC",
+    );
+  });
+  it("keeps one clock per file, the newest", () => {
+    const newer = { ...a, zone: "UTC−05:00", basis: "inferred" as const, reason: "newest line 16:34 vs file modified 21:34 UTC" };
+    expect(withClock([a, b], newer)).toEqual([newer, b]);
+    expect(withClock([b], a)).toEqual([b, a]);
   });
 });

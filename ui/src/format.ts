@@ -3,6 +3,8 @@ import type { HistorySummary } from "./bindings/HistorySummary";
 import type { BreakerState } from "./bindings/BreakerState";
 import type { Channel } from "./bindings/Channel";
 import type { ErrorKind } from "./bindings/ErrorKind";
+import type { FallbackCode } from "./bindings/FallbackCode";
+import type { LogClockInfo } from "./bindings/LogClockInfo";
 import type { ProviderId } from "./bindings/ProviderId";
 import type { SkipReason } from "./bindings/SkipReason";
 
@@ -118,4 +120,73 @@ export function todayByProvider(summary: HistorySummary): Record<string, Provide
     t.cost_usd += d.cost_usd;
   }
   return out;
+}
+
+/**
+ * Who a code is for, as every surface shows it (`FallbackCode::recipient_label` in Rust): the
+ * certain recipient, "one of A, B" when the log cannot tell which of several waiting requests
+ * it is for, or "recipient not in log".
+ */
+export function recipientLabel(code: Pick<FallbackCode, "recipient" | "candidates">): string {
+  if (code.recipient !== null) return code.recipient;
+  if (code.candidates.length === 0) return "recipient not in log";
+  return `one of ${code.candidates.join(", ")}`;
+}
+
+/** The log names no certain recipient, only several it may be for. */
+export function isUncertain(code: Pick<FallbackCode, "recipient" | "candidates">): boolean {
+  return code.recipient === null && code.candidates.length > 0;
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+
+/** An instant (RFC 3339) in this computer's time: "2025-10-29 16:34:53". */
+export function localDateTime(instant: string): string {
+  const d = new Date(instant);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** When a code was written, in this computer's time, and how sure that is. */
+export interface CodeWhen {
+  text: string;
+  /** Shown under the time when it is not the code's own timestamp. */
+  note: string | null;
+  /** All of it: the date, why, and the timestamp as the log wrote it. */
+  title: string;
+}
+
+export function codeWhen(code: Pick<FallbackCode, "created_at" | "logged_at" | "time">): CodeWhen {
+  if (code.created_at === null || code.time === "unknown") {
+    return { text: "time unknown", note: null, title: "No time is known for this code: it is never shown as valid." };
+  }
+  const at = localDateTime(code.created_at);
+  const inLog = code.logged_at === null ? [] : [`in the log: ${code.logged_at.replace("T", " ")}`];
+  const title = (why: string[]) => [at, ...why, ...inLog].join("; ");
+  switch (code.time) {
+    case "read_at":
+      return { text: `read at ${at.slice(11)}`, note: null, title: title(["no timestamp on its line: the time msgops read it"]) };
+    case "approximate": {
+      const note = "no timestamp on its line; the last one before it";
+      return { text: `≈ ${at.slice(11)}`, note, title: title([note]) };
+    }
+    default:
+      return { text: at, note: null, title: title([]) };
+  }
+}
+
+const CLOCK_BASIS: Record<LogClockInfo["basis"], string> = {
+  configured: "configured",
+  inferred: "inferred",
+  assumed: "assumed",
+};
+
+/** "Log times read as UTC−05:00 — inferred: newest line 16:34 vs file modified 21:34 UTC". */
+export function clockLine(clock: LogClockInfo): string {
+  return `Log times read as ${clock.zone} — ${CLOCK_BASIS[clock.basis] ?? clock.basis}: ${clock.reason}`;
+}
+
+/** The clocks with `clock` in place of the one for the same file (a file has one clock). */
+export function withClock(clocks: LogClockInfo[], clock: LogClockInfo): LogClockInfo[] {
+  const i = clocks.findIndex((c) => c.file === clock.file);
+  return i === -1 ? [...clocks, clock] : clocks.map((c, j) => (j === i ? clock : c));
 }

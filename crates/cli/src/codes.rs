@@ -6,81 +6,116 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::{DateTime, Local, TimeDelta, TimeZone, Utc};
+use msgops_core::config::{config_path, ConfigFile};
 use msgops_logwatch::{
-    parse_any_timestamp, scan_codes, CodeExpiry, CodePattern, FallbackCode, ScanOptions,
+    parse_any_timestamp, scan_codes, CodeExpiry, CodePattern, CodeTime, FallbackCode, ScanOptions,
+    ZoneSetting,
 };
-use serde::Serialize;
 
 #[derive(clap::Args, Debug)]
 pub struct CodesArgs {
-    /// Log file to read (repeat for several).
-    #[arg(long = "log", value_name = "FILE", required = true)]
+    /// Log file to read (repeat for several). Default: `logs.follow` of the configuration plus
+    /// the Console provider's own log.
+    #[arg(long = "log", value_name = "FILE")]
     logs: Vec<PathBuf>,
-    /// Extra code pattern: a regex with the named group `code` and optionally `recipient`, `ts`.
+    /// Extra code pattern: a regex with the named group `code` and optionally `recipient`, `ts`,
+    /// `corr`; or `recipient` (and `corr`) without `code` for an announcement.
     #[arg(long = "pattern", value_name = "REGEX")]
     patterns: Vec<String>,
-    /// Only codes whose recipient contains this (e.g. the last 4 digits of the phone number).
+    /// Only codes whose recipient (or one of whose possible recipients) contains this, e.g. the
+    /// last 4 digits of the phone number.
     #[arg(long, value_name = "TEXT")]
     phone: Option<String>,
     /// Also print expired codes (marked as expired).
     #[arg(long)]
     include_expired: bool,
-    /// The time that decides expiry, in log time (e.g. 2025-10-29T16:40:00). Default: now.
+    /// The time that decides expiry: RFC 3339 (2025-10-29T16:40:00-04:00) or this computer's
+    /// local time (2025-10-29T16:40:00). Default: now.
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
-    /// Minutes a code stays valid after it was written.
-    #[arg(long, value_name = "MINUTES", default_value_t = 10)]
-    ttl_minutes: i64,
+    /// Minutes a code stays valid after it was written. Default: `logs.code_lifetime_secs`.
+    #[arg(long, value_name = "MINUTES")]
+    ttl_minutes: Option<i64>,
+    /// The zone the log's timestamps are in: auto, local, UTC or an IANA name. Default:
+    /// `logs.timezone` (auto).
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
     /// One JSON object per line.
     #[arg(long)]
     json: bool,
 }
 
-/// The `--json` line: times as written in the log (naive ISO 8601).
-#[derive(Serialize)]
-struct CodeLine<'a> {
-    recipient: Option<&'a str>,
-    code: &'a str,
-    created_at: Option<NaiveDateTime>,
-    expires_at: Option<NaiveDateTime>,
-    expired: bool,
-    file: &'a str,
-    line: u64,
-}
-
 pub fn run(args: CodesArgs) -> ExitCode {
-    let now = match args.now.as_deref() {
-        Some(text) => match parse_any_timestamp(text) {
-            Some(t) => t,
-            None => {
-                eprintln!("msgops codes: --now {text:?} is not a time like 2025-10-29T16:40:00");
-                return ExitCode::from(2);
-            }
-        },
-        None => chrono::Local::now().naive_local(),
+    let now = match args.now.as_deref().map(parse_instant) {
+        Some(Some(t)) => t,
+        Some(None) => {
+            eprintln!(
+                "msgops codes: --now {:?} is not a time like 2025-10-29T16:40:00 or 2025-10-29T16:40:00-04:00",
+                args.now.as_deref().unwrap_or_default()
+            );
+            return ExitCode::from(2);
+        }
+        None => Utc::now(),
     };
-    let mut options = ScanOptions::new(now);
+    let config = ConfigFile::open(config_path()).0.current();
+    let (mut parser, problems) = config.logs.parser();
+    for p in problems {
+        eprintln!("msgops codes: {p}");
+    }
     for p in &args.patterns {
         match CodePattern::new(p) {
-            Ok(p) => options.patterns.push(p),
+            Ok(p) => parser.patterns.insert(0, p),
             Err(e) => {
                 eprintln!("msgops codes: {e}");
                 return ExitCode::from(2);
             }
         }
     }
-    options.expiry = CodeExpiry::new(TimeDelta::minutes(args.ttl_minutes));
+    if let Some(zone) = &args.timezone {
+        match zone.parse::<ZoneSetting>() {
+            Ok(z) => parser.zone = z,
+            Err(e) => {
+                eprintln!("msgops codes: --timezone: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(minutes) = args.ttl_minutes {
+        parser.expiry = CodeExpiry::new(TimeDelta::minutes(minutes.clamp(1, 24 * 60)));
+    }
+    let logs = if args.logs.is_empty() {
+        // The defaults may not exist (yet): the Console log appears with the first code.
+        let (present, absent): (Vec<_>, Vec<_>) =
+            config.followed_logs().into_iter().partition(|p| p.exists());
+        for p in absent {
+            eprintln!(
+                "msgops codes: {} does not exist (yet); skipped",
+                p.display()
+            );
+        }
+        present
+    } else {
+        args.logs.clone()
+    };
+    let mut options = ScanOptions::new(now);
+    options.parser = parser;
     options.include_expired = args.include_expired;
     options.recipient_contains = args.phone.filter(|p| !p.is_empty());
 
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
     let json = args.json;
-    let result = scan_codes(&args.logs, &options, |code| {
-        print_code(&mut out, &code, json)
-    });
+    let result = scan_codes(&logs, &options, |code| print_code(&mut out, &code, json));
     let flushed = out.flush();
+    if let Ok(report) = &result {
+        for clock in &report.clocks {
+            eprintln!(
+                "msgops codes: {}: log times read as {} ({})",
+                clock.file, clock.zone, clock.reason
+            );
+        }
+    }
     match result
         .map_err(|e| (e.source.kind(), e.to_string()))
         .and(flushed.map_err(|e| (e.kind(), e.to_string())))
@@ -94,34 +129,55 @@ pub fn run(args: CodesArgs) -> ExitCode {
     }
 }
 
+/// RFC 3339, or a wall-clock time of this computer.
+fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let naive = parse_any_timestamp(text)?;
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 fn print_code(out: &mut impl Write, c: &FallbackCode, json: bool) -> io::Result<()> {
     if json {
-        let line = CodeLine {
-            recipient: c.recipient.as_deref(),
-            code: &c.code,
-            created_at: c.created_at,
-            expires_at: c.expires_at,
-            expired: c.expired,
-            file: &c.file,
-            line: c.line,
-        };
-        serde_json::to_writer(&mut *out, &line)?;
+        serde_json::to_writer(&mut *out, c)?;
         return out.write_all(b"\n");
     }
-    let time =
-        |t: Option<NaiveDateTime>| t.map_or_else(|| "unknown time".to_owned(), |t| t.to_string());
+    let local = |t: Option<DateTime<Utc>>| {
+        t.map_or_else(
+            || "unknown time".to_owned(),
+            |t| {
+                t.with_timezone(&Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            },
+        )
+    };
+    let approx = if c.time == CodeTime::Approximate {
+        "≈"
+    } else {
+        ""
+    };
+    let uncertain = if c.candidates.is_empty() {
+        ""
+    } else {
+        " (uncertain)"
+    };
     writeln!(
         out,
-        "{}  {}  {}  {} {}  {}:{}",
-        time(c.created_at),
-        c.recipient.as_deref().unwrap_or("(recipient unknown)"),
+        "{approx}{}  {}{uncertain}  {}  {} {}  {}:{}",
+        local(c.created_at),
+        c.recipient_label(),
         c.code,
         if c.expired {
             "EXPIRED at"
         } else {
             "valid until"
         },
-        time(c.expires_at),
+        local(c.expires_at),
         c.file,
         c.line
     )
@@ -133,23 +189,37 @@ mod tests {
     use msgops_logwatch::CodeSource;
 
     #[test]
-    fn json_line_has_the_documented_fields_and_log_times() {
-        let created = parse_any_timestamp("2025-10-29 16:34:53,202");
-        let code = CodeExpiry::default().code(
-            Some("+14165550123".to_owned()),
-            "091282".to_owned(),
-            created,
-            CodeSource::SmsFallback,
-            parse_any_timestamp("2025-10-29T17:00:00").unwrap(),
-            "backend.log".to_owned(),
-            2,
-        );
+    fn json_line_has_the_documented_fields() {
+        let created = parse_instant("2025-10-29T16:34:53.202-04:00");
+        let expiry = CodeExpiry::default();
+        let code = FallbackCode {
+            recipient: None,
+            candidates: vec!["4165550471".into(), "4165550999".into()],
+            code: "091282".into(),
+            logged_at: parse_any_timestamp("2025-10-29 16:34:53,202"),
+            created_at: created,
+            expires_at: expiry.expires_at(created),
+            time: CodeTime::Logged,
+            expired: true,
+            source: CodeSource::Console,
+            file: "backend.log".into(),
+            line: 2,
+        };
         let mut out = Vec::new();
         print_code(&mut out, &code, true).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"recipient\":\"+14165550123\",\"code\":\"091282\",\"created_at\":\"2025-10-29T16:34:53.202\",\
-\"expires_at\":\"2025-10-29T16:44:53.202\",\"expired\":true,\"file\":\"backend.log\",\"line\":2}\n"
+            "{\"recipient\":null,\"candidates\":[\"4165550471\",\"4165550999\"],\"code\":\"091282\",\
+\"logged_at\":\"2025-10-29T16:34:53.202\",\"created_at\":\"2025-10-29T20:34:53.202Z\",\
+\"expires_at\":\"2025-10-29T20:44:53.202Z\",\"time\":\"logged\",\"expired\":true,\
+\"source\":\"console\",\"file\":\"backend.log\",\"line\":2}\n"
+        );
+        let mut out = Vec::new();
+        print_code(&mut out, &code, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("one of 4165550471, 4165550999 (uncertain)"),
+            "{text}"
         );
     }
 }

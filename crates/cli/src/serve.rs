@@ -234,13 +234,18 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
     let state = ServiceState::new(messaging, settings);
-    let logs = if args.logs.is_empty() {
-        ConfigFile::open(config_path()).0.current().logs.follow
+    let config = ConfigFile::open(config_path()).0.current();
+    let mut watch = msgops_logwatch::WatchConfig::new(if args.logs.is_empty() {
+        config.followed_logs()
     } else {
         args.logs.clone()
-    };
-    let watcher =
-        (!logs.is_empty()).then(|| feed_codes(logs, state.clone(), shutdown.child_token()));
+    });
+    let (parser, problems) = config.logs.parser();
+    for p in problems {
+        eprintln!("msgops serve: {p}");
+    }
+    watch.parser = parser;
+    let watcher = Some(feed_codes(watch, state.clone(), shutdown.child_token()));
     let result = msgops_service::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
     if let Some(watcher) = watcher {
@@ -261,40 +266,23 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
 
 /// Follows backend logs and feeds the codes found into the service, as the desktop app does.
 fn feed_codes(
-    logs: Vec<std::path::PathBuf>,
+    watch: msgops_logwatch::WatchConfig,
     state: ServiceState,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    use chrono::TimeZone;
-    use msgops_logwatch::{watch_logs_with, LogEvent, WatchConfig};
+    use msgops_logwatch::{watch_logs_with, LogEvent};
     eprintln!(
         "msgops serve: following {} for one-time codes",
-        logs.iter()
+        watch
+            .files
+            .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ")
     );
-    watch_logs_with(WatchConfig::new(logs), cancel, move |event| {
-        if let LogEvent::Code(code) = event {
-            let channel = if code.recipient.as_deref().is_some_and(|r| r.contains('@')) {
-                msgops_core::Channel::Email
-            } else {
-                msgops_core::Channel::Sms
-            };
-            let local = |t: chrono::NaiveDateTime| {
-                chrono::Local
-                    .from_local_datetime(&t)
-                    .single()
-                    .map(|t| t.with_timezone(&chrono::Utc))
-            };
-            state.record_code(msgops_service::CodeSeen {
-                channel,
-                recipient: code.recipient,
-                code: code.code,
-                source: msgops_service::metrics::word(&code.source),
-                seen_at: chrono::Utc::now(),
-                expires_at: code.expires_at.and_then(local),
-            });
+    watch_logs_with(watch, cancel, move |event| {
+        if let LogEvent::Code(code) = &event {
+            state.record_code(msgops_service::CodeSeen::of(code));
         }
         true
     })

@@ -7,14 +7,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use msgops_core::config::{config_path, ConfigFile};
 use msgops_logwatch::{
-    watch_logs, CancellationToken, CodeExpiry, CodePattern, LogEvent, WatchConfig,
+    watch_logs, CancellationToken, CodeExpiry, CodePattern, LogEvent, WatchConfig, ZoneSetting,
 };
 
 #[derive(clap::Args, Debug)]
 pub struct WatchArgs {
-    /// Log file to follow (repeat for several). It may not exist yet.
-    #[arg(long = "log", value_name = "FILE", required = true)]
+    /// Log file to follow (repeat for several). It may not exist yet. Default: `logs.follow` of
+    /// the configuration plus the Console provider's own log.
+    #[arg(long = "log", value_name = "FILE")]
     logs: Vec<PathBuf>,
     /// Report what the files already hold too, not only new lines.
     #[arg(long)]
@@ -22,33 +24,64 @@ pub struct WatchArgs {
     /// One JSON object per line, with a `kind` field.
     #[arg(long)]
     json: bool,
-    /// Extra code pattern: a regex with the named group `code` and optionally `recipient`, `ts`.
+    /// Extra code pattern: a regex with the named group `code` and optionally `recipient`, `ts`,
+    /// `corr`; or `recipient` (and `corr`) without `code` for an announcement.
     #[arg(long = "pattern", value_name = "REGEX")]
     patterns: Vec<String>,
     /// The backend's `.env` / config file: warn when it changed after the backend started.
+    /// Default: `logs.backend_config`.
     #[arg(long, value_name = "FILE")]
     backend_config: Option<PathBuf>,
+    /// The zone the log's timestamps are in: auto, local, UTC or an IANA name. Default:
+    /// `logs.timezone` (auto).
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
     /// How often files are checked besides filesystem notifications.
     #[arg(long, value_name = "MS", default_value_t = 250)]
     poll_ms: u64,
     /// Do not use filesystem notifications (polling only).
     #[arg(long)]
     no_notify: bool,
-    /// Minutes a code stays valid after it was written.
-    #[arg(long, value_name = "MINUTES", default_value_t = 10)]
-    ttl_minutes: i64,
+    /// Minutes a code stays valid after it was written. Default: `logs.code_lifetime_secs`.
+    #[arg(long, value_name = "MINUTES")]
+    ttl_minutes: Option<i64>,
 }
 
 pub fn run(args: WatchArgs) -> ExitCode {
-    let mut config = WatchConfig::new(args.logs.clone())
-        .poll_interval(Duration::from_millis(args.poll_ms.max(1)));
+    let settings = ConfigFile::open(config_path()).0.current();
+    let logs = if args.logs.is_empty() {
+        settings.followed_logs()
+    } else {
+        args.logs.clone()
+    };
+    let mut config =
+        WatchConfig::new(logs).poll_interval(Duration::from_millis(args.poll_ms.max(1)));
     config.from_start = args.from_start;
     config.follow.use_notify = !args.no_notify;
-    config.backend_config = args.backend_config.clone();
-    config.parser.expiry = CodeExpiry::new(TimeDelta::minutes(args.ttl_minutes));
+    config.backend_config = args
+        .backend_config
+        .clone()
+        .or(settings.logs.backend_config.clone());
+    let (parser, problems) = settings.logs.parser();
+    for p in problems {
+        eprintln!("msgops watch: {p}");
+    }
+    config.parser = parser;
+    if let Some(minutes) = args.ttl_minutes {
+        config.parser.expiry = CodeExpiry::new(TimeDelta::minutes(minutes.clamp(1, 24 * 60)));
+    }
+    if let Some(zone) = &args.timezone {
+        match zone.parse::<ZoneSetting>() {
+            Ok(z) => config.parser.zone = z,
+            Err(e) => {
+                eprintln!("msgops watch: --timezone: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     for p in &args.patterns {
         match CodePattern::new(p) {
-            Ok(p) => config.parser.patterns.push(p),
+            Ok(p) => config.parser.patterns.insert(0, p),
             Err(e) => {
                 eprintln!("msgops watch: {e}");
                 return ExitCode::from(2);
@@ -109,10 +142,21 @@ fn print_event(out: &mut impl Write, event: &LogEvent, json: bool) -> io::Result
     match event {
         LogEvent::Code(c) => writeln!(
             out,
-            "{} code {} for {} ({}, {}:{})",
-            t(c.created_at),
+            "{} code {} for {}{} ({}, {}:{})",
+            c.created_at.map_or_else(
+                || "-".to_owned(),
+                |t| t
+                    .with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            ),
             c.code,
-            c.recipient.as_deref().unwrap_or("unknown recipient"),
+            c.recipient_label(),
+            if c.candidates.is_empty() {
+                ""
+            } else {
+                " (uncertain)"
+            },
             if c.expired { "expired" } else { "valid" },
             c.file,
             c.line
@@ -153,6 +197,11 @@ fn print_event(out: &mut impl Write, event: &LogEvent, json: bool) -> io::Result
         ),
         LogEvent::StaleConfig(s) => writeln!(out, "{}", s.message),
         LogEvent::FollowerStatus(s) => writeln!(out, "[{:?}] {}", s.state, s.message),
+        LogEvent::Clock(c) => writeln!(
+            out,
+            "{}: log times read as {} ({})",
+            c.file, c.zone, c.reason
+        ),
     }
 }
 

@@ -306,10 +306,65 @@ pub struct LogsConfig {
     /// Polling interval for filesystems without change notification.
     #[ts(type = "number")]
     pub poll_interval_ms: u64,
-    /// Extra patterns: regexes with named groups `recipient`, `code` and optionally `ts`.
+    /// Extra patterns: regexes with named groups `code` and optionally `recipient`, `ts`, `corr`
+    /// (a thread, task or request id); or `recipient` (and `corr`) without `code` for the line
+    /// that announces a request whose code comes later.
     pub patterns: Vec<String>,
     /// The backend's `.env` or config file, for the stale-configuration check.
     pub backend_config: Option<PathBuf>,
+    /// The zone the logs' timestamps are written in: `auto` (inferred per file from its
+    /// modification time), `local`, `UTC` or an IANA name like `America/Toronto`.
+    pub timezone: String,
+    /// Digits in a one-time code (the backend's 6).
+    #[ts(type = "number")]
+    pub code_length: usize,
+}
+
+impl LogsConfig {
+    /// How the log watcher and `msgops codes` read the logs. Patterns that do not compile are
+    /// left out and described in the second value (the built-in ones keep working).
+    pub fn parser(&self) -> (msgops_logwatch::ParserConfig, Vec<String>) {
+        let mut problems = Vec::new();
+        let patterns = self
+            .patterns
+            .iter()
+            .filter_map(|p| match msgops_logwatch::CodePattern::new(p) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    problems.push(format!("pattern `{p}` ignored: {e}"));
+                    None
+                }
+            })
+            .collect();
+        let lifetime = chrono::TimeDelta::seconds(
+            i64::try_from(self.code_lifetime_secs)
+                .unwrap_or(i64::MAX)
+                .min(MAX_CODE_LIFETIME_SECS),
+        );
+        let config = msgops_logwatch::ParserConfig {
+            expiry: msgops_logwatch::CodeExpiry::new(lifetime),
+            patterns,
+            code_length: self.code_length,
+            zone: self.timezone.parse().unwrap_or_default(),
+            ..msgops_logwatch::ParserConfig::default()
+        };
+        (config, problems)
+    }
+}
+
+/// The longest code lifetime accepted: a day.
+pub const MAX_CODE_LIFETIME_SECS: i64 = 86_400;
+
+impl Config {
+    /// The logs followed for codes: `logs.follow`, plus the Console provider's own log so that a
+    /// code msgops itself delivered through Console is seen with no configuration.
+    pub fn followed_logs(&self) -> Vec<PathBuf> {
+        let mut files = self.logs.follow.clone();
+        if !files.contains(&self.console.log_path) {
+            files.push(self.console.log_path.clone());
+        }
+        files
+    }
 }
 
 impl Default for LogsConfig {
@@ -320,6 +375,8 @@ impl Default for LogsConfig {
             poll_interval_ms: 250,
             patterns: Vec::new(),
             backend_config: None,
+            timezone: "auto".into(),
+            code_length: msgops_logwatch::DEFAULT_CODE_LENGTH,
         }
     }
 }
@@ -473,8 +530,14 @@ impl Config {
                 ),
             );
         }
-        if self.logs.code_lifetime_secs == 0 {
-            return invalid("logs.code_lifetime_secs", "must be more than 0".into());
+        if let Err(message) = check_code_lifetime(self.logs.code_lifetime_secs) {
+            return invalid("logs.code_lifetime_secs", message);
+        }
+        if let Err(e) = self.logs.timezone.parse::<msgops_logwatch::ZoneSetting>() {
+            return invalid("logs.timezone", e.to_string());
+        }
+        if let Err(message) = check_code_length(self.logs.code_length) {
+            return invalid("logs.code_length", message);
         }
         if let Some(from) = self
             .twilio
@@ -488,6 +551,31 @@ impl Config {
             );
         }
         Ok(())
+    }
+}
+
+/// `logs.code_lifetime_secs`: more than 0, at most a day. Shared with the Settings page.
+pub fn check_code_lifetime(secs: u64) -> Result<(), String> {
+    if secs == 0 {
+        return Err("must be more than 0".into());
+    }
+    if i64::try_from(secs).map_or(true, |s| s > MAX_CODE_LIFETIME_SECS) {
+        return Err(format!("must be at most {MAX_CODE_LIFETIME_SECS} (a day)"));
+    }
+    Ok(())
+}
+
+/// `logs.code_length`: the digits of a code. Shared with the Settings page.
+pub fn check_code_length(length: usize) -> Result<(), String> {
+    let range = msgops_logwatch::CODE_LENGTHS;
+    if range.contains(&length) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be from {} to {} digits, not {length}",
+            range.start(),
+            range.end()
+        ))
     }
 }
 

@@ -4,7 +4,7 @@
 //! Events carry facts read from a log line plus where they came from (`file`, `line`). They must
 //! never carry anything the log did not say: an unknown timestamp stays `None`.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -26,6 +26,8 @@ pub enum LogEvent {
     StaleConfig(StaleConfig),
     /// The state of following one log file changed (missing, rotated, unreadable, ...).
     FollowerStatus(FollowerStatus),
+    /// Which clock a file's timestamps are read in, and why (reported once per file).
+    Clock(LogClockInfo),
 }
 
 /// Which log statement a code was read from.
@@ -41,16 +43,42 @@ pub enum CodeSource {
     Pattern,
 }
 
+/// How a code's creation time was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export, export_to = "../../../ui/src/bindings/")]
+pub enum CodeTime {
+    /// The code's own line carries a timestamp.
+    Logged,
+    /// The line has no timestamp and was read live: the time it was read.
+    ReadAt,
+    /// The line has no timestamp and was read from the past: the last timestamp before it.
+    Approximate,
+    /// No time is known: the code is never shown as valid.
+    Unknown,
+}
+
 /// A one-time code found in a log.
+///
+/// Who it is for is one of three things, and never guessed: `recipient` (the log names it, or
+/// only one request was waiting for a code), `candidates` (several requests were waiting: the
+/// code is for one of them), or neither (the log does not say).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export, export_to = "../../../ui/src/bindings/")]
 pub struct FallbackCode {
-    /// Phone number or e-mail address, as written in the log; `None` when the log does not say.
+    /// Phone number or e-mail address, as written in the log; `None` when the log does not say
+    /// for certain.
     pub recipient: Option<String>,
+    /// When the log cannot tell which of several waiting requests the code belongs to: every
+    /// recipient it may be for. Empty when `recipient` is known or nothing is known.
+    pub candidates: Vec<String>,
     pub code: String,
-    /// When the code was written (log time, naive local time). `None` if no timestamp is known.
-    pub created_at: Option<NaiveDateTime>,
-    pub expires_at: Option<NaiveDateTime>,
+    /// The timestamp as written in the log (the log's own clock, no zone).
+    pub logged_at: Option<NaiveDateTime>,
+    /// When the code was written, as an instant. `None` if no time is known.
+    pub created_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub time: CodeTime,
     /// True once `expires_at` has passed, or when the creation time is unknown: an expired code
     /// is never shown as valid.
     pub expired: bool,
@@ -59,6 +87,100 @@ pub struct FallbackCode {
     /// 1-based line number within the current generation of the file.
     #[ts(type = "number")]
     pub line: u64,
+}
+
+impl FallbackCode {
+    /// Who the code is for, as every surface shows it: `+14165550123`, `one of 4165550471,
+    /// 4165550999`, or `recipient not in log`.
+    pub fn recipient_label(&self) -> String {
+        match (&self.recipient, self.candidates.as_slice()) {
+            (Some(r), _) => r.clone(),
+            (None, []) => "recipient not in log".to_owned(),
+            (None, many) => format!("one of {}", many.join(", ")),
+        }
+    }
+
+    /// The same, shortened to the last four characters of each number (notifications, tray).
+    pub fn recipient_tail(&self) -> String {
+        let tail = |r: &str| {
+            let chars: Vec<char> = r.chars().collect();
+            let t: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+            format!("\u{2026}{t}")
+        };
+        match (&self.recipient, self.candidates.as_slice()) {
+            (Some(r), _) => tail(r),
+            (None, []) => "unknown recipient".to_owned(),
+            (None, many) => format!(
+                "one of {}",
+                many.iter().map(|r| tail(r)).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    /// Whether a search for `query` finds this code: the certain recipient or any candidate
+    /// contains it (digits compared digits-only, so `0123` and `(416) 555-0123` both find
+    /// `+14165550123`).
+    pub fn recipient_matches(&self, query: &RecipientQuery) -> bool {
+        self.recipient
+            .iter()
+            .chain(self.candidates.iter())
+            .any(|r| query.matches(r))
+    }
+}
+
+/// A recipient search, normalised once: digits-only for phone-like input, as typed otherwise.
+#[derive(Debug, Clone)]
+pub struct RecipientQuery {
+    text: String,
+    digits: Option<String>,
+}
+
+impl RecipientQuery {
+    pub fn new(text: &str) -> Self {
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        let phone_like = text
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        Self {
+            text: text.to_owned(),
+            digits: (phone_like && !digits.is_empty()).then_some(digits),
+        }
+    }
+
+    pub fn matches(&self, recipient: &str) -> bool {
+        match &self.digits {
+            Some(d) => {
+                let r: String = recipient.chars().filter(char::is_ascii_digit).collect();
+                r.contains(d.as_str())
+            }
+            None => recipient.contains(self.text.as_str()),
+        }
+    }
+}
+
+/// How a log file's zone-less timestamps are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export, export_to = "../../../ui/src/bindings/")]
+pub enum ClockBasis {
+    /// `logs.timezone` names the zone.
+    Configured,
+    /// Inferred from the file's modification time and its newest timestamp.
+    Inferred,
+    /// Nothing to infer from (no timestamp yet): this computer's zone.
+    Assumed,
+}
+
+/// The clock a file's timestamps are read in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export, export_to = "../../../ui/src/bindings/")]
+pub struct LogClockInfo {
+    pub file: String,
+    /// `UTC`, `America/Toronto`, `local (America/Toronto)`, `UTC+05:30`.
+    pub zone: String,
+    pub basis: ClockBasis,
+    /// In words: why this zone.
+    pub reason: String,
 }
 
 /// A messaging provider reported a failure.
@@ -117,8 +239,8 @@ pub struct BackendStart {
 #[ts(export, export_to = "../../../ui/src/bindings/")]
 pub struct StaleConfig {
     pub config_path: String,
-    pub config_modified_at: NaiveDateTime,
-    pub backend_started_at: NaiveDateTime,
+    pub config_modified_at: DateTime<Utc>,
+    pub backend_started_at: DateTime<Utc>,
     /// `true`: the backend is running older configuration. `false`: a restart picked it up.
     pub stale: bool,
     pub message: String,

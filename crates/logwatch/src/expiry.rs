@@ -1,10 +1,8 @@
 //! When a code stops being valid. A code expires a fixed time after it was written (10 minutes
-//! by default); a code whose creation time is unknown counts as expired, so an old code is never
-//! shown as valid.
+//! by default), compared as instants; a code whose creation time is unknown counts as expired,
+//! so an old code is never shown as valid.
 
-use chrono::{NaiveDateTime, TimeDelta};
-
-use crate::event::{CodeSource, FallbackCode};
+use chrono::{DateTime, TimeDelta, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodeExpiry {
@@ -24,37 +22,13 @@ impl CodeExpiry {
         Self { ttl }
     }
 
-    pub fn expires_at(&self, created_at: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
+    pub fn expires_at(&self, created_at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
         created_at.and_then(|c| c.checked_add_signed(self.ttl))
     }
 
     /// Expired at `now`: `now >= expires_at`, or the creation time is unknown.
-    pub fn is_expired(&self, created_at: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
+    pub fn is_expired(&self, created_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
         self.expires_at(created_at).is_none_or(|e| now >= e)
-    }
-
-    /// Builds a code event with its expiry decided at `now`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn code(
-        &self,
-        recipient: Option<String>,
-        code: String,
-        created_at: Option<NaiveDateTime>,
-        source: CodeSource,
-        now: NaiveDateTime,
-        file: String,
-        line: u64,
-    ) -> FallbackCode {
-        FallbackCode {
-            recipient,
-            code,
-            created_at,
-            expires_at: self.expires_at(created_at),
-            expired: self.is_expired(created_at, now),
-            source,
-            file,
-            line,
-        }
     }
 }
 
@@ -63,11 +37,12 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
 
-    fn at(h: u32, m: u32, s: u32) -> NaiveDateTime {
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
         NaiveDate::from_ymd_opt(2025, 10, 29)
             .unwrap()
             .and_hms_opt(h, m, s)
             .unwrap()
+            .and_utc()
     }
 
     #[test]

@@ -1,13 +1,32 @@
 //! Follows log files with `tail -F` semantics: across rename rotation, copy-truncate, deletion
-//! and re-creation, files and directories that appear later, and symlink swaps.
+//! and re-creation, replacement by a copy, files and directories that appear later, and symlink
+//! swaps.
 //!
 //! Design: filesystem notifications are only a wake-up hint; every decision is taken by a poll
 //! that compares the path with the open handle on identity (device + inode), size, modification
 //! time and the first bytes of the file (like lnav). That way nothing is missed on filesystems
-//! without notifications. On rotation the old handle is read to its end before switching, so no
-//! line is skipped; a line is reported exactly once, and only when its newline arrived (or the
-//! file it was in was rotated away). This module must never re-read a file generation from the
-//! start unless the file was truncated or replaced.
+//! without notifications. A line is reported exactly once; it is reported complete only when its
+//! newline arrived, and a partial last line is reported incomplete ([`LineInfo::complete`]) when
+//! the file it was in is truncated, rotated away or let go. This module must never re-read a
+//! file generation from the start unless the file was truncated or replaced.
+//!
+//! - Rename rotation: the old handle is read to its end before switching, and is then kept
+//!   ("retired") and read as long as a writer may still append to it: until the file now at the
+//!   path has grown since the switch (the writer moved over) and the old file has then been
+//!   quiet for [`FollowConfig::retire_after`]. A writer that never reopens its log (Python's
+//!   plain `FileHandler` with logrotate's `create`) is followed in the renamed file for as long
+//!   as it writes there. At most [`MAX_RETIRED`] retired files are kept per path.
+//! - Copy-truncate: the file is read from its start again, and the content read so far is
+//!   checked to still be there after every read (the first bytes), not only before it: bytes
+//!   read at the old offset of a file that was truncated meanwhile belong to the new content and
+//!   must not be reported before the restart reads them again. What the copy holds beyond the
+//!   last byte read (a lagging reader) is read from the copy (`<name>.1`, `<name>-<date>`, ...,
+//!   found next to the file by its first bytes) before the restart. NUL bytes at the start of a
+//!   line are skipped: a writer without `O_APPEND` keeps writing at its old offset and leaves a
+//!   hole of NULs.
+//! - A new file at the path holding the same bytes as the old one up to where it was read (a
+//!   copy renamed over it, `cp log log.tmp && ... && mv log.tmp log`) is continued at the old
+//!   offset instead of being read again from its start.
 
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -33,8 +52,10 @@ pub struct FollowConfig {
     pub max_line_bytes: usize,
     /// Most bytes read from one file per poll before looking at the other files.
     pub read_budget: usize,
-    /// A replaced (rotated, deleted) file is still read until it has not grown for this long,
-    /// for writers that reopen their log only some time after the rotation.
+    /// A replaced (rotated, deleted) file is let go only once the file now at the path has grown
+    /// (its writer moved over) and the replaced file has then not grown for this long (default
+    /// 5 s), for writers that reopen their log only some time after the rotation. A replaced file
+    /// whose writer never moves over is read for as long as it is written.
     pub retire_after: Duration,
 }
 
@@ -66,19 +87,40 @@ pub struct LineInfo {
     pub line_no: u64,
     /// Cut at `max_line_bytes`.
     pub truncated: bool,
+    /// The line ended with its newline. `false` for a partial last line emitted because its file
+    /// was truncated, rotated away or let go before the newline arrived: its end may be missing
+    /// (`OTP Code: 5895` of `OTP Code: 589503`), so no value may be taken from it as if whole.
+    pub complete: bool,
     pub origin: LineOrigin,
 }
 
 /// Receives what the follower reads. `file` is the index of the path in the followed list.
 pub trait FollowSink {
     fn line(&mut self, file: usize, line: &[u8], info: LineInfo);
-    /// The follower's state for `file` changed.
+    /// The follower's state for `file` changed (or something worth telling happened to it).
     fn status(&mut self, file: usize, state: FollowerState, message: String);
     /// The current generation of `file` ended (rotated, truncated): the next line starts a new one.
     fn generation_end(&mut self, file: usize);
     /// All files were polled and there is nothing more to read right now. Return `false` to stop.
     fn idle(&mut self) -> bool;
 }
+
+/// Most replaced files kept open (and read) per followed path. When one more is replaced, the
+/// oldest one that has been quiet for `retire_after` (or else the oldest) is let go, and that is
+/// reported.
+pub const MAX_RETIRED: usize = 8;
+
+/// How many leading bytes identify a file's content.
+const HEAD_BYTES: usize = 1024;
+
+/// How many of the last bytes read are kept to recognise the same content in another file.
+const TAIL_BYTES: usize = 1024;
+
+/// Files next to a truncated file looked at for its copy.
+const MAX_COPY_CANDIDATES: usize = 32;
+
+/// A copy of a truncated file is looked for only among files modified this recently.
+const COPY_MAX_AGE: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileId {
@@ -134,24 +176,44 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     Ok(done)
 }
 
-/// How many leading bytes identify a file's content.
-const HEAD_BYTES: usize = 1024;
-
 #[derive(Debug)]
 struct OpenFile {
     file: File,
     id: FileId,
-    /// Bytes consumed through `file` (its read position).
+    /// Bytes consumed through `file` (its read position, unless a read was just discarded).
     offset: u64,
     /// Bytes before this offset existed when following started.
     existing_until: u64,
     /// The first bytes consumed (up to `HEAD_BYTES`). Kept verbatim rather than hashed: it is
     /// small and a comparison cannot collide.
     head: Vec<u8>,
+    /// The last bytes consumed (up to `TAIL_BYTES`), ending at `offset`.
+    tail: Vec<u8>,
     seen_size: u64,
     seen_mtime: Option<SystemTime>,
     splitter: LineSplitter,
     line_no: u64,
+}
+
+/// What one [`OpenFile::read_into`] did.
+#[derive(Debug, Clone, Copy, Default)]
+struct ReadOutcome {
+    /// Stopped at the budget: more is waiting.
+    more: bool,
+    /// Bytes consumed (reported as lines or held as a partial line).
+    bytes: usize,
+    /// The file's first bytes changed: it was truncated or rewritten in place. What the last
+    /// read returned is not the continuation of what came before and was not consumed.
+    rewritten: bool,
+}
+
+/// A replaced file that is still read, for writers that keep appending to it.
+#[derive(Debug)]
+struct Retired {
+    open: OpenFile,
+    last_growth: Instant,
+    /// When a newer file at the path was first seen growing: its writer moved over.
+    moved_over: Option<Instant>,
 }
 
 /// One followed path.
@@ -159,12 +221,15 @@ struct OpenFile {
 struct TrackedFile {
     path: PathBuf,
     open: Option<OpenFile>,
+    /// Size of the open file when it became the current one (0 after a truncation): growth past
+    /// it means the writer writes there.
+    open_base: u64,
     state: Option<FollowerState>,
     message: String,
     /// Content present at the first open is `Existing`; everything after is `Appended`.
     opened_once: bool,
-    /// Replaced files still read until they stop growing, with when they last grew.
-    retired: Vec<(OpenFile, Instant)>,
+    /// Replaced files still read, oldest first.
+    retired: Vec<Retired>,
 }
 
 /// Synchronous core of the follower: call [`LogFollower::poll`] repeatedly.
@@ -182,6 +247,7 @@ impl LogFollower {
             .map(|path| TrackedFile {
                 path,
                 open: None,
+                open_base: 0,
                 state: None,
                 message: String::new(),
                 opened_once: false,
@@ -229,6 +295,17 @@ impl TrackedFile {
         if same && !transition && (state != FollowerState::Unreadable || self.message == message) {
             return;
         }
+        self.announce(idx, sink, state, message);
+    }
+
+    /// Reports a state with its message, even if the state did not change.
+    fn announce(
+        &mut self,
+        idx: usize,
+        sink: &mut dyn FollowSink,
+        state: FollowerState,
+        message: String,
+    ) {
         self.state = Some(state);
         self.message.clone_from(&message);
         sink.status(idx, state, message);
@@ -243,13 +320,13 @@ impl TrackedFile {
     ) -> bool {
         // 1. Whatever happened to the path, what was written to the open files comes first;
         //    but a file rewritten in place (copy-truncate) must be re-read from its start, not
-        //    from our old offset, so that is decided on the handle before reading it.
-        self.drain_retired(idx, sink, buf, config.retire_after);
+        //    from our old offset, so that is decided on the handle before reading it (and
+        //    checked again after every read, in `read_into`).
+        self.drain_retired(idx, sink, buf, config);
         if let Some(more) = self.check_rewritten(idx, sink, buf, config) {
             return more;
         }
-        let (more, _) = self.drain(idx, sink, buf, config.read_budget);
-        if more {
+        if self.drain(idx, sink, buf, config.read_budget) {
             return true;
         }
         // 2. What does the path name now?
@@ -291,23 +368,37 @@ impl TrackedFile {
                 return false;
             }
         };
-        let replaced = self.open.is_some();
-        if replaced {
-            // Between our drain and the switch the writer may still have appended to the old
-            // file; read it to its very end, and keep reading it for a while (`retire_after`):
-            // a writer that has not reopened its log yet keeps appending there.
-            loop {
-                let (more, _) = self.drain(idx, sink, buf, usize::MAX);
-                if !more {
-                    break;
-                }
-            }
+        if self.open.is_none() {
+            self.open_base = new.seen_size;
+            self.open = Some(new);
+            let msg = format!("following {}", self.path.display());
+            self.set_state(idx, sink, FollowerState::Following, msg);
+            return self.drain(idx, sink, buf, config.read_budget);
+        }
+        // Between our drain and the switch the writer may still have appended to the old file;
+        // read it to its very end first.
+        self.drain(idx, sink, buf, usize::MAX);
+        let Some(mut old) = self.open.take() else {
+            return false; // the old file became unreadable while draining it
+        };
+        let mut new = new;
+        self.open_base = new.seen_size;
+        let copy = matches!(old.same_content(&new.file, new.seen_size), Ok(true))
+            && new.continue_from(&mut old, config).is_ok();
+        let (state, msg) = if copy {
+            // The same content under a new inode (a copy renamed over the file): carry on where
+            // we were; the old file is still read in case its writer appends to it.
+            (
+                FollowerState::Following,
+                format!(
+                    "{} was replaced by a copy of itself; reading continues where it was \
+                     (byte {})",
+                    self.path.display(),
+                    new.offset
+                ),
+            )
+        } else {
             sink.generation_end(idx);
-        }
-        if let Some(old) = self.open.replace(new) {
-            self.retired.push((old, Instant::now()));
-        }
-        let (state, msg) = if replaced {
             (
                 FollowerState::Rotated,
                 format!(
@@ -315,14 +406,18 @@ impl TrackedFile {
                     self.path.display()
                 ),
             )
-        } else {
-            (
-                FollowerState::Following,
-                format!("following {}", self.path.display()),
-            )
         };
-        self.set_state(idx, sink, state, msg);
-        self.drain(idx, sink, buf, config.read_budget).0
+        self.open = Some(new);
+        // Keep reading the old file: a writer that has not reopened its log (or never does)
+        // keeps appending there.
+        self.retired.push(Retired {
+            open: old,
+            last_growth: Instant::now(),
+            moved_over: None,
+        });
+        self.announce(idx, sink, state, msg);
+        self.limit_retired(idx, sink, buf, config);
+        self.drain(idx, sink, buf, config.read_budget)
     }
 
     /// If the open file was truncated or rewritten in place, reports it and reads it from its
@@ -339,20 +434,10 @@ impl TrackedFile {
         match rewritten {
             Ok(false) => None,
             Ok(true) => {
-                self.end_generation(idx, sink);
-                if let Some(open) = self.open.as_mut() {
-                    if let Err(e) = open.rewind() {
-                        let msg = format!("cannot read {}: {e}", self.path.display());
-                        self.set_state(idx, sink, FollowerState::Unreadable, msg);
-                        return Some(false);
-                    }
+                if !self.restart(idx, sink, buf) {
+                    return Some(false);
                 }
-                let msg = format!(
-                    "{} was truncated; reading it from the start",
-                    self.path.display()
-                );
-                self.set_state(idx, sink, FollowerState::Truncated, msg);
-                Some(self.drain(idx, sink, buf, config.read_budget).0)
+                Some(self.drain(idx, sink, buf, config.read_budget))
             }
             Err(e) => {
                 let msg = format!("cannot read {}: {e}", self.path.display());
@@ -360,6 +445,102 @@ impl TrackedFile {
                 Some(false)
             }
         }
+    }
+
+    /// The open file was truncated or rewritten in place: what its copy holds beyond what we
+    /// read is read from the copy, the old content's partial last line is emitted (incomplete),
+    /// and the file is read again from its start. Returns `false` if it became unreadable.
+    fn restart(&mut self, idx: usize, sink: &mut dyn FollowSink, buf: &mut [u8]) -> bool {
+        let recovered = self.recover_from_copy(idx, sink, buf);
+        if let Some(open) = self.open.as_mut() {
+            open.finish(idx, sink);
+        }
+        sink.generation_end(idx);
+        if let Some(open) = self.open.as_mut() {
+            if let Err(e) = open.rewind() {
+                let msg = format!("cannot read {}: {e}", self.path.display());
+                self.set_state(idx, sink, FollowerState::Unreadable, msg);
+                return false;
+            }
+        }
+        self.open_base = 0;
+        let msg = match recovered {
+            Some((copy, n)) if n > 0 => format!(
+                "{} was truncated; its last {n} bytes not read yet were read from its copy {}; \
+                 reading it from the start",
+                self.path.display(),
+                copy.display()
+            ),
+            _ => format!(
+                "{} was truncated; reading it from the start",
+                self.path.display()
+            ),
+        };
+        self.set_state(idx, sink, FollowerState::Truncated, msg);
+        true
+    }
+
+    /// Copy-truncate copies the file, then truncates it: whatever the copy holds beyond the last
+    /// byte we read would be lost for a reader that lagged behind. Finds the copy next to the
+    /// file (same first bytes, same bytes before our offset, longer) and reads the rest from it.
+    /// Returns the copy and how many bytes were read from it.
+    fn recover_from_copy(
+        &mut self,
+        idx: usize,
+        sink: &mut dyn FollowSink,
+        buf: &mut [u8],
+    ) -> Option<(PathBuf, u64)> {
+        let open = self.open.as_mut()?;
+        if open.offset == 0 {
+            return None;
+        }
+        let target = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        let name = target.file_name()?.to_owned();
+        let now = SystemTime::now();
+        let mut candidates: Vec<(SystemTime, PathBuf, u64)> =
+            std::fs::read_dir(parent_dir(&target))
+                .ok()?
+                .flatten()
+                .filter(|entry| {
+                    let n = entry.file_name();
+                    n != name && n.as_encoded_bytes().starts_with(name.as_encoded_bytes())
+                })
+                .filter_map(|entry| {
+                    let path = entry.path();
+                    let meta = std::fs::metadata(&path).ok()?;
+                    let modified = meta.modified().ok()?;
+                    let recent = now
+                        .duration_since(modified)
+                        .map_or(true, |age| age <= COPY_MAX_AGE);
+                    (meta.is_file()
+                        && meta.len() > open.offset
+                        && recent
+                        && file_id(&meta) != open.id)
+                        .then_some((modified, path, meta.len()))
+                })
+                .collect();
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+        candidates.truncate(MAX_COPY_CANDIDATES);
+        for (_, path, len) in candidates {
+            let Ok(copy) = File::open(&path) else {
+                continue;
+            };
+            if !matches!(open.same_content(&copy, len), Ok(true)) {
+                continue;
+            }
+            let start = open.offset;
+            while open.offset < len {
+                let want = usize::try_from(len - open.offset)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len());
+                match read_at(&copy, &mut buf[..want], open.offset) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => open.consume(idx, sink, &buf[..n]),
+                }
+            }
+            return Some((path, open.offset - start));
+        }
+        None
     }
 
     fn open_path(&mut self, config: &FollowConfig) -> io::Result<OpenFile> {
@@ -376,9 +557,10 @@ impl TrackedFile {
             offset: 0,
             existing_until,
             head: Vec::new(),
+            tail: Vec::new(),
             seen_size: meta.len(),
             seen_mtime: meta.modified().ok(),
-            splitter: LineSplitter::new(config.max_line_bytes),
+            splitter: new_splitter(config),
             line_no: 0,
         })
     }
@@ -398,63 +580,75 @@ impl TrackedFile {
         if size < open.offset {
             return Ok(true);
         }
-        if open.head.is_empty() {
-            return Ok(false);
-        }
-        let mut now = vec![0; open.head.len()];
-        let n = read_at(&open.file, &mut now, 0)?;
-        Ok(now[..n] != open.head[..])
+        open.head_changed()
     }
 
-    fn end_generation(&mut self, idx: usize, sink: &mut dyn FollowSink) {
-        if let Some(open) = self.open.as_mut() {
-            open.finish(idx, sink);
-        }
-        sink.generation_end(idx);
-    }
-
-    /// Reads the open handle up to its end or the budget. Returns (budget exhausted, bytes read).
+    /// Reads the open handle up to its end or the budget; a truncation noticed on the way
+    /// restarts it. Returns whether the budget was exhausted.
     fn drain(
         &mut self,
         idx: usize,
         sink: &mut dyn FollowSink,
         buf: &mut [u8],
         budget: usize,
-    ) -> (bool, usize) {
-        let Some(open) = self.open.as_mut() else {
-            return (false, 0);
-        };
-        match open.read_into(idx, sink, buf, budget) {
-            Ok(r) => r,
-            Err(e) => {
-                let msg = format!("cannot read {}: {e}", self.path.display());
-                self.set_state(idx, sink, FollowerState::Unreadable, msg);
-                (false, 0)
+    ) -> bool {
+        let mut left = budget;
+        loop {
+            let Some(open) = self.open.as_mut() else {
+                return false;
+            };
+            match open.read_into(idx, sink, buf, left) {
+                Ok(r) if r.rewritten => {
+                    left = left.saturating_sub(r.bytes);
+                    if !self.restart(idx, sink, buf) {
+                        return false;
+                    }
+                }
+                Ok(r) => return r.more,
+                Err(e) => {
+                    let msg = format!("cannot read {}: {e}", self.path.display());
+                    self.set_state(idx, sink, FollowerState::Unreadable, msg);
+                    return false;
+                }
             }
         }
     }
 
-    /// Keeps reading replaced files: a writer that has not reopened its log yet still appends
-    /// to the old file. A replaced file is let go once it has not grown for `retire_after`.
+    /// Keeps reading replaced files: a writer that has not reopened its log (or never will)
+    /// still appends to the old file. A replaced file is let go once a newer file at the path
+    /// has grown (the writer moved over) and the replaced file has then been quiet for
+    /// `retire_after`.
     fn drain_retired(
         &mut self,
         idx: usize,
         sink: &mut dyn FollowSink,
         buf: &mut [u8],
-        retire_after: Duration,
+        config: &FollowConfig,
     ) {
+        if self.retired.is_empty() {
+            return;
+        }
         let now = Instant::now();
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|open| open.offset > self.open_base)
+        {
+            for r in &mut self.retired {
+                r.moved_over.get_or_insert(now);
+            }
+        }
         let mut i = 0;
         while i < self.retired.len() {
-            let (open, last_growth) = &mut self.retired[i];
-            let grew = matches!(open.read_into(idx, sink, buf, usize::MAX), Ok((_, n)) if n > 0);
-            if grew {
-                *last_growth = now;
+            let r = &mut self.retired[i];
+            if r.open.read_all(idx, sink, buf) > 0 {
+                r.last_growth = now;
                 sink.generation_end(idx);
             }
-            if now.duration_since(*last_growth) >= retire_after {
-                let (mut open, _) = self.retired.remove(i);
-                if open.finish(idx, sink) {
+            let quiet_since = r.moved_over.map(|moved| moved.max(r.last_growth));
+            if quiet_since.is_some_and(|since| now.duration_since(since) >= config.retire_after) {
+                let mut r = self.retired.remove(i);
+                if r.open.finish(idx, sink) {
                     sink.generation_end(idx);
                 }
             } else {
@@ -462,21 +656,76 @@ impl TrackedFile {
             }
         }
     }
+
+    /// At most `MAX_RETIRED` replaced files are kept: beyond that the oldest quiet one (or else
+    /// the oldest) is read to its end and let go, and that is reported.
+    fn limit_retired(
+        &mut self,
+        idx: usize,
+        sink: &mut dyn FollowSink,
+        buf: &mut [u8],
+        config: &FollowConfig,
+    ) {
+        while self.retired.len() > MAX_RETIRED {
+            let now = Instant::now();
+            let quiet = |r: &Retired| now.duration_since(r.last_growth) >= config.retire_after;
+            let victim = self
+                .retired
+                .iter()
+                .position(|r| quiet(r) && r.moved_over.is_some())
+                .or_else(|| self.retired.iter().position(quiet))
+                .unwrap_or(0);
+            let mut r = self.retired.remove(victim);
+            if r.open.read_all(idx, sink, buf) > 0 {
+                r.last_growth = now;
+                sink.generation_end(idx);
+            }
+            if r.open.finish(idx, sink) {
+                sink.generation_end(idx);
+            }
+            let how = if quiet(&r) {
+                format!(
+                    "it had not grown for {:.1} s",
+                    now.duration_since(r.last_growth).as_secs_f64()
+                )
+            } else {
+                "it was still being written to: lines written to it from now on are not read"
+                    .to_owned()
+            };
+            let state = self.state.unwrap_or(FollowerState::Following);
+            sink.status(
+                idx,
+                state,
+                format!(
+                    "{}: stopped reading an older replaced file ({} replaced files were still \
+                     open, at most {MAX_RETIRED} are kept; {how})",
+                    self.path.display(),
+                    MAX_RETIRED + 1
+                ),
+            );
+        }
+    }
+}
+
+fn new_splitter(config: &FollowConfig) -> LineSplitter {
+    LineSplitter::new(config.max_line_bytes).skipping_leading_nuls()
 }
 
 impl OpenFile {
-    /// Reads up to the end of the file or the budget. Returns (budget exhausted, bytes read).
+    /// Reads up to the end of the file or the budget. Stops without consuming a read that shows
+    /// the file was truncated or rewritten meanwhile (`rewritten`).
     fn read_into(
         &mut self,
         idx: usize,
         sink: &mut dyn FollowSink,
         buf: &mut [u8],
         budget: usize,
-    ) -> io::Result<(bool, usize)> {
-        let mut total = 0usize;
+    ) -> io::Result<ReadOutcome> {
+        let mut out = ReadOutcome::default();
         loop {
-            if total >= budget {
-                return Ok((true, total));
+            if out.bytes >= budget {
+                out.more = true;
+                return Ok(out);
             }
             // Existing content is read separately from appended content so each line is
             // labelled by where it ended.
@@ -488,35 +737,119 @@ impl OpenFile {
                 buf.len()
             };
             let n = match self.file.read(&mut buf[..limit]) {
-                Ok(0) => return Ok((false, total)),
+                Ok(0) => return Ok(out),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            let data = &buf[..n];
-            if self.head.len() < HEAD_BYTES && self.offset == self.head.len() as u64 {
-                let take = (HEAD_BYTES - self.head.len()).min(n);
-                self.head.extend_from_slice(&data[..take]);
+            // Checked after the read: if the file was truncated before it (even after the
+            // check in `poll`), its first bytes differ now, and what was read at our old offset
+            // is new content that the restart reads from the start. Reporting it here too
+            // would report it twice.
+            if self.offset > 0 && self.head_changed()? {
+                out.rewritten = true;
+                return Ok(out);
             }
-            self.offset += n as u64;
-            total += n;
-            let origin = self.origin();
-            let OpenFile {
-                splitter, line_no, ..
-            } = self;
-            splitter.push(data, |line, truncated| {
-                *line_no += 1;
-                sink.line(
-                    idx,
-                    line,
-                    LineInfo {
-                        line_no: *line_no,
-                        truncated,
-                        origin,
-                    },
-                );
-            });
+            self.consume(idx, sink, &buf[..n]);
+            out.bytes += n;
         }
+    }
+
+    /// Reads to the end, restarting from the start if the file was truncated (for a replaced
+    /// file, which has no state of its own to report). Returns the bytes consumed.
+    fn read_all(&mut self, idx: usize, sink: &mut dyn FollowSink, buf: &mut [u8]) -> usize {
+        let mut total = 0;
+        loop {
+            match self.read_into(idx, sink, buf, usize::MAX) {
+                Ok(r) if r.rewritten => {
+                    total += r.bytes;
+                    self.finish(idx, sink);
+                    sink.generation_end(idx);
+                    if self.rewind().is_err() {
+                        return total;
+                    }
+                }
+                Ok(r) => return total + r.bytes,
+                Err(_) => return total,
+            }
+        }
+    }
+
+    /// Takes `data`, the bytes at `offset`, as read.
+    fn consume(&mut self, idx: usize, sink: &mut dyn FollowSink, data: &[u8]) {
+        if self.head.len() < HEAD_BYTES && self.offset == self.head.len() as u64 {
+            let take = (HEAD_BYTES - self.head.len()).min(data.len());
+            self.head.extend_from_slice(&data[..take]);
+        }
+        if data.len() >= TAIL_BYTES {
+            self.tail.clear();
+            self.tail
+                .extend_from_slice(&data[data.len() - TAIL_BYTES..]);
+        } else {
+            let excess = (self.tail.len() + data.len()).saturating_sub(TAIL_BYTES);
+            self.tail.drain(..excess);
+            self.tail.extend_from_slice(data);
+        }
+        self.offset += data.len() as u64;
+        let origin = self.origin();
+        let OpenFile {
+            splitter, line_no, ..
+        } = self;
+        splitter.push(data, |line, truncated| {
+            *line_no += 1;
+            sink.line(
+                idx,
+                line,
+                LineInfo {
+                    line_no: *line_no,
+                    truncated,
+                    complete: true,
+                    origin,
+                },
+            );
+        });
+    }
+
+    /// Do the first bytes of the file still read as what we consumed first?
+    fn head_changed(&self) -> io::Result<bool> {
+        if self.head.is_empty() {
+            return Ok(false);
+        }
+        let mut now = [0u8; HEAD_BYTES];
+        let now = &mut now[..self.head.len()];
+        let n = read_at(&self.file, now, 0)?;
+        Ok(now[..n] != self.head[..])
+    }
+
+    /// Does `other` (`len` bytes long) hold what we consumed, at the same offsets: our first
+    /// bytes and the last bytes before our offset? Then it is a copy of this file and reading
+    /// can continue in it at our offset.
+    fn same_content(&self, other: &File, len: u64) -> io::Result<bool> {
+        if self.offset == 0 || len < self.offset {
+            return Ok(false);
+        }
+        let mut bytes = vec![0u8; self.head.len().max(self.tail.len())];
+        let head = &mut bytes[..self.head.len()];
+        if read_at(other, head, 0)? != head.len() || *head != self.head[..] {
+            return Ok(false);
+        }
+        let tail = &mut bytes[..self.tail.len()];
+        let at = self.offset - tail.len() as u64;
+        Ok(read_at(other, tail, at)? == tail.len() && *tail == self.tail[..])
+    }
+
+    /// `self` is a new file holding `old`'s content: continue in it where `old` was, with
+    /// `old`'s partial line and line count. `old` keeps being read (from its end) on its own.
+    /// Changes nothing if it fails.
+    fn continue_from(&mut self, old: &mut OpenFile, config: &FollowConfig) -> io::Result<()> {
+        self.file.seek(SeekFrom::Start(old.offset))?;
+        self.offset = old.offset;
+        self.existing_until = old.existing_until.min(old.offset);
+        self.head.clone_from(&old.head);
+        self.tail.clone_from(&old.tail);
+        self.splitter = std::mem::replace(&mut old.splitter, new_splitter(config));
+        self.line_no = old.line_no;
+        Ok(())
     }
 
     fn origin(&self) -> LineOrigin {
@@ -527,7 +860,7 @@ impl OpenFile {
         }
     }
 
-    /// Emits a partial last line, if any. Returns whether one was emitted.
+    /// Emits a partial last line, if any, flagged incomplete. Returns whether one was emitted.
     fn finish(&mut self, idx: usize, sink: &mut dyn FollowSink) -> bool {
         let origin = self.origin();
         let OpenFile {
@@ -543,6 +876,7 @@ impl OpenFile {
                 LineInfo {
                     line_no: *line_no,
                     truncated,
+                    complete: false,
                     origin,
                 },
             );
@@ -556,8 +890,9 @@ impl OpenFile {
         self.offset = 0;
         self.existing_until = 0;
         self.head.clear();
+        self.tail.clear();
         self.line_no = 0;
-        // A partial line of the old content was emitted by `end_generation`.
+        // A partial line of the old content was emitted by `finish`.
         Ok(())
     }
 }

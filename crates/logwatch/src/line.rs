@@ -2,7 +2,10 @@
 //!
 //! A partial line waits for its newline; `\r\n` loses its `\r`; a line longer than the cap keeps
 //! its first `cap` bytes, is flagged as truncated, and the rest is dropped up to the newline. The
-//! buffer must never grow past the cap, whatever the input.
+//! buffer must never grow past the cap, whatever the input. Optionally NUL bytes at the start of a
+//! line are skipped: a writer that keeps its old offset after its file was truncated (it did not
+//! open it with `O_APPEND`) leaves a hole of NULs before what it writes next, and that hole is not
+//! a line.
 
 /// Incremental line splitter; one per followed file.
 #[derive(Debug)]
@@ -10,6 +13,7 @@ pub struct LineSplitter {
     pending: Vec<u8>,
     cap: usize,
     overflowed: bool,
+    skip_leading_nuls: bool,
 }
 
 /// Default line cap: 1 MiB.
@@ -22,12 +26,33 @@ impl LineSplitter {
             pending: Vec::new(),
             cap: cap.max(1),
             overflowed: false,
+            skip_leading_nuls: false,
         }
+    }
+
+    /// Skips NUL bytes at the start of every line (a hole left in a truncated file is not part
+    /// of the line written after it).
+    #[must_use]
+    pub fn skipping_leading_nuls(mut self) -> Self {
+        self.skip_leading_nuls = true;
+        self
+    }
+
+    /// No partial line is held: the next byte pushed starts a line.
+    pub fn at_line_start(&self) -> bool {
+        self.pending.is_empty() && !self.overflowed
     }
 
     /// Feeds bytes; calls `emit(line, truncated)` for each completed line.
     pub fn push(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8], bool)) {
-        while let Some(nl) = memchr::memchr(b'\n', data) {
+        loop {
+            if self.skip_leading_nuls && self.at_line_start() {
+                let start = data.iter().position(|&b| b != 0).unwrap_or(data.len());
+                data = &data[start..];
+            }
+            let Some(nl) = memchr::memchr(b'\n', data) else {
+                break;
+            };
             let piece = &data[..nl];
             if self.pending.is_empty() && !self.overflowed {
                 if piece.len() > self.cap {
@@ -55,7 +80,8 @@ impl LineSplitter {
     }
 
     /// Emits the partial line, if any, as a final line (the file ended without a newline and will
-    /// not be continued: it was rotated away).
+    /// not be continued: it was truncated, rotated away or let go). Such a line is incomplete:
+    /// its end may be missing.
     pub fn finish(&mut self, mut emit: impl FnMut(&[u8], bool)) {
         if !self.pending.is_empty() || self.overflowed {
             let line = if self.overflowed {
@@ -152,5 +178,24 @@ mod tests {
         s.finish(|l, t| out.push((l.to_vec(), t)));
         s.finish(|l, t| out.push((l.to_vec(), t)));
         assert_eq!(out, vec![(b"tail".to_vec(), false)]);
+    }
+
+    #[test]
+    fn leading_nuls_are_skipped_only_when_asked_and_only_at_a_line_start() {
+        let mut s = LineSplitter::new(100).skipping_leading_nuls();
+        let mut out = Vec::new();
+        for chunk in [&b"\0\0\0"[..], b"\0\0one\n\0\0tw", b"o\0\n\0\0\n"] {
+            s.push(chunk, |l, t| out.push((l.to_vec(), t)));
+        }
+        assert_eq!(
+            out,
+            vec![
+                (b"one".to_vec(), false),
+                (b"two\0".to_vec(), false),
+                (b"".to_vec(), false)
+            ]
+        );
+        let out = split(&[b"\0a\n"], 100);
+        assert_eq!(out, vec![(b"\0a".to_vec(), false)]);
     }
 }

@@ -4,43 +4,43 @@
 //! a SIMD substring search) or that a user pattern matches; everything else is skipped without
 //! being decoded. Memory stays bounded by the chunk size per file whatever the file size: only
 //! codes that pass the filters are kept, and only until the caller took them. It reads lines the
-//! same way the follower's parser does (shared [`CodeTracker`]).
+//! same way the follower's parser does (the shared `CodeReader`: recipients, clock). Everything
+//! is read from the past, so a code line without a timestamp takes the last one before it,
+//! flagged approximate; a last line without its newline is not read for codes.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use memchr::memmem;
 
-use crate::event::FallbackCode;
-use crate::expiry::CodeExpiry;
+use crate::clock::LogClock;
+use crate::event::{FallbackCode, LogClockInfo, RecipientQuery};
 use crate::line::strip_cr;
-use crate::parse::{parse_log_timestamp, CodePattern, CodeTracker};
+use crate::parse::{parse_log_timestamp, Attribution, CodeReader, ParserConfig};
 
 /// What to look for.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
-    pub patterns: Vec<CodePattern>,
-    pub expiry: CodeExpiry,
+    /// Patterns, code length, lifetime and zone: read as the follower reads them.
+    pub parser: ParserConfig,
     /// Decides expiry.
-    pub now: NaiveDateTime,
+    pub now: DateTime<Utc>,
     pub include_expired: bool,
-    /// Keep only codes whose recipient contains this (digits compared digits-only, so `0123`
-    /// and `(416) 555-0123` both match `+14165550123`).
+    /// Keep only codes whose recipient, or one of whose candidates, contains this (digits
+    /// compared digits-only, so `0123` and `(416) 555-0123` both match `+14165550123`).
     pub recipient_contains: Option<String>,
     /// Read size; also the longest line examined (longer lines are cut).
     pub chunk_bytes: usize,
 }
 
 impl ScanOptions {
-    pub fn new(now: NaiveDateTime) -> Self {
+    pub fn new(now: DateTime<Utc>) -> Self {
         Self {
-            patterns: Vec::new(),
-            expiry: CodeExpiry::default(),
+            parser: ParserConfig::default(),
             now,
             include_expired: false,
             recipient_contains: None,
@@ -57,16 +57,26 @@ pub struct ScanError {
     pub source: io::Error,
 }
 
+/// What a scan did: how many codes it emitted, and the clock each file was read in.
+#[derive(Debug, Clone, Default)]
+pub struct ScanReport {
+    pub emitted: u64,
+    pub clocks: Vec<LogClockInfo>,
+}
+
 /// Scans `paths` and calls `emit` with every code that passes the filters, oldest first (files
-/// are merged by creation time; codes without a time come first). Returns how many were emitted.
+/// are merged by creation time; codes without a time come first).
 pub fn scan_codes(
     paths: &[PathBuf],
     options: &ScanOptions,
     mut emit: impl FnMut(FallbackCode) -> io::Result<()>,
-) -> Result<u64, ScanError> {
+) -> Result<ScanReport, ScanError> {
     let mut scanners = Vec::with_capacity(paths.len());
+    let mut clocks = Vec::with_capacity(paths.len());
     for path in paths {
-        let codes = file_codes(path, options).map_err(|source| ScanError {
+        let clock = LogClock::for_file(options.parser.zone, path);
+        clocks.push(clock.info().clone());
+        let codes = file_codes(path, options, clock).map_err(|source| ScanError {
             path: path.clone(),
             source,
         })?;
@@ -88,7 +98,10 @@ pub fn scan_codes(
             .filter_map(|(i, h)| h.as_ref().map(|c| (c.created_at, i)))
             .min();
         let Some((_, i)) = next else {
-            return Ok(count);
+            return Ok(ScanReport {
+                emitted: count,
+                clocks,
+            });
         };
         let replacement = scanners[i].next().transpose().map_err(|e| err(i, e))?;
         if let Some(code) = std::mem::replace(&mut heads[i], replacement) {
@@ -104,7 +117,7 @@ const SPLIT_MIN_BYTES: u64 = 64 << 20;
 type Codes<'o> = Box<dyn Iterator<Item = io::Result<FallbackCode>> + 'o>;
 
 /// The codes of one file, in file order; big files are scanned in two halves at once.
-fn file_codes<'o>(path: &Path, options: &'o ScanOptions) -> io::Result<Codes<'o>> {
+fn file_codes<'o>(path: &Path, options: &'o ScanOptions, clock: LogClock) -> io::Result<Codes<'o>> {
     let label = path.display().to_string();
     let file = File::open(path)?;
     let size = file.metadata()?.len();
@@ -112,7 +125,7 @@ fn file_codes<'o>(path: &Path, options: &'o ScanOptions) -> io::Result<Codes<'o>
     let parallel = std::thread::available_parallelism().map_or(1, usize::from) >= 2
         && std::env::var_os("MSGOPS_SCAN_SEQUENTIAL").is_none();
     if !parallel || size < SPLIT_MIN_BYTES {
-        return Ok(Box::new(CodeScanner::new(file, label, options)));
+        return Ok(Box::new(CodeScanner::new(file, label, options, clock)));
     }
     let split = line_start_after(&file, size / 2)?;
     let context_start =
@@ -121,21 +134,26 @@ fn file_codes<'o>(path: &Path, options: &'o ScanOptions) -> io::Result<Codes<'o>
     let second = File::open(path)?;
     let options2 = options.clone();
     let label2 = label.clone();
+    let clock2 = clock.clone();
     std::thread::spawn(move || {
         let run = || -> io::Result<()> {
             // Read the stretch before the split for context only (last timestamp, announced
             // recipient), so the second half reads lines as one sequential pass would.
             let mut warm = second.try_clone()?;
             warm.seek(SeekFrom::Start(context_start))?;
-            let mut warmup =
-                CodeScanner::new(warm.take(split - context_start), label2.clone(), &options2);
+            let mut warmup = CodeScanner::new(
+                warm.take(split - context_start),
+                label2.clone(),
+                &options2,
+                clock2.clone(),
+            );
             for code in warmup.by_ref() {
                 code?;
             }
             let mut rest = second;
             rest.seek(SeekFrom::Start(split))?;
-            let mut scanner = CodeScanner::new(rest, label2, &options2);
-            scanner.state.tracker = warmup.state.tracker;
+            let mut scanner = CodeScanner::new(rest, label2, &options2, clock2);
+            scanner.state.codes = warmup.state.codes;
             scanner.state.carry_ts = warmup.state.carry_ts;
             for code in scanner {
                 if tx.send(code).is_err() {
@@ -151,7 +169,7 @@ fn file_codes<'o>(path: &Path, options: &'o ScanOptions) -> io::Result<Codes<'o>
     // `line_start_after` moved the shared file offset: start the first half at 0.
     let mut file = file;
     file.seek(SeekFrom::Start(0))?;
-    let first = CodeScanner::new(file.take(split), label, options);
+    let first = CodeScanner::new(file.take(split), label, options, clock);
     Ok(Box::new(TwoHalves {
         first,
         second: rx,
@@ -224,23 +242,20 @@ struct ScanState<'o> {
     options: &'o ScanOptions,
     label: String,
     finder: memmem::Finder<'static>,
-    tracker: CodeTracker,
+    codes: CodeReader,
     /// Timestamp of the last timestamped line before `buf[0]`.
     carry_ts: Option<NaiveDateTime>,
     found: VecDeque<FallbackCode>,
     candidates: Vec<usize>,
-    recipient_digits: Option<String>,
+    query: Option<RecipientQuery>,
 }
 
 impl<'o, R: Read> CodeScanner<'o, R> {
-    pub fn new(reader: R, label: String, options: &'o ScanOptions) -> Self {
-        let recipient_digits = options.recipient_contains.as_deref().and_then(|f| {
-            let digits: String = f.chars().filter(char::is_ascii_digit).collect();
-            let phone_like = f
-                .chars()
-                .all(|c| c.is_ascii_digit() || " +-().".contains(c));
-            (phone_like && !digits.is_empty()).then_some(digits)
-        });
+    pub fn new(reader: R, label: String, options: &'o ScanOptions, clock: LogClock) -> Self {
+        let query = options
+            .recipient_contains
+            .as_deref()
+            .map(RecipientQuery::new);
         Self {
             reader,
             buf: vec![0; options.chunk_bytes.max(4096)],
@@ -252,11 +267,11 @@ impl<'o, R: Read> CodeScanner<'o, R> {
                 options,
                 label,
                 finder: memmem::Finder::new(b"OTP"),
-                tracker: CodeTracker::default(),
+                codes: CodeReader::new(clock),
                 carry_ts: None,
                 found: VecDeque::new(),
                 candidates: Vec::new(),
-                recipient_digits,
+                query,
             },
         }
     }
@@ -295,7 +310,11 @@ impl<'o, R: Read> CodeScanner<'o, R> {
         let data = &self.buf[begin..self.filled];
         let end = match memchr::memrchr(b'\n', data) {
             Some(nl) => nl + 1,
-            None if self.eof => data.len(),
+            None if self.eof => {
+                self.state.scan_region_partial(data);
+                self.filled = 0;
+                return Ok(());
+            }
             None => {
                 // One line fills the whole buffer: examine what we have, skip the rest.
                 self.state.scan_region(data, self.line_base);
@@ -312,8 +331,9 @@ impl<'o, R: Read> CodeScanner<'o, R> {
         self.filled -= consumed;
         if self.eof && self.filled > 0 {
             // The final line without a newline.
+            // The final line without a newline: still being written, or cut. Context only.
             let rest = &self.buf[..self.filled];
-            self.state.scan_region(rest, self.line_base);
+            self.state.scan_region_partial(rest);
             self.filled = 0;
         }
         Ok(())
@@ -346,8 +366,8 @@ impl ScanState<'_> {
     fn scan_region(&mut self, region: &[u8], line_base: u64) -> u64 {
         self.candidates.clear();
         self.candidates.extend(self.finder.find_iter(region));
-        if !self.options.patterns.is_empty() {
-            for p in &self.options.patterns {
+        if !self.options.parser.patterns.is_empty() {
+            for p in &self.options.parser.patterns {
                 self.candidates
                     .extend(p.chunk_regex().find_iter(region).map(|m| m.start()));
             }
@@ -372,7 +392,7 @@ impl ScanState<'_> {
             let raw = strip_cr(&region[line_start..line_end]);
             let line = String::from_utf8_lossy(raw);
             let line_ts = parse_log_timestamp(raw).map(|(t, _)| t);
-            let found = self.tracker.observe(
+            let found = self.codes.read(
                 &line,
                 line_ts,
                 || {
@@ -380,7 +400,8 @@ impl ScanState<'_> {
                     ts_cache = (line_start, ts);
                     ts
                 },
-                &self.options.patterns,
+                None,
+                &self.options.parser,
             );
             if let Some(ts) = line_ts {
                 ts_cache = (next_line.min(region.len()), Some(ts));
@@ -389,18 +410,16 @@ impl ScanState<'_> {
                 // Filter before allocating anything: most codes of a big log are expired.
                 let expired = self
                     .options
+                    .parser
                     .expiry
                     .is_expired(found.created_at, self.options.now);
                 if (expired && !self.options.include_expired)
-                    || !self.recipient_matches(found.recipient.as_deref())
+                    || !self.recipient_matches(&found.attribution)
                 {
                     continue;
                 }
-                let code = self.options.expiry.code(
-                    found.recipient.map(Cow::into_owned),
-                    found.code.to_owned(),
-                    found.created_at,
-                    found.source,
+                let code = found.into_event(
+                    &self.options.parser.expiry,
                     self.options.now,
                     self.label.clone(),
                     line_no,
@@ -414,19 +433,22 @@ impl ScanState<'_> {
         newlines
     }
 
-    fn recipient_matches(&self, recipient: Option<&str>) -> bool {
-        let Some(filter) = self.options.recipient_contains.as_deref() else {
+    /// A final line without its newline: its timestamp is context for what follows (nothing
+    /// does, at the end of a file), and it is never read for a code.
+    fn scan_region_partial(&mut self, region: &[u8]) {
+        if let Some((ts, _)) = parse_log_timestamp(strip_cr(region)) {
+            self.carry_ts = Some(ts);
+        }
+    }
+
+    fn recipient_matches(&self, attribution: &Attribution) -> bool {
+        let Some(query) = &self.query else {
             return true;
         };
-        let Some(recipient) = recipient else {
-            return false;
-        };
-        match &self.recipient_digits {
-            Some(digits) => {
-                let r: String = recipient.chars().filter(char::is_ascii_digit).collect();
-                r.contains(digits.as_str())
-            }
-            None => recipient.contains(filter),
+        match attribution {
+            Attribution::Certain(r) => query.matches(r),
+            Attribution::OneOf(candidates) => candidates.iter().any(|r| query.matches(r)),
+            Attribution::Unknown => false,
         }
     }
 }

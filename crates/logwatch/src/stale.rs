@@ -1,12 +1,13 @@
 //! Detects a backend running older configuration: its config file (`.env`) was modified after
 //! the backend last started (last provider-initialisation line in its log).
 //!
-//! Log timestamps are naive local time, so the file's mtime is compared as local time too. This
-//! module only reports; it must never touch the config file.
+//! Both are instants: the backend's start is read in its log's clock (see [`crate::clock`]), the
+//! file's modification time is one already. This module only reports; it must never touch the
+//! config file.
 
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Utc};
 
 use crate::event::StaleConfig;
 
@@ -14,7 +15,7 @@ use crate::event::StaleConfig;
 pub struct StaleConfigDetector {
     path: PathBuf,
     stale: bool,
-    reported: Option<(NaiveDateTime, NaiveDateTime)>,
+    reported: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl StaleConfigDetector {
@@ -31,7 +32,7 @@ impl StaleConfigDetector {
     }
 
     /// Reads the config file's mtime and compares it with the backend's last start.
-    pub fn check(&mut self, backend_started_at: Option<NaiveDateTime>) -> Option<StaleConfig> {
+    pub fn check(&mut self, backend_started_at: Option<DateTime<Utc>>) -> Option<StaleConfig> {
         let modified = config_modified_at(&self.path);
         self.observe(modified, backend_started_at)
     }
@@ -40,8 +41,8 @@ impl StaleConfigDetector {
     /// restart. Nothing is reported while either time is unknown or the verdict is unchanged.
     pub fn observe(
         &mut self,
-        config_modified_at: Option<NaiveDateTime>,
-        backend_started_at: Option<NaiveDateTime>,
+        config_modified_at: Option<DateTime<Utc>>,
+        backend_started_at: Option<DateTime<Utc>>,
     ) -> Option<StaleConfig> {
         let (modified, started) = (config_modified_at?, backend_started_at?);
         let stale = modified > started;
@@ -54,10 +55,16 @@ impl StaleConfigDetector {
         let path = self.path.display().to_string();
         let message = if stale {
             format!(
-                "the backend is running older configuration — restart it ({path} changed at {modified}, backend started at {started})"
+                "the backend is running older configuration — restart it ({path} changed at {}, backend started at {})",
+                local(modified),
+                local(started)
             )
         } else {
-            format!("the backend was restarted at {started} and uses the configuration changed at {modified}")
+            format!(
+                "the backend was restarted at {} and uses the configuration changed at {}",
+                local(started),
+                local(modified)
+            )
         };
         Some(StaleConfig {
             config_path: path,
@@ -69,9 +76,16 @@ impl StaleConfigDetector {
     }
 }
 
-fn config_modified_at(path: &Path) -> Option<NaiveDateTime> {
+/// An instant as this computer's wall clock shows it, for messages.
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
+}
+
+fn config_modified_at(path: &Path) -> Option<DateTime<Utc>> {
     let mtime = std::fs::metadata(path).ok()?.modified().ok()?;
-    Some(chrono::DateTime::<chrono::Local>::from(mtime).naive_local())
+    Some(mtime.into())
 }
 
 #[cfg(test)]
@@ -79,8 +93,8 @@ mod tests {
     use super::*;
     use crate::parse::parse_any_timestamp;
 
-    fn t(s: &str) -> Option<NaiveDateTime> {
-        parse_any_timestamp(s)
+    fn t(s: &str) -> Option<DateTime<Utc>> {
+        parse_any_timestamp(s).map(|t| t.and_utc())
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -90,7 +90,8 @@ where
         on_event,
         out: Vec::new(),
         open: true,
-        now: local_now(),
+        now: Utc::now(),
+        clocks_told: false,
     };
     let handle = spawn_follower(config.files, config.follow, cancel, sink);
     tokio::spawn(async move {
@@ -98,10 +99,6 @@ where
             tracing::error!("log watcher stopped abnormally: {e}");
         }
     })
-}
-
-fn local_now() -> NaiveDateTime {
-    chrono::Local::now().naive_local()
 }
 
 struct EventSink<F> {
@@ -112,10 +109,22 @@ struct EventSink<F> {
     on_event: F,
     out: Vec<LogEvent>,
     open: bool,
-    now: NaiveDateTime,
+    now: DateTime<Utc>,
+    /// Each file's clock is reported once, before its first line.
+    clocks_told: bool,
 }
 
 impl<F: FnMut(LogEvent) -> bool> EventSink<F> {
+    fn tell_clocks(&mut self) {
+        if !self.clocks_told {
+            self.clocks_told = true;
+            for parser in &self.parsers {
+                self.out
+                    .push(LogEvent::Clock(parser.clock().info().clone()));
+            }
+        }
+    }
+
     fn emit(&mut self) {
         for event in self.out.drain(..) {
             if self.open && !(self.on_event)(event) {
@@ -127,6 +136,7 @@ impl<F: FnMut(LogEvent) -> bool> EventSink<F> {
 
 impl<F: FnMut(LogEvent) -> bool> FollowSink for EventSink<F> {
     fn line(&mut self, file: usize, line: &[u8], info: LineInfo) {
+        self.tell_clocks();
         let Some(parser) = self.parsers.get_mut(file) else {
             return;
         };
@@ -137,6 +147,7 @@ impl<F: FnMut(LogEvent) -> bool> FollowSink for EventSink<F> {
         let meta = LineMeta {
             line_no: info.line_no,
             truncated: info.truncated,
+            complete: info.complete,
             live: info.origin == LineOrigin::Appended,
             now: self.now,
         };
@@ -163,6 +174,7 @@ impl<F: FnMut(LogEvent) -> bool> FollowSink for EventSink<F> {
     }
 
     fn idle(&mut self) -> bool {
+        self.tell_clocks();
         for parser in &mut self.parsers {
             parser.flush(&mut self.out);
         }
@@ -177,7 +189,7 @@ impl<F: FnMut(LogEvent) -> bool> FollowSink for EventSink<F> {
             }
         }
         self.emit();
-        self.now = local_now();
+        self.now = Utc::now();
         self.open
     }
 }

@@ -6,15 +6,25 @@ use std::sync::Arc;
 
 use msgops_logwatch::{
     parse_any_timestamp, scan_file, CodeSource, LineMeta, LineParser, LineSplitter, LogEvent,
-    ParserConfig, ScanOptions,
+    ParserConfig, ScanOptions, ZoneSetting,
 };
 
+/// The sample's clock: UTC, so the expectations do not depend on this machine's zone.
+fn utc_config() -> ParserConfig {
+    ParserConfig {
+        zone: ZoneSetting::UTC,
+        ..ParserConfig::default()
+    }
+}
+
 fn parse(bytes: &[u8]) -> Vec<LogEvent> {
-    let mut parser = LineParser::new("backend.log", Arc::new(ParserConfig::default()));
+    let mut parser = LineParser::new("backend.log", Arc::new(utc_config()));
     let mut splitter = LineSplitter::new(1 << 20);
     let mut out = Vec::new();
     let mut n = 0;
-    let now = parse_any_timestamp("2025-10-29 16:40:00").unwrap();
+    let now = parse_any_timestamp("2025-10-29 16:40:00")
+        .unwrap()
+        .and_utc();
     splitter.push(bytes, |line, truncated| {
         n += 1;
         parser.feed(
@@ -22,6 +32,7 @@ fn parse(bytes: &[u8]) -> Vec<LogEvent> {
             &LineMeta {
                 line_no: n,
                 truncated,
+                complete: true,
                 live: false,
                 now,
             },
@@ -56,6 +67,7 @@ fn incident_log_yields_the_incident_events_in_order() {
             LogEvent::BackendStart(_) => "backend_start",
             LogEvent::StaleConfig(_) => "stale_config",
             LogEvent::FollowerStatus(_) => "follower_status",
+            LogEvent::Clock(_) => "clock",
         })
         .collect();
     assert_eq!(
@@ -129,8 +141,10 @@ fn code_expiry_follows_the_log_time() {
     let LogEvent::Code(c) = &events[5] else {
         panic!()
     };
-    assert_eq!(c.created_at, parse_any_timestamp("2025-10-29T16:34:53.202"));
-    assert_eq!(c.expires_at, parse_any_timestamp("2025-10-29T16:44:53.202"));
+    let utc = |s: &str| parse_any_timestamp(s).map(|t| t.and_utc());
+    assert_eq!(c.logged_at, parse_any_timestamp("2025-10-29T16:34:53.202"));
+    assert_eq!(c.created_at, utc("2025-10-29T16:34:53.202"));
+    assert_eq!(c.expires_at, utc("2025-10-29T16:44:53.202"));
     assert!(!c.expired, "still valid at 16:40");
 }
 
@@ -181,7 +195,12 @@ fn scanner_reads_codes_like_the_parser() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("backend.log");
     std::fs::write(&path, SAMPLE).unwrap();
-    let mut options = ScanOptions::new(parse_any_timestamp("2025-10-29 16:40:00").unwrap());
+    let mut options = ScanOptions::new(
+        parse_any_timestamp("2025-10-29 16:40:00")
+            .unwrap()
+            .and_utc(),
+    );
+    options.parser = utc_config();
     options.include_expired = true;
     let scanned: Vec<_> = scan_file(&path, &options)
         .unwrap()
@@ -197,4 +216,145 @@ fn scanner_reads_codes_like_the_parser() {
         .map(|c| c.code)
         .collect();
     assert_eq!(valid, ["553190"]);
+}
+
+fn feed_all(
+    parser: &mut LineParser,
+    text: &str,
+    live: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<msgops_logwatch::FallbackCode> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let meta = LineMeta {
+            line_no: i as u64 + 1,
+            truncated: false,
+            complete: true,
+            live,
+            now,
+        };
+        parser.feed(line.as_bytes(), &meta, &mut out);
+    }
+    out.into_iter()
+        .filter_map(|e| match e {
+            LogEvent::Code(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn concurrent_requests_make_their_codes_uncertain_never_wrong() {
+    // Two requests announced before either code: each code is for one of them.
+    let log = "\
+2025-10-29 16:34:53,001 - services.otp_service - INFO - OTP created for phone: 4165550471
+2025-10-29 16:34:53,002 - services.otp_service - INFO - OTP created for phone: 4165550999
+2025-10-29 16:34:53,010 - services.otp_service - INFO - OTP Code: 589503
+2025-10-29 16:34:53,012 - services.otp_service - INFO - OTP Code: 111222
+2025-10-29 16:34:54,000 - services.otp_service - INFO - OTP created for phone: 4165550555
+2025-10-29 16:34:54,010 - services.otp_service - INFO - OTP Code: 333444
+";
+    let now = parse_any_timestamp("2025-10-29 16:40:00")
+        .unwrap()
+        .and_utc();
+    let mut parser = LineParser::new("b.log", Arc::new(utc_config()));
+    let codes = feed_all(&mut parser, log, false, now);
+    assert_eq!(codes.len(), 3);
+    for c in &codes[..2] {
+        assert_eq!(c.recipient, None, "{c:?}");
+        assert_eq!(c.candidates, ["4165550471", "4165550999"]);
+        assert_eq!(c.recipient_label(), "one of 4165550471, 4165550999");
+        let q = msgops_logwatch::RecipientQuery::new("0999");
+        assert!(c.recipient_matches(&q));
+    }
+    assert_eq!(
+        codes[2].recipient.as_deref(),
+        Some("4165550555"),
+        "alone again: certain"
+    );
+}
+
+#[test]
+fn a_correlation_group_pairs_announcement_and_code_exactly() {
+    let log = "\
+2025-10-29 16:34:53,001 [Thread-1] OTP created for phone: 4165550471
+2025-10-29 16:34:53,002 [Thread-2] OTP created for phone: 4165550999
+2025-10-29 16:34:53,010 [Thread-2] OTP Code: 589503
+2025-10-29 16:34:53,012 [Thread-1] OTP Code: 111222
+";
+    let config = ParserConfig {
+        patterns: vec![
+            msgops_logwatch::CodePattern::new(
+                r"\[(?P<corr>[^\]]+)\] OTP created for phone: (?P<recipient>\d+)",
+            )
+            .unwrap(),
+            msgops_logwatch::CodePattern::new(r"\[(?P<corr>[^\]]+)\] OTP Code: (?P<code>\d{6})$")
+                .unwrap(),
+        ],
+        ..utc_config()
+    };
+    let now = parse_any_timestamp("2025-10-29 16:40:00")
+        .unwrap()
+        .and_utc();
+    let mut parser = LineParser::new("b.log", Arc::new(config));
+    let codes = feed_all(&mut parser, log, false, now);
+    let got: Vec<_> = codes
+        .iter()
+        .map(|c| (c.code.as_str(), c.recipient.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("589503", Some("4165550999")),
+            ("111222", Some("4165550471"))
+        ]
+    );
+}
+
+#[test]
+fn a_code_without_timestamp_is_read_at_its_time_live_and_approximate_from_the_past() {
+    let log = "2025-10-29 16:00:00,000 - x - INFO - quiet for an hour\nOTP Code: 091282\n";
+    let now = parse_any_timestamp("2025-10-29 17:00:00")
+        .unwrap()
+        .and_utc();
+    let mut live = LineParser::new("b.log", Arc::new(utc_config()));
+    let c = &feed_all(&mut live, log, true, now)[0];
+    assert_eq!(c.time, msgops_logwatch::CodeTime::ReadAt);
+    assert_eq!(c.created_at, Some(now));
+    assert!(!c.expired, "fresh when read live");
+    let mut past = LineParser::new("b.log", Arc::new(utc_config()));
+    let c = &feed_all(&mut past, log, false, now)[0];
+    assert_eq!(c.time, msgops_logwatch::CodeTime::Approximate);
+    assert_eq!(c.logged_at, parse_any_timestamp("2025-10-29 16:00:00"));
+    assert!(c.expired);
+}
+
+#[test]
+fn a_cut_line_never_yields_a_code() {
+    let now = parse_any_timestamp("2025-10-29 16:40:00")
+        .unwrap()
+        .and_utc();
+    let mut parser = LineParser::new("b.log", Arc::new(utc_config()));
+    let mut out = Vec::new();
+    let meta = LineMeta {
+        line_no: 1,
+        truncated: false,
+        complete: false,
+        live: true,
+        now,
+    };
+    parser.feed(
+        b"2025-10-29 16:34:53,202 - x - INFO - OTP Code: 0912",
+        &meta,
+        &mut out,
+    );
+    parser.feed(
+        b"2025-10-29 16:34:53,202 - x - INFO - OTP Code: 091282",
+        &meta,
+        &mut out,
+    );
+    assert!(
+        out.iter().all(|e| !matches!(e, LogEvent::Code(_))),
+        "{out:?}"
+    );
 }

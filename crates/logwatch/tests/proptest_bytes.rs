@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use msgops_logwatch::{
     parse_any_timestamp, scan_file, LineMeta, LineParser, LineSplitter, LogEvent, ParserConfig,
-    ScanOptions,
+    ScanOptions, ZoneSetting,
 };
 use proptest::prelude::*;
 
@@ -58,10 +58,10 @@ proptest! {
         }
         // The parser takes anything.
         let mut parser = LineParser::new("f", Arc::new(ParserConfig::default()));
-        let now = parse_any_timestamp("2025-10-29 16:40:00").unwrap();
+        let now = parse_any_timestamp("2025-10-29 16:40:00").unwrap().and_utc();
         let mut events = Vec::new();
         for (i, (line, truncated)) in chunked.iter().enumerate() {
-            parser.feed(line, &LineMeta { line_no: i as u64 + 1, truncated: *truncated, live: true, now }, &mut events);
+            parser.feed(line, &LineMeta { line_no: i as u64 + 1, truncated: *truncated, complete: true, live: true, now }, &mut events);
         }
         parser.flush(&mut events);
     }
@@ -71,25 +71,27 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.log");
         std::fs::write(&path, &data).unwrap();
-        let now = parse_any_timestamp("2025-10-29 16:40:00").unwrap();
+        let now = parse_any_timestamp("2025-10-29 16:40:00").unwrap().and_utc();
+        let config = ParserConfig { zone: ZoneSetting::UTC, ..ParserConfig::default() };
         let mut options = ScanOptions::new(now);
+        options.parser = config.clone();
         options.include_expired = true;
-        let scanned: Vec<_> = scan_file(&path, &options).unwrap().into_iter().map(|c| (c.code, c.recipient, c.line, c.created_at)).collect();
+        let scanned: Vec<_> = scan_file(&path, &options).unwrap().into_iter().map(|c| (c.code, c.recipient, c.candidates, c.line, c.created_at, c.time)).collect();
 
-        let mut parser = LineParser::new("x", Arc::new(ParserConfig::default()));
+        let mut parser = LineParser::new("x", Arc::new(config));
         let mut splitter = LineSplitter::new(1 << 20);
         let mut events = Vec::new();
         let mut n = 0;
         splitter.push(&data, |line, truncated| {
             n += 1;
-            parser.feed(line, &LineMeta { line_no: n, truncated, live: false, now }, &mut events);
+            parser.feed(line, &LineMeta { line_no: n, truncated, complete: true, live: false, now }, &mut events);
         });
         splitter.finish(|line, truncated| {
             n += 1;
-            parser.feed(line, &LineMeta { line_no: n, truncated, live: false, now }, &mut events);
+            parser.feed(line, &LineMeta { line_no: n, truncated, complete: false, live: false, now }, &mut events);
         });
         let parsed: Vec<_> = events.into_iter().filter_map(|e| match e {
-            LogEvent::Code(c) => Some((c.code, c.recipient, c.line, c.created_at)),
+            LogEvent::Code(c) => Some((c.code, c.recipient, c.candidates, c.line, c.created_at, c.time)),
             _ => None,
         }).collect();
         prop_assert_eq!(scanned, parsed);

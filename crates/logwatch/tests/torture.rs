@@ -1,13 +1,18 @@
 //! One writer appends 100,000 codes (scale with `LOGWATCH_TORTURE_CODES`) while rotating the
-//! file by rename 50 times, copy-truncating it 20 times and deleting/re-creating it 5 times,
-//! writing lines in pieces; the log's directory does not exist when watching starts. The
-//! follower must report every code exactly once.
+//! file by rename 50 times, copy-truncating it 20 times, deleting/re-creating it 5 times,
+//! rotating it 5 times under a writer that keeps writing to the renamed file for longer than
+//! `retire_after` (Python's plain `FileHandler` with logrotate `create`), and replacing it 5
+//! times by a copy of itself (`cp log log.tmp && mv log.tmp log`), writing lines in pieces; the
+//! log's directory does not exist when watching starts. The follower must report every code
+//! exactly once.
 //!
-//! The writer cooperates the way a real writer + logrotate do: before a copy-truncate it waits
-//! until everything written so far was read (copy-truncate loses lines for any lagging reader, by
-//! design); before a rename or delete it waits until the follower holds the current file open
-//! (otherwise a file that lived shorter than one poll would never be seen, which no tail can
-//! avoid). Everything else is raced.
+//! The writer cooperates only where no tail can do without it: before a rename or delete it
+//! waits until the follower holds the current file open (otherwise a file that lived shorter
+//! than one poll would never be seen), and before a copy-truncate until the follower noticed the
+//! previous one (the copy is overwritten each time, so a second copy-truncate before the
+//! follower looked again would leave the content in between nowhere). Copy-truncate does not
+//! wait for the reader to catch up: what the follower had not read yet when the file was
+//! truncated is in the copy, and must be read from there. Everything else is raced.
 
 #![allow(clippy::unwrap_used)]
 
@@ -26,6 +31,7 @@ struct Seen {
     wrong_recipient: AtomicUsize,
     rotated: AtomicUsize,
     truncated: AtomicUsize,
+    copies: AtomicUsize,
     other: Mutex<Vec<String>>,
 }
 
@@ -42,29 +48,23 @@ impl Seen {
     }
 
     fn wait_for_rotations(&self, n: usize) {
+        Self::wait_until(&self.rotated, n, "switched to the new file (rotation)");
+    }
+
+    fn wait_for_truncations(&self, n: usize) {
+        Self::wait_until(&self.truncated, n, "noticed the copy-truncate");
+    }
+
+    fn wait_until(counter: &AtomicUsize, n: usize, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.rotated.load(Ordering::SeqCst) < n {
-            assert!(
-                Instant::now() < deadline,
-                "follower never switched to the new file (rotation {n})"
-            );
+        while counter.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "follower never {what} ({n})");
             std::thread::sleep(Duration::from_micros(200));
         }
     }
-
-    fn wait_for_all(&self, upto: usize, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for i in 0..upto {
-            while self.counts[i].load(Ordering::SeqCst) == 0 {
-                assert!(
-                    Instant::now() < deadline,
-                    "follower never reported code #{i} ({what})"
-                );
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        }
-    }
 }
+
+const RETIRE_AFTER: Duration = Duration::from_millis(30);
 
 fn recipient(i: usize) -> String {
     format!("+1555{i:07}")
@@ -159,6 +159,7 @@ async fn every_code_is_reported_exactly_once_across_rotation_truncation_and_dele
         wrong_recipient: AtomicUsize::new(0),
         rotated: AtomicUsize::new(0),
         truncated: AtomicUsize::new(0),
+        copies: AtomicUsize::new(0),
         other: Mutex::new(Vec::new()),
     });
     let cancel = CancellationToken::new();
@@ -167,6 +168,8 @@ async fn every_code_is_reported_exactly_once_across_rotation_truncation_and_dele
     let _stop_on_panic = cancel.clone().drop_guard();
     let mut config = WatchConfig::new(vec![path.clone()]).poll_interval(Duration::from_millis(20));
     config.from_start = true;
+    // Short, so that the writer that never reopens stays quiet for longer than this.
+    config.follow.retire_after = RETIRE_AFTER;
     let s = Arc::clone(&seen);
     let task = watch_logs_with(config, cancel.clone(), move |event| {
         match event {
@@ -186,6 +189,9 @@ async fn every_code_is_reported_exactly_once_across_rotation_truncation_and_dele
                     .push(format!("unexpected code {c:?}")),
             },
             LogEvent::FollowerStatus(st) => match st.state {
+                FollowerState::Following if st.message.contains("replaced by a copy") => {
+                    s.copies.fetch_add(1, Ordering::SeqCst);
+                }
                 FollowerState::Rotated => {
                     s.rotated.fetch_add(1, Ordering::SeqCst);
                 }
@@ -213,14 +219,16 @@ async fn every_code_is_reported_exactly_once_across_rotation_truncation_and_dele
             generation_start: 0,
             written: 0,
         };
-        // 75 operations spread evenly: 50 renames, 20 copy-truncates, 5 delete/re-create.
+        // 85 operations spread evenly: 50 renames, 20 copy-truncates, 5 delete/re-create, 5
+        // renames under a writer that does not reopen, 5 copies renamed over the file.
         let ops: Vec<char> =
-            "RRRRRRRRRRTTTTRRRRRRRRRRTTTTDRRRRRRRRRRTTTTDRRRRRRRRRRTTTTDRRRRRRRRRRTTTTDD"
+            "RRRRRRRRRRTTTTNCRRRRRRRRRRTTTTDNCRRRRRRRRRRTTTTDNCRRRRRRRRRRTTTTDNCRRRRRRRRRRTTTTDNCD"
                 .chars()
                 .collect();
         let every = (total / (ops.len() + 1)).max(2);
         let mut op = 0;
         let mut rotations = 0;
+        let mut truncations = 0;
         let mut next_op_at = every;
         while w.written < total {
             let i = w.written;
@@ -247,9 +255,45 @@ async fn every_code_is_reported_exactly_once_across_rotation_truncation_and_dele
                     w.switch_to(new_file);
                 }
                 'T' => {
-                    seen.wait_for_all(w.written, "before copy-truncate");
+                    // No waiting for the reader to catch up: what it had not read is in the
+                    // copy.
+                    seen.wait_for_truncations(truncations);
+                    truncations += 1;
                     fs::copy(&w.path, w.path.with_extension("log.copy")).unwrap();
-                    w.file.set_len(0).unwrap();
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&w.path)
+                        .unwrap()
+                        .set_len(0)
+                        .unwrap();
+                }
+                'N' => {
+                    seen.wait_for(w.generation_start, "before rename");
+                    fs::rename(&w.path, w.path.with_extension(format!("log.{op}"))).unwrap();
+                    // logrotate `create` under a writer that does not reopen: it keeps writing
+                    // to the renamed file, with pauses longer than `retire_after`, while the
+                    // new file stays empty.
+                    let new_file = Writer::create(&w.path);
+                    rotations += 1;
+                    seen.wait_for_rotations(rotations);
+                    for _ in 0..3 {
+                        std::thread::sleep(RETIRE_AFTER * 3);
+                        if w.written < total - 1 {
+                            let n = w.written;
+                            w.write_code(n);
+                        }
+                    }
+                    // Only much later does it move over (a restart, say).
+                    w.switch_to(new_file);
+                }
+                'C' => {
+                    // cp log log.tmp && mv log.tmp log: the same content under a new inode.
+                    // The writer then reopens the path.
+                    let tmp = w.path.with_extension("log.tmp");
+                    fs::copy(&w.path, &tmp).unwrap();
+                    fs::rename(&tmp, &w.path).unwrap();
+                    let new_file = Writer::create(&w.path);
+                    w.switch_to(new_file);
                 }
                 _ => {
                     seen.wait_for(w.generation_start, "before delete");
@@ -309,9 +353,14 @@ async fn every_code_is_reported_exactly_once_across_rotation_truncation_and_dele
         seen.other.lock().unwrap()
     );
     assert!(
-        seen.rotated.load(Ordering::SeqCst) >= 55,
+        seen.rotated.load(Ordering::SeqCst) >= 60,
         "rotations seen: {}",
         seen.rotated.load(Ordering::SeqCst)
+    );
+    assert!(
+        seen.copies.load(Ordering::SeqCst) >= 5,
+        "replacements by a copy seen: {}",
+        seen.copies.load(Ordering::SeqCst)
     );
     assert!(
         seen.truncated.load(Ordering::SeqCst) >= 20,

@@ -13,8 +13,11 @@ use utoipa::ToSchema;
 pub struct CodeSeen {
     #[schema(value_type = crate::doc::Channel)]
     pub channel: Channel,
-    /// E.164 number or address the code was for, when the log line names it.
+    /// E.164 number or address the code was for, when the log says so for certain.
     pub recipient: Option<String>,
+    /// When the log cannot tell which of several waiting requests the code is for: each one it
+    /// may be for. Empty otherwise.
+    pub candidates: Vec<String>,
     pub code: String,
     /// Where it was found, as a short fixed word (`backend_log`, `console_log`): it becomes a
     /// metric label, so never a file path or a recipient.
@@ -22,6 +25,26 @@ pub struct CodeSeen {
     pub seen_at: DateTime<Utc>,
     /// When the code stops being valid (the backend's 10 minutes), if known.
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl CodeSeen {
+    /// A code the log watcher found, as the service counts and streams it.
+    pub fn of(code: &msgops_logwatch::FallbackCode) -> Self {
+        let email = code
+            .recipient
+            .iter()
+            .chain(&code.candidates)
+            .any(|r| r.contains('@'));
+        Self {
+            channel: if email { Channel::Email } else { Channel::Sms },
+            recipient: code.recipient.clone(),
+            candidates: code.candidates.clone(),
+            code: code.code.clone(),
+            source: crate::metrics::word(&code.source),
+            seen_at: Utc::now(),
+            expires_at: code.expires_at,
+        }
+    }
 }
 
 /// Events of the service, next to the chain's.

@@ -339,6 +339,7 @@ async fn metrics_parse_and_count_sends_attempts_failovers_cost_and_breakers() {
     service.state.record_code(CodeSeen {
         channel: Channel::Sms,
         recipient: Some(NUMBER.into()),
+        candidates: Vec::new(),
         code: "091282".into(),
         source: "backend_log".into(),
         seen_at: chrono::Utc::now(),
@@ -734,6 +735,7 @@ async fn the_event_stream_carries_sends_blocks_and_codes() {
     service.state.record_code(CodeSeen {
         channel: Channel::Sms,
         recipient: Some(NUMBER.into()),
+        candidates: Vec::new(),
         code: "091282".into(),
         source: "backend_log".into(),
         seen_at: chrono::Utc::now(),

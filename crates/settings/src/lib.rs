@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use msgops_core::config::{Config, ProviderDefaults, EMAIL_CHAIN, SMS_CHAIN};
+use msgops_core::config::{self, Config, ProviderDefaults, EMAIL_CHAIN, SMS_CHAIN};
 use msgops_core::{Channel, ProviderId};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -29,8 +29,13 @@ pub struct LogSettings {
     pub follow: Vec<String>,
     #[ts(type = "number")]
     pub code_lifetime_secs: u64,
-    /// Regexes with a named group `code` (and optionally `recipient`, `ts`).
+    /// Regexes with a named group `code` (and optionally `recipient`, `ts`, `corr`), or
+    /// `recipient` without `code` for a request's announcement.
     pub patterns: Vec<String>,
+    /// `auto`, `local`, `UTC` or an IANA name like `America/Toronto`.
+    pub timezone: String,
+    #[ts(type = "number")]
+    pub code_length: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -82,7 +87,6 @@ pub struct SavedSettings {
 
 /// Limits a value must stay within. Wider than any real setting, narrow enough to catch a
 /// slipped key (a cool-down of 30000 seconds is a typo for 300).
-pub const MAX_CODE_LIFETIME_SECS: u64 = 24 * 3600;
 pub const MAX_FAILURE_THRESHOLD: u32 = 1_000;
 pub const MAX_OPEN_SECS: u64 = 24 * 3600;
 pub const MAX_RATE_PER_SECOND: f64 = 10_000.0;
@@ -122,6 +126,8 @@ impl Settings {
                     .collect(),
                 code_lifetime_secs: config.logs.code_lifetime_secs,
                 patterns: config.logs.patterns.clone(),
+                timezone: config.logs.timezone.clone(),
+                code_length: config.logs.code_length,
             },
             providers,
         }
@@ -146,6 +152,8 @@ impl Settings {
             .collect();
         config.logs.code_lifetime_secs = self.logs.code_lifetime_secs;
         config.logs.patterns = self.logs.patterns.clone();
+        config.logs.timezone = self.logs.timezone.trim().to_owned();
+        config.logs.code_length = self.logs.code_length;
         for s in &self.providers {
             let Some(d) = chains().map(|(_, d)| d).find(|d| d.id == s.id.as_str()) else {
                 continue;
@@ -205,14 +213,19 @@ pub fn check(settings: &Settings) -> Vec<SettingsProblem> {
             });
         }
     }
-    let lifetime = settings.logs.code_lifetime_secs;
-    if lifetime == 0 || lifetime > MAX_CODE_LIFETIME_SECS {
-        error(
-            "logs.code_lifetime_secs".into(),
-            format!(
-                "must be between 1 second and {MAX_CODE_LIFETIME_SECS} (24 hours), not {lifetime}"
-            ),
-        );
+    // The same rules as the configuration file's.
+    if let Err(message) = config::check_code_lifetime(settings.logs.code_lifetime_secs) {
+        error("logs.code_lifetime_secs".into(), message);
+    }
+    if let Err(e) = settings
+        .logs
+        .timezone
+        .parse::<msgops_logwatch::ZoneSetting>()
+    {
+        error("logs.timezone".into(), e.to_string());
+    }
+    if let Err(message) = config::check_code_length(settings.logs.code_length) {
+        error("logs.code_length".into(), message);
     }
     for (i, pattern) in settings.logs.patterns.iter().enumerate() {
         if let Err(e) = msgops_logwatch::CodePattern::new(pattern) {

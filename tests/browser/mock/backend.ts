@@ -16,6 +16,7 @@ import type { CredentialStatus } from "../../../ui/src/bindings/CredentialStatus
 import type { HistoryFilter } from "../../../ui/src/bindings/HistoryFilter";
 import type { IpcError } from "../../../ui/src/bindings/IpcError";
 import type { LogEvent } from "../../../ui/src/bindings/LogEvent";
+import type { LogSnapshot } from "../../../ui/src/bindings/LogSnapshot";
 import type { ProviderHealth } from "../../../ui/src/bindings/ProviderHealth";
 import type { RotateRequest } from "../../../ui/src/bindings/RotateRequest";
 import type { SecretKind } from "../../../ui/src/bindings/SecretKind";
@@ -52,6 +53,7 @@ const state = {
   codes: fixtures.codes(options.codes ?? 12),
   diagnostics: fixtures.diagnostics(),
   files: [fixtures.BACKEND_LOG],
+  clocks: fixtures.clocks(),
   sends: seedSends(options.sends ?? 250),
   settings: settingsFrom(health, [fixtures.BACKEND_LOG]),
   secrets: fixtures.secrets(),
@@ -177,7 +179,7 @@ export const handlers: Record<string, Handler> = {
     setTimeout(() => emitChain({ kind: "send_finished", record: result.record }));
     return result;
   },
-  log_snapshot: () => ({ codes: state.codes, diagnostics: state.diagnostics, files: state.files }),
+  log_snapshot: (): LogSnapshot => ({ codes: state.codes, diagnostics: state.diagnostics, files: state.files, clocks: state.clocks }),
 
   keychain_health: () => state.keychain,
   credential_statuses: () => credentialStatuses(),
@@ -232,6 +234,7 @@ export const handlers: Record<string, Handler> = {
     const logsChanged = JSON.stringify(settings.logs) !== JSON.stringify(state.settings.logs);
     state.settings = settings;
     state.files = [...settings.logs.follow];
+    state.clocks = state.clocks.filter((c) => state.files.includes(c.file));
     applySettings(settings, state.health);
     // The real log watcher restarts on new log settings and says so.
     if (logsChanged) setTimeout(() => emit(LOG_RESET_EVENT, null));
@@ -249,11 +252,17 @@ function emitChain(event: ChainEvent): Promise<void> {
   return emit(CHAIN_EVENT, structuredClone(event));
 }
 
-/** Pushes a log event; a code also joins the log, so a later snapshot has it too. */
+/**
+ * Pushes a log event; a code also joins the log, and a clock replaces its file's, so a later
+ * snapshot has them too.
+ */
 function emitLog(event: LogEvent): Promise<void> {
   if (event.kind === "code") {
     const { kind: _kind, ...code } = event;
     state.codes.push(code);
+  } else if (event.kind === "clock") {
+    const { kind: _kind, ...clock } = event;
+    state.clocks = [...state.clocks.filter((c) => c.file !== clock.file), clock];
   } else state.diagnostics.push(event);
   return emit(LOG_EVENT, structuredClone(event));
 }

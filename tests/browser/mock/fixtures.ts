@@ -6,6 +6,7 @@ import type { FallbackCode } from "../../../ui/src/bindings/FallbackCode";
 import type { HealthSnapshot } from "../../../ui/src/bindings/HealthSnapshot";
 import type { ImportPreview } from "../../../ui/src/bindings/ImportPreview";
 import type { KeychainHealth } from "../../../ui/src/bindings/KeychainHealth";
+import type { LogClockInfo } from "../../../ui/src/bindings/LogClockInfo";
 import type { LogEvent } from "../../../ui/src/bindings/LogEvent";
 import type { ProviderHealth } from "../../../ui/src/bindings/ProviderHealth";
 import type { SecretKind } from "../../../ui/src/bindings/SecretKind";
@@ -15,10 +16,18 @@ export const BACKEND_LOG = "/srv/backend/logs/app.log";
 export const TEST_SEND_CODE = "091282";
 /** The old code the Codes test searches for by its last four digits. */
 export const OLD_RECIPIENT = "+44 20 7946 0958";
+/**
+ * The third newest code went to one of two requests waiting at once, and the log cannot tell
+ * which: each number's last four digits ("0198", "0289") find it and nothing else.
+ */
+export const UNCERTAIN_CANDIDATES = ["+1 416 555 0198", "+1 647 555 0289"];
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Naive local time, as the log watcher reports it ("2025-10-29T16:34:53.202"). */
+/**
+ * A naive local time, as the log writes it ("2025-10-29T16:34:53.202"): the fake backend logs
+ * in this computer's zone. Codes carry it as `logged_at`; their instants are `iso`.
+ */
 export function localTime(ms: number): string {
   const d = new Date(ms);
   const p = (n: number, w = 2) => String(n).padStart(w, "0");
@@ -94,25 +103,53 @@ export const keychainHealth = (): KeychainHealth => ({
 /**
  * `n` codes, oldest first, one every two seconds up to 30 seconds ago: only the newest 285 or
  * so are still valid. Recipients use the digits 0-7 only, except the 8th code's, so its last
- * four digits ("0958") find exactly one row.
+ * four digits ("0958") find exactly one row, and the third newest's candidates. The fifth
+ * newest had no timestamp on its line: its time is the last one before it, approximate.
  */
 export function codes(n: number): FallbackCode[] {
   const newest = Date.now() - 30_000;
   return Array.from({ length: n }, (_, i) => {
     const created = newest - (n - 1 - i) * 2_000;
     const digits = i.toString(8).padStart(7, "0");
-    const recipient = i === 7 ? OLD_RECIPIENT : i % 5 === 4 ? `user${digits}@example.com` : `+1416${digits}`;
+    const uncertain = n >= 3 && i === n - 3;
+    const recipient = uncertain ? null : i === 7 ? OLD_RECIPIENT : i % 5 === 4 ? `user${digits}@example.com` : `+1416${digits}`;
     return {
       recipient,
+      candidates: uncertain ? [...UNCERTAIN_CANDIDATES] : [],
       code: String((i * 7919 + 123_457) % 1_000_000).padStart(6, "0"),
-      created_at: localTime(created),
-      expires_at: localTime(created + 600_000),
+      logged_at: localTime(created),
+      created_at: iso(created),
+      expires_at: iso(created + 600_000),
+      time: n >= 5 && i === n - 5 ? "approximate" : "logged",
       expired: created + 600_000 <= Date.now(),
       source: i % 5 === 4 ? "console" : "sms_fallback",
       file: BACKEND_LOG,
       line: 2 * i + 2,
     };
   });
+}
+
+/** "UTC−05:00" for this computer's offset now, as the log watcher names an inferred zone. */
+function offsetName(date: Date): string {
+  const minutes = -date.getTimezoneOffset();
+  if (minutes === 0) return "UTC";
+  const a = Math.abs(minutes);
+  const hhmm = `${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
+  return `UTC${minutes < 0 ? "\u2212" : "+"}${hhmm}`;
+}
+
+/** The backend log's clock, inferred from its newest line and the file's modification time. */
+export function clocks(): LogClockInfo[] {
+  const newest = new Date(Date.now() - 30_000);
+  const hm = (h: number, m: number) => `${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`;
+  return [
+    {
+      file: BACKEND_LOG,
+      zone: offsetName(newest),
+      basis: "inferred",
+      reason: `newest line ${hm(newest.getHours(), newest.getMinutes())} vs file modified ${hm(newest.getUTCHours(), newest.getUTCMinutes())} UTC`,
+    },
+  ];
 }
 
 export function diagnostics(): LogEvent[] {

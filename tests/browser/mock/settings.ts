@@ -9,7 +9,7 @@ const EXISTING = new Set(["/srv/backend/logs/app.log", "/srv/backend/logs/worker
 /** The settings in force, read from the providers on the dashboard. */
 export function settingsFrom(health: HealthSnapshot, follow: string[]): Settings {
   return {
-    logs: { follow: [...follow], code_lifetime_secs: 600, patterns: [] },
+    logs: { follow: [...follow], code_lifetime_secs: 600, patterns: [], timezone: "auto", code_length: 6 },
     providers: [...health.sms_providers, ...health.email_providers].map((p) => ({
       id: p.id,
       display_name: p.display_name,
@@ -20,6 +20,17 @@ export function settingsFrom(health: HealthSnapshot, follow: string[]): Settings
       cost_usd: p.cost_per_message_usd,
     })),
   };
+}
+
+/** `auto`, `local`, `UTC`, or a zone the browser knows by that name (chrono-tz in the backend). */
+function knownZone(name: string): boolean {
+  if (["auto", "local", "UTC"].includes(name)) return true;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function checkSettings(s: Settings): SettingsProblem[] {
@@ -35,6 +46,9 @@ export function checkSettings(s: Settings): SettingsProblem[] {
   });
   const lifetime = s.logs.code_lifetime_secs;
   if (lifetime === 0 || lifetime > 86_400) error("logs.code_lifetime_secs", `must be between 1 second and 86400 (24 hours), not ${lifetime}`);
+  if (!knownZone(s.logs.timezone)) error("logs.timezone", `unknown time zone \`${s.logs.timezone}\`: use auto, local, UTC or an IANA name like America/Toronto`);
+  const length = s.logs.code_length;
+  if (length < 4 || length > 10) error("logs.code_length", `must be between 4 and 10 digits, not ${length}`);
   s.logs.patterns.forEach((pattern, i) => {
     if (!pattern.includes("(?P<code>")) error(`logs.patterns.${i}`, "the pattern needs a named group (?P<code>...)");
   });

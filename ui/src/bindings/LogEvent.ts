@@ -3,10 +3,11 @@ import type { BackendStart } from "./BackendStart";
 import type { FallbackCode } from "./FallbackCode";
 import type { FollowerStatus } from "./FollowerStatus";
 import type { HttpError } from "./HttpError";
+import type { LogClockInfo } from "./LogClockInfo";
 import type { ProviderError } from "./ProviderError";
 import type { StaleConfig } from "./StaleConfig";
 
 /**
  * Everything the watcher can report. Serialised as `{"kind": "code", ...fields}`.
  */
-export type LogEvent = { "kind": "code" } & FallbackCode | { "kind": "provider_error" } & ProviderError | { "kind": "http_error" } & HttpError | { "kind": "backend_start" } & BackendStart | { "kind": "stale_config" } & StaleConfig | { "kind": "follower_status" } & FollowerStatus;
+export type LogEvent = { "kind": "code" } & FallbackCode | { "kind": "provider_error" } & ProviderError | { "kind": "http_error" } & HttpError | { "kind": "backend_start" } & BackendStart | { "kind": "stale_config" } & StaleConfig | { "kind": "follower_status" } & FollowerStatus | { "kind": "clock" } & LogClockInfo;

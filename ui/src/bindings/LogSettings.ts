@@ -6,6 +6,11 @@ export type LogSettings = {
  */
 follow: Array<string>, code_lifetime_secs: number, 
 /**
- * Regexes with a named group `code` (and optionally `recipient`, `ts`).
+ * Regexes with a named group `code` (and optionally `recipient`, `ts`, `corr`), or
+ * `recipient` without `code` for a request's announcement.
  */
-patterns: Array<string>, };
+patterns: Array<string>, 
+/**
+ * `auto`, `local`, `UTC` or an IANA name like `America/Toronto`.
+ */
+timezone: string, code_length: number, };

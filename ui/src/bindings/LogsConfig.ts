@@ -14,10 +14,21 @@ code_lifetime_secs: number,
  */
 poll_interval_ms: number, 
 /**
- * Extra patterns: regexes with named groups `recipient`, `code` and optionally `ts`.
+ * Extra patterns: regexes with named groups `code` and optionally `recipient`, `ts`, `corr`
+ * (a thread, task or request id); or `recipient` (and `corr`) without `code` for the line
+ * that announces a request whose code comes later.
  */
 patterns: Array<string>, 
 /**
  * The backend's `.env` or config file, for the stale-configuration check.
  */
-backend_config: string | null, };
+backend_config: string | null, 
+/**
+ * The zone the logs' timestamps are written in: `auto` (inferred per file from its
+ * modification time), `local`, `UTC` or an IANA name like `America/Toronto`.
+ */
+timezone: string, 
+/**
+ * Digits in a one-time code (the backend's 6).
+ */
+code_length: number, };

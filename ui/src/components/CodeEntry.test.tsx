@@ -1,7 +1,8 @@
 import { fireEvent, render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import { CodeEntry, extractCode } from "./CodeEntry";
+import table from "../../../crates/logwatch/testdata/paste_cases.json";
+import { CodeEntry } from "./CodeEntry";
 
 function boxes() {
   return screen.getAllByRole("textbox") as HTMLInputElement[];
@@ -9,22 +10,6 @@ function boxes() {
 function values() {
   return boxes().map((b) => b.value).join("");
 }
-
-describe("extractCode", () => {
-  it.each([
-    ["091282", "091282"],
-    [" 091 282 ", "091282"],
-    ["091-282", "091282"],
-    ["Your code is 091282", "091282"],
-    ["Your msgops code is 091 282. It expires in 10 minutes.", "091282"],
-  ])("reads %j as %s", (pasted, code) => {
-    expect(extractCode(pasted)).toBe(code);
-  });
-  it("refuses text without six digits", () => {
-    expect(extractCode("12345")).toBeNull();
-    expect(extractCode("hello")).toBeNull();
-  });
-});
 
 describe("CodeEntry", () => {
   it("has the one-time-code hints", () => {
@@ -45,6 +30,39 @@ describe("CodeEntry", () => {
       expect(screen.queryByRole("alert")).toBeNull();
     },
   );
+
+  // Whole log lines as support staff copy them, from the shared table: the boxes get the code,
+  // not the first six digits of the date or the phone number.
+  const logLines = table.cases.filter((c) => c.length === 6 && c.code !== null && c.text.includes(" - "));
+
+  it("has log lines from the table to paste", () => {
+    expect(logLines.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it.each(logLines.map((c) => [c.text, c.code] as const))("pasting the log line %j fills the boxes with %s", (pasted, code) => {
+    const onSubmit = vi.fn();
+    render(<CodeEntry onSubmit={onSubmit} />);
+    fireEvent.paste(boxes()[0], { clipboardData: { getData: () => pasted } });
+    expect(values()).toBe(code);
+    expect(onSubmit).toHaveBeenCalledWith(code);
+    expect(document.activeElement).toBe(boxes()[5]);
+  });
+
+  it("pasting a text with no code fills nothing", () => {
+    const onSubmit = vi.fn();
+    render(<CodeEntry onSubmit={onSubmit} />);
+    fireEvent.paste(boxes()[0], { clipboardData: { getData: () => "OTP created for phone: 4165550471" } });
+    expect(values()).toBe("");
+    expect(onSubmit).not.toHaveBeenCalled();
+  });
+
+  it("autofill putting a whole message in the first box fills every box with the code", () => {
+    const onSubmit = vi.fn();
+    render(<CodeEntry onSubmit={onSubmit} />);
+    fireEvent.change(boxes()[0], { target: { value: "Code: 482 913" } });
+    expect(values()).toBe("482913");
+    expect(onSubmit).toHaveBeenCalledWith("482913");
+  });
 
   it("typing advances and six digits submit on their own", async () => {
     const onSubmit = vi.fn();

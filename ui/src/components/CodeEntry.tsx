@@ -1,22 +1,13 @@
 import { useRef, useState } from "react";
+import { extractCode } from "../paste";
 
 const LENGTH = 6;
 
 /**
- * Pulls a 6-digit code out of whatever was pasted: "091282", " 091 282 ", "091-282",
- * "Your code is 091282". Returns null when the text holds no such code.
- */
-export function extractCode(text: string): string | null {
-  const run = text.match(/\d(?:[\s-]*\d){5}/g)?.find((m) => m.replace(/\D/g, "").length === LENGTH);
-  if (run) return run.replace(/\D/g, "");
-  const digits = text.replace(/\D/g, "");
-  return digits.length === LENGTH ? digits : null;
-}
-
-/**
- * A 6-digit one-time-code entry. Pasting fills every box at once; typing advances; Backspace
- * goes back; arrows move. Six digits submit on their own; the "enter 6 digits" error shows only
- * after an explicit submit with fewer — never while a paste is being applied.
+ * A 6-digit one-time-code entry. Pasting (or autofill) fills every box at once with the code in
+ * the text, a whole log line included (see `extractCode`); typing advances; Backspace goes back;
+ * arrows move. Six digits submit on their own; the "enter 6 digits" error shows only after an
+ * explicit submit with fewer — never while a paste is being applied.
  */
 export function CodeEntry({ onSubmit, label = "Verification code" }: { onSubmit: (code: string) => void; label?: string }) {
   const [digits, setDigits] = useState<string[]>(Array(LENGTH).fill(""));
@@ -34,7 +25,7 @@ export function CodeEntry({ onSubmit, label = "Verification code" }: { onSubmit:
   }
 
   function onPaste(e: React.ClipboardEvent) {
-    const code = extractCode(e.clipboardData.getData("text"));
+    const code = extractCode(e.clipboardData.getData("text"), LENGTH);
     e.preventDefault();
     if (code) {
       commit(code.split(""));
@@ -46,7 +37,7 @@ export function CodeEntry({ onSubmit, label = "Verification code" }: { onSubmit:
     const typed = value.replace(/\D/g, "");
     if (typed.length > 1) {
       // Autofill (autocomplete="one-time-code") puts the whole code in one box.
-      const code = extractCode(value);
+      const code = extractCode(value, LENGTH);
       if (code) {
         commit(code.split(""));
         focus(LENGTH - 1);

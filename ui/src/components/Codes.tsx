@@ -1,13 +1,9 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { Fragment, useEffect, useMemo, useRef, useState } from "react";
 import { observeElementRect, useVirtualizer } from "@tanstack/react-virtual";
 import type { Rect } from "@tanstack/react-virtual";
 import type { FallbackCode } from "../bindings/FallbackCode";
-import { formatCountdown } from "../format";
-
-/** Log times are naive local times ("2025-10-29T16:34:53.202"): parse them as local. */
-function localMs(t: string | null): number | null {
-  return t === null ? null : new Date(t).getTime();
-}
+import type { LogClockInfo } from "../bindings/LogClockInfo";
+import { clockLine, codeWhen, formatCountdown, isUncertain, recipientLabel } from "../format";
 
 /** Every row has this height (CSS `.code-row` plus the gap), so the list never measures rows. */
 export const ROW_HEIGHT = 64;
@@ -17,6 +13,18 @@ export function normalise(text: string): string {
   return text.replace(/[\s()-]/g, "").toLowerCase();
 }
 
+/** Between the candidates of one code, so a search never matches across two of them. */
+const APART = "\u0000";
+
+/** What a search looks in: the certain recipient, or every candidate, normalised. */
+export function searchKey(code: FallbackCode): string {
+  if (code.candidates.length === 0) return normalise(code.recipient ?? "");
+  return [code.recipient, ...code.candidates]
+    .filter((r): r is string => r !== null)
+    .map(normalise)
+    .join(APART);
+}
+
 function useNow(intervalMs: number): number {
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
@@ -24,6 +32,45 @@ function useNow(intervalMs: number): number {
     return () => clearInterval(t);
   }, [intervalMs]);
   return now;
+}
+
+/** Who the code is for; when the log cannot tell which of several, it says so in words. */
+function Recipient({ code }: { code: FallbackCode }) {
+  const label = recipientLabel(code);
+  if (isUncertain(code)) {
+    return (
+      <span className="code-recipient code-uncertain" data-uncertain="true" title={`Uncertain: several requests were waiting and the log does not say which this code is for. It is for ${label}.`}>
+        <strong className="uncertain-label">uncertain</strong> for one of{" "}
+        {/* The same words as `recipientLabel`, each number kept whole when the line wraps. */}
+        {code.candidates.map((c, i) => (
+          <Fragment key={i}>
+            {i > 0 && ", "}
+            <span className="candidate">{c}</span>
+          </Fragment>
+        ))}
+      </span>
+    );
+  }
+  return (
+    <span className={`code-recipient${code.recipient === null ? " muted" : ""}`} title={label}>
+      {label}
+    </span>
+  );
+}
+
+/** Which clock each file's times are read in, and why (from the log watcher). */
+function LogClocks({ clocks }: { clocks: LogClockInfo[] }) {
+  if (clocks.length === 0) return null;
+  return (
+    <ul className="log-clocks" data-testid="log-clocks">
+      {clocks.map((c) => (
+        <li key={c.file} className={`log-clock clock-${c.basis}`} data-testid="log-clock">
+          {clocks.length > 1 && <span className="mono">{c.file}: </span>}
+          {clockLine(c)}
+        </li>
+      ))}
+    </ul>
+  );
 }
 
 export function CodeRow({
@@ -41,9 +88,11 @@ export function CodeRow({
   setSize: number;
   offset: number;
 }) {
-  const expiresAt = localMs(code.expires_at);
-  const left = expiresAt === null ? 0 : expiresAt - now;
+  // An instant (RFC 3339, UTC): the same moment whatever zone this computer is in.
+  const expiresAt = code.expires_at === null ? null : Date.parse(code.expires_at);
+  const left = expiresAt === null || Number.isNaN(expiresAt) ? 0 : expiresAt - now;
   const expired = code.expired || left <= 0;
+  const when = codeWhen(code);
   return (
     <li
       className={`code-row${expired ? " code-expired" : ""}`}
@@ -56,11 +105,14 @@ export function CodeRow({
       <span className="code-value" aria-label={`code ${code.code.split("").join(" ")}`}>
         {code.code}
       </span>
-      <span className="code-recipient">{code.recipient ?? "recipient not in log"}</span>
+      <Recipient code={code} />
       <span className="code-expiry">
         {expired ? <strong className="expired-label">Expired</strong> : <>expires in {formatCountdown(left)}</>}
       </span>
-      <span className="code-when muted">{code.created_at?.replace("T", " ").slice(0, 19) ?? "time unknown"}</span>
+      <span className={`code-when muted${when.note ? " code-when-approximate" : ""}`} title={when.title} data-time={code.time} data-testid="code-when">
+        {when.text}
+        {when.note && <small className="code-when-note">{when.note}</small>}
+      </span>
       <button type="button" onClick={() => onCopy(code)} disabled={expired} aria-label={expired ? "Expired code cannot be copied" : `Copy code ${code.code}`}>
         Copy
       </button>
@@ -75,12 +127,15 @@ const count = (n: number, one: string, many: string) => `${n.toLocaleString("en-
 export function Codes({
   codes,
   files,
+  clocks,
   copyText = webClipboard,
   initialRect,
 }: {
   /** Oldest first, as the log snapshot and the live events deliver them. */
   codes: FallbackCode[];
   files: string[];
+  /** Which clock each followed file's timestamps are read in. */
+  clocks: LogClockInfo[];
   copyText?: (text: string) => Promise<void>;
   /**
    * Size of the scrolling area while it has none. Only for environments without layout
@@ -94,8 +149,8 @@ export function Codes({
   const scrollRef = useRef<HTMLDivElement>(null);
 
   // Normalised once per list change, not once per keystroke.
-  const recipients = useMemo(() => codes.map((c) => normalise(c.recipient ?? "")), [codes]);
-  const q = normalise(query);
+  const recipients = useMemo(() => codes.map(searchKey), [codes]);
+  const q = normalise(query).replaceAll(APART, "");
   // Indices into `codes`, newest first; null when there is no search (then row i is the
   // i-th from the end, and nothing is copied).
   const matches = useMemo(() => {
@@ -126,7 +181,8 @@ export function Codes({
   async function copy(code: FallbackCode) {
     try {
       await copyText(code.code);
-      setCopied(`Copied ${code.code} for ${code.recipient ?? "unknown recipient"}`);
+      const who = recipientLabel(code);
+      setCopied(code.recipient === null && code.candidates.length === 0 ? `Copied ${code.code} (${who})` : `Copied ${code.code} for ${who}`);
     } catch {
       setCopied("Could not copy: select the code and copy it by hand");
     }
@@ -140,6 +196,7 @@ export function Codes({
       ) : (
         <p className="muted">Following {files.join(", ")}</p>
       )}
+      <LogClocks clocks={clocks} />
       <div className="codes-toolbar">
         <label className="search">
           Recipient (any part, e.g. the last four digits)

@@ -1,4 +1,5 @@
 import type { LogEvent } from "../bindings/LogEvent";
+import { clockLine } from "../format";
 
 /** One line of plain words for a backend diagnostic read from its log. */
 export function describe(event: LogEvent): string | null {
@@ -13,6 +14,8 @@ export function describe(event: LogEvent): string | null {
       return event.message;
     case "follower_status":
       return `${event.file}: ${String(event.state).replace(/_/g, " ")}${event.message ? ` — ${event.message}` : ""}`;
+    case "clock":
+      return `${event.file}: ${clockLine(event)}`;
     default:
       return null;
   }
@@ -20,7 +23,8 @@ export function describe(event: LogEvent): string | null {
 
 export function Diagnostics({ events }: { events: LogEvent[] }) {
   const stale = [...events].reverse().find((e) => e.kind === "stale_config");
-  const shown = events.filter((e) => e.kind !== "code").slice(-30).reverse();
+  // Codes and log clocks are on the Codes page; a clock is not a problem of the backend.
+  const shown = events.filter((e) => e.kind !== "code" && e.kind !== "clock").slice(-30).reverse();
   return (
     <section className="diagnostics" aria-labelledby="diag-title">
       <h2 id="diag-title">Backend diagnostics</h2>

@@ -19,7 +19,7 @@ const provider = (id: string, display_name: string, channel: "sms" | "email", co
 });
 
 const inForce: SettingsValue = {
-  logs: { follow: ["/var/log/app/backend.log"], code_lifetime_secs: 300, patterns: [] },
+  logs: { follow: ["/var/log/app/backend.log"], code_lifetime_secs: 300, patterns: [], timezone: "auto", code_length: 6 },
   providers: [
     provider("sns", "AWS SNS", "sms", 0.00645),
     provider("twilio", "Twilio", "sms", 0.0079),
@@ -38,6 +38,11 @@ function check(s: SettingsValue): SettingsProblem[] {
     else if (f !== "/var/log/app/backend.log")
       out.push({ field: `logs.follow.${i}`, severity: "warning", message: "does not exist yet: msgops will read it from its first line once it appears" });
   });
+  const zones = ["auto", "local", "UTC", "America/Toronto", "Asia/Kolkata"];
+  if (!zones.includes(s.logs.timezone))
+    out.push({ field: "logs.timezone", severity: "error", message: `unknown time zone \`${s.logs.timezone}\`: use auto, local, UTC or an IANA name` });
+  if (s.logs.code_length < 4 || s.logs.code_length > 10)
+    out.push({ field: "logs.code_length", severity: "error", message: `must be between 4 and 10 digits, not ${s.logs.code_length}` });
   for (const p of s.providers) {
     if (p.failure_threshold > 1000)
       out.push({ field: `providers.${p.id}.failure_threshold`, severity: "error", message: "must be 1000 or less (0 means the breaker never opens)" });
@@ -86,6 +91,9 @@ describe("Settings", () => {
     expect(screen.getByLabelText("Log file 1")).toHaveValue("/var/log/app/backend.log");
     expect(screen.getByLabelText("Code lifetime")).toHaveValue("5");
     expect(screen.getByLabelText("Code lifetime unit")).toHaveValue("minutes");
+    expect(screen.getByLabelText("Log time zone")).toHaveValue("auto");
+    expect(description(screen.getByLabelText("Log time zone"))).toContain("auto, local, UTC or an IANA name like America/Toronto");
+    expect(screen.getByLabelText("Code length")).toHaveValue(6);
     expect(screen.getByLabelText("Twilio failure threshold")).toHaveValue("5");
     expect(screen.getByLabelText("Twilio cool-down seconds")).toHaveValue("60");
     expect(screen.getByLabelText("AWS SES rate per second")).toHaveValue("10");
@@ -164,7 +172,7 @@ describe("Settings", () => {
 
     const sent = f.saveSettings.mock.lastCall?.[0];
     expect(sent).toEqual({
-      logs: { follow: ["/var/log/app/backend.log", "/var/log/app/new.log"], code_lifetime_secs: 120, patterns: [] },
+      logs: { follow: ["/var/log/app/backend.log", "/var/log/app/new.log"], code_lifetime_secs: 120, patterns: [], timezone: "auto", code_length: 6 },
       providers: inForce.providers.map((p) => (p.id === "twilio" ? { ...p, cost_usd: 0.0083 } : p)),
     });
     const notice = await screen.findByRole("status");
@@ -224,5 +232,36 @@ describe("Settings", () => {
     await userEvent.selectOptions(screen.getByLabelText("Code lifetime unit"), "minutes");
     expect(screen.getByLabelText("Code lifetime")).toHaveValue("1.5");
     await waitFor(() => expect(f.checkSettings.mock.lastCall?.[0].logs.code_lifetime_secs).toBe(90));
+  });
+
+  it("checks the log time zone with the backend and saves it", async () => {
+    const f = await renderLoaded();
+    const zone = await replace("Log time zone", "Mars/Olympus");
+    await waitFor(() => expect(zone).toHaveAttribute("aria-invalid", "true"));
+    expect(description(zone)).toContain("unknown time zone `Mars/Olympus`");
+    expect(save()).toBeDisabled();
+
+    await replace("Log time zone", "America/Toronto");
+    await waitFor(() => expect(save()).toBeEnabled());
+    expect(zone).toHaveAttribute("aria-invalid", "false");
+    await userEvent.click(save());
+    expect(f.saveSettings.mock.lastCall?.[0].logs).toEqual({ ...inForce.logs, timezone: "America/Toronto" });
+  });
+
+  it("sends the code length as a number, checked by the backend", async () => {
+    const f = await renderLoaded();
+    const length = await replace("Code length", "12");
+    await waitFor(() => expect(length).toHaveAttribute("aria-invalid", "true"));
+    expect(description(length)).toContain("must be between 4 and 10 digits, not 12");
+    expect(f.checkSettings.mock.lastCall?.[0].logs.code_length).toBe(12);
+    expect(save()).toBeDisabled();
+
+    await replace("Code length", "");
+    expect(description(length)).toContain("Enter a number.");
+
+    await replace("Code length", "8");
+    await waitFor(() => expect(save()).toBeEnabled());
+    await userEvent.click(save());
+    expect(f.saveSettings.mock.lastCall?.[0].logs.code_length).toBe(8);
   });
 });

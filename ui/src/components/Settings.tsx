@@ -12,6 +12,7 @@ import {
   type ProviderForm,
   type ProviderNumber,
   type SettingsForm,
+  codeLengthField,
   convertLifetime,
   fieldLabel,
   followField,
@@ -20,6 +21,7 @@ import {
   lifetimeSeconds,
   patternField,
   providerField,
+  timezoneField,
   toForm,
 } from "./settingsForm";
 
@@ -157,6 +159,39 @@ function BackendLogs({ form, problems, update }: { form: SettingsForm; problems:
         </p>
         <FieldProblem field={lifetimeField} problems={problems} />
       </div>
+      <div className="setting-field">
+        <label htmlFor={idOf(timezoneField)}>Log time zone</label>
+        <input
+          {...a11y(timezoneField, problems, "timezone-hint")}
+          className="mono"
+          value={form.timezone}
+          spellCheck={false}
+          autoComplete="off"
+          onChange={(e) => update({ timezone: e.target.value })}
+        />
+        <p id="timezone-hint" className="hint">
+          The zone the backend writes its log times in: auto, local, UTC or an IANA name like America/Toronto. With auto, each file&apos;s
+          zone is inferred from its newest time and when it was last written.
+        </p>
+        <FieldProblem field={timezoneField} problems={problems} />
+      </div>
+      <div className="setting-field">
+        <label htmlFor={idOf(codeLengthField)}>Code length</label>
+        <input
+          {...a11y(codeLengthField, problems, "code-length-hint")}
+          type="number"
+          inputMode="numeric"
+          min={4}
+          max={10}
+          step={1}
+          value={form.codeLength}
+          onChange={(e) => update({ codeLength: e.target.value })}
+        />
+        <p id="code-length-hint" className="hint">
+          Digits in a one-time code, as the backend makes them (4 to 10; the backend&apos;s default is 6).
+        </p>
+        <FieldProblem field={codeLengthField} problems={problems} />
+      </div>
       <h3 className="settings-sub">Custom code patterns</h3>
       <p id="pattern-hint" className="hint">
         Regular expressions for log lines the built-in patterns miss. Each needs a named group <code>(?P&lt;code&gt;...)</code>{" "}
@@ -252,6 +287,8 @@ function OtherProblems({ problems, shown, settings }: { problems: SettingsProble
 function shownFields(form: SettingsForm): Set<string> {
   return new Set([
     lifetimeField,
+    timezoneField,
+    codeLengthField,
     ...form.follow.map((_, i) => followField(i)),
     ...form.patterns.map((_, i) => patternField(i)),
     ...form.providers.flatMap((p) => PROVIDER_NUMBERS.map((n) => providerField(p.id, n))),

@@ -40,10 +40,15 @@ export interface SettingsForm {
   lifetime: string;
   unit: LifetimeUnit;
   patterns: string[];
+  /** `auto`, `local`, `UTC` or an IANA name, as typed. */
+  timezone: string;
+  codeLength: string;
   providers: ProviderForm[];
 }
 
 export const lifetimeField = "logs.code_lifetime_secs";
+export const timezoneField = "logs.timezone";
+export const codeLengthField = "logs.code_length";
 export const followField = (i: number) => `logs.follow.${i}`;
 export const patternField = (i: number) => `logs.patterns.${i}`;
 export const providerField = (id: string, n: ProviderNumber) => `providers.${id}.${n}`;
@@ -56,6 +61,8 @@ export function toForm(s: Settings): SettingsForm {
     lifetime: String(minutes ? secs / 60 : secs),
     unit: minutes ? "minutes" : "seconds",
     patterns: [...s.logs.patterns],
+    timezone: s.logs.timezone,
+    codeLength: String(s.logs.code_length),
     providers: s.providers.map((p) => ({
       id: p.id,
       display_name: p.display_name,
@@ -114,6 +121,8 @@ export function fromForm(form: SettingsForm, inForce: Settings): { draft: Settin
       follow: [...form.follow],
       code_lifetime_secs: take(lifetimeField, parseLifetime(form.lifetime, form.unit), inForce.logs.code_lifetime_secs),
       patterns: [...form.patterns],
+      timezone: form.timezone.trim(),
+      code_length: take(codeLengthField, parseNumber(form.codeLength, true, U32_MAX), inForce.logs.code_length),
     },
     providers: form.providers.map((p) => {
       const current = inForce.providers.find((c) => c.id === p.id);
@@ -140,6 +149,8 @@ export function fromForm(form: SettingsForm, inForce: Settings): { draft: Settin
 export function fieldLabel(field: string, settings: Settings): string {
   const parts = field.split(".");
   if (field === lifetimeField) return "Code lifetime";
+  if (field === timezoneField) return "Log time zone";
+  if (field === codeLengthField) return "Code length";
   if (parts[0] === "logs" && parts[1] === "follow") return `Log file ${Number(parts[2]) + 1}`;
   if (parts[0] === "logs" && parts[1] === "patterns") return `Code pattern ${Number(parts[2]) + 1}`;
   if (parts[0] === "providers") {

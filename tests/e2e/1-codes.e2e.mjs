@@ -6,7 +6,7 @@ import { appendFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { openApp, eventually, screenshot, stamp } from "./session.mjs";
 
-const backendLog = process.env.MSGOPS_E2E_CONSOLE_LOG;
+const backendLog = process.env.MSGOPS_E2E_BACKEND_LOG;
 let browser;
 
 before(async () => {

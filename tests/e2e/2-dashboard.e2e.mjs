@@ -57,7 +57,7 @@ test("an on-call engineer disables a provider: it leaves the chain and the choic
   await eventually(async () => !/○ Disabled/.test(await ses.getText()), "SES enabled again");
 });
 
-test("a test SMS is delivered by the Console provider into the backend log", async () => {
+test("a test SMS is delivered by the Console provider into its own log, and the code is on the Codes page with no configuration", async () => {
   await (await browser.$('[data-testid="test-send-to"]')).setValue("+14165550123");
   await (await browser.$('[data-testid="test-send-submit"]')).click();
   const result = await eventually(async () => {
@@ -75,6 +75,18 @@ test("a test SMS is delivered by the Console provider into the backend log", asy
   await eventually(async () => /Code matches/.test(await (await browser.$('[data-testid="code-check"]')).getText()), "the code check");
   // The card's counters were pushed by the send event.
   await eventually(async () => /1 \/ 0/.test(await (await browser.$('[data-testid="provider-console"] [data-testid="counts"]')).getText()), "console sent count 1");
+  // Nothing in [logs] names the Console provider's log, yet its code is on the Codes page.
+  assert.doesNotMatch(readFileSync(process.env.MSGOPS_CONFIG, "utf8"), /console-sms\.log/);
+  await (await browser.$('[data-testid="nav-codes"]')).click();
+  const row = await eventually(async () => {
+    for (const r of await browser.$$('[data-testid="code-row"]')) {
+      if ((await r.getText()).includes(sent)) return r;
+    }
+    return null;
+  }, `code ${sent} on the Codes page`);
+  assert.match(await row.getText(), /\+14165550123/);
+  assert.match(await row.getText(), /expires in (9|10):\d\d/);
+  await (await browser.$('[data-testid="nav-dashboard"]')).click();
 });
 
 test("a breaker opening is pushed to the window as it happens", async () => {

@@ -9,7 +9,7 @@ import { openApp, eventually, screenshot } from "./session.mjs";
 
 const SID = "ACe2e0000000000000000000000000beef";
 const TOKEN = "e2e00000000000000000000000f00d42";
-const envFile = path.join(path.dirname(process.env.MSGOPS_E2E_CONSOLE_LOG), "backend.env");
+const envFile = path.join(path.dirname(process.env.MSGOPS_E2E_BACKEND_LOG), "backend.env");
 let browser;
 
 before(async () => {

@@ -12,7 +12,7 @@ import { openApp, eventually, screenshot } from "./session.mjs";
 const KEY_ID = "AKIDE2EEXAMPLE000001";
 const SECRET = "e2eSecretAccessKeyEXAMPLE000000000000000";
 const RECIPIENT = "+14165550142";
-const envFile = path.join(path.dirname(process.env.MSGOPS_E2E_CONSOLE_LOG), "aws.env");
+const envFile = path.join(path.dirname(process.env.MSGOPS_E2E_BACKEND_LOG), "aws.env");
 let browser;
 
 async function card(id) {

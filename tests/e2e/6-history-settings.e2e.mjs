@@ -46,6 +46,12 @@ test("History: the SNS outage shows as six failovers to Twilio, and a send opens
   screenshot("history.png");
 });
 
+/** The service's msgops_codes_seen_total, summed over its labels. */
+async function codesSeen() {
+  const metrics = await (await fetch(`${process.env.MSGOPS_E2E_SERVICE}/metrics`)).text();
+  return [...metrics.matchAll(/^msgops_codes_seen_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
 test("Settings: a bad value is flagged as it is typed, a good one is saved and in force", async () => {
   await (await browser.$('[data-testid="nav-settings"]')).click();
   const threshold = await eventually(async () => {
@@ -74,6 +80,8 @@ test("Settings: a bad value is flagged as it is typed, a good one is saved and i
   await threshold.setValue("4");
   await eventually(async () => save.isEnabled(), "save enabled");
   screenshot("settings.png");
+  const seenBefore = await codesSeen();
+  assert.ok(seenBefore > 0, "the service counted the logs' codes");
   await save.click();
   await eventually(async () => /Saved to/.test(await browser.$(".save-notice").getText().catch(() => "")), "saved");
 
@@ -84,6 +92,8 @@ test("Settings: a bad value is flagged as it is typed, a good one is saved and i
   await (await browser.$('[data-testid="nav-codes"]')).click();
   await eventually(async () => (await (await browser.$('[data-testid="code-list"]')).getText()).includes("135790"), "otp.log codes again");
   assert.ok(!(await (await browser.$('[data-testid="code-list"]')).getText()).includes("091282"));
+  // Read again, counted once: the restart adds nothing to the service's count of codes seen.
+  assert.equal(await codesSeen(), seenBefore, "codes read again after the restart are not counted again");
   // In force at once: the Twilio card's threshold is now 4.
   await (await browser.$('[data-testid="nav-dashboard"]')).click();
   await eventually(async () => / \/ 4$/.test(await (await browser.$('[data-testid="provider-twilio"] [data-testid="failures"]')).getText()), "Twilio threshold 4 on the dashboard");

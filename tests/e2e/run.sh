@@ -56,9 +56,8 @@ base_url = "http://127.0.0.1:$prism_port"
 [sendgrid]
 base_url = "http://127.0.0.1:9"
 
-[console]
-log_path = "$work/logs/backend.log"
-
+# No [console] log_path: the Console provider writes to <data dir>/console-sms.log, which the
+# window follows with no configuration.
 [console.policy]
 failure_threshold = 1
 open_secs = 600
@@ -67,7 +66,7 @@ TOML
 export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data" \
   XDG_CACHE_HOME="$work/cache" XDG_RUNTIME_DIR="$work/runtime" \
   MSGOPS_CONFIG="$work/config/config.toml" MSGOPS_DATA_DIR="$work/data/msgops" \
-  MSGOPS_E2E_APP="$app" MSGOPS_E2E_SERVICE="http://127.0.0.1:$service_port" MSGOPS_E2E_CONSOLE_LOG="$work/logs/backend.log" MSGOPS_E2E_OTP_LOG="$work/logs/otp.log" \
+  MSGOPS_E2E_APP="$app" MSGOPS_E2E_SERVICE="http://127.0.0.1:$service_port" MSGOPS_E2E_BACKEND_LOG="$work/logs/backend.log" MSGOPS_E2E_CONSOLE_LOG="$work/data/msgops/console-sms.log" MSGOPS_E2E_OTP_LOG="$work/logs/otp.log" \
   MSGOPS_E2E_ARTIFACTS="$artifacts" \
   MSGOPS_E2E_MOTO="http://127.0.0.1:$moto_port" MSGOPS_E2E_MOTO_PID="$moto_pid" \
   MSGOPS_E2E_PRISM="http://127.0.0.1:$prism_port" \

@@ -187,6 +187,46 @@ impl LogClock {
         self.info.basis
     }
 
+    /// The same as [`LogClock::instant`], reusing the offset found for the same quarter hour
+    /// of wall-clock time (zones change offset only at quarter hours): a scan of a big log turns
+    /// hundreds of thousands of times into instants.
+    pub fn instant_cached(
+        &self,
+        wall: NaiveDateTime,
+        previous: Option<DateTime<Utc>>,
+        cache: &mut Option<(i64, FixedOffset)>,
+    ) -> Option<DateTime<Utc>> {
+        let bucket = wall.and_utc().timestamp().div_euclid(OFFSET_STEP_SECS);
+        if let Some((b, off)) = *cache {
+            if b == bucket {
+                return off
+                    .from_local_datetime(&wall)
+                    .single()
+                    .map(|t| t.with_timezone(&Utc));
+            }
+        }
+        let at = self.instant(wall, previous)?;
+        // Cache only an unambiguous quarter hour: both ends read the same offset.
+        let off = at.with_timezone(&self.offset_at(at)).offset().fix();
+        let start = NaiveDateTime::from_timestamp_opt_compat(bucket * OFFSET_STEP_SECS);
+        let end = start.map(|s| s + TimeDelta::seconds(OFFSET_STEP_SECS - 1));
+        let single = |t: Option<NaiveDateTime>| {
+            t.is_some_and(|t| match self.zone {
+                Zone::Fixed(_) => true,
+                Zone::Named(tz) => matches!(tz.offset_from_local_datetime(&t), LocalResult::Single(o) if o.fix() == off),
+            })
+        };
+        *cache = (single(start) && single(end)).then_some((bucket, off));
+        Some(at)
+    }
+
+    fn offset_at(&self, at: DateTime<Utc>) -> FixedOffset {
+        match self.zone {
+            Zone::Fixed(off) => off,
+            Zone::Named(tz) => tz.offset_from_utc_datetime(&at.naive_utc()).fix(),
+        }
+    }
+
     /// The instant a wall-clock time of this log names. `previous` is the instant of the line
     /// before (if known): it decides which pass of a repeated DST hour is meant.
     pub fn instant(
@@ -241,6 +281,16 @@ fn resolve<Z: TimeZone>(
 impl fmt::Display for LogClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.info.zone, self.info.reason)
+    }
+}
+
+trait FromTimestampCompat: Sized {
+    fn from_timestamp_opt_compat(secs: i64) -> Option<Self>;
+}
+
+impl FromTimestampCompat for NaiveDateTime {
+    fn from_timestamp_opt_compat(secs: i64) -> Option<Self> {
+        DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc())
     }
 }
 
@@ -356,6 +406,23 @@ mod tests {
         assert_eq!(d, utc("2026-11-01 06:40:00"));
         let e = c.instant(wall("2026-11-01 02:05:00"), Some(d)).unwrap();
         assert_eq!(e, utc("2026-11-01 07:05:00"));
+    }
+
+    #[test]
+    fn the_cached_offset_gives_the_same_instants_across_both_dst_changes() {
+        let tz: Tz = "America/Toronto".parse().unwrap();
+        let c = LogClock::named("b.log", tz, ClockBasis::Configured, String::new());
+        let mut cache = None;
+        for start in ["2026-11-01 00:00:00", "2026-03-08 00:00:00"] {
+            let (mut prev_plain, mut prev_cached) = (None, None);
+            for m in 0..(4 * 60) {
+                let w = wall(start) + TimeDelta::minutes(m);
+                let plain = c.instant(w, prev_plain);
+                let cached = c.instant_cached(w, prev_cached, &mut cache);
+                assert_eq!(plain, cached, "{w}");
+                (prev_plain, prev_cached) = (plain, cached);
+            }
+        }
     }
 
     #[test]

@@ -47,3 +47,44 @@ impl SeenCodes {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CodeSource, CodeTime};
+
+    fn code(line: u64, code: &str) -> FallbackCode {
+        FallbackCode {
+            recipient: None,
+            candidates: Vec::new(),
+            code: code.into(),
+            logged_at: None,
+            created_at: None,
+            expires_at: None,
+            time: CodeTime::Unknown,
+            expired: true,
+            source: CodeSource::Console,
+            file: "b.log".into(),
+            line,
+        }
+    }
+
+    #[test]
+    fn a_code_read_again_is_not_new_and_the_oldest_are_forgotten_first() {
+        let mut seen = SeenCodes::with_capacity(2);
+        assert!(seen.first_time(&code(1, "111111")));
+        assert!(
+            !seen.first_time(&code(1, "111111")),
+            "the same line read again"
+        );
+        assert!(
+            seen.first_time(&code(2, "111111")),
+            "the same code on another line"
+        );
+        assert!(seen.first_time(&code(3, "333333")));
+        assert!(
+            seen.first_time(&code(1, "111111")),
+            "forgotten: the cap is 2"
+        );
+    }
+}

@@ -129,6 +129,7 @@ pub(crate) struct CodeReader {
     clock: LogClock,
     /// The instant of the last timestamp turned into one (orders a repeated DST hour).
     last_instant: Option<DateTime<Utc>>,
+    offset_cache: Option<(i64, chrono::FixedOffset)>,
 }
 
 impl CodeReader {
@@ -137,6 +138,7 @@ impl CodeReader {
             recipients: RecipientTracker::default(),
             clock,
             last_instant: None,
+            offset_cache: None,
         }
     }
 
@@ -146,11 +148,14 @@ impl CodeReader {
 
     pub(crate) fn set_clock(&mut self, clock: LogClock) {
         self.clock = clock;
+        self.offset_cache = None;
     }
 
     /// The instant of a wall-clock time of this log.
     pub(crate) fn instant(&mut self, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
-        let at = self.clock.instant(wall, self.last_instant);
+        let at = self
+            .clock
+            .instant_cached(wall, self.last_instant, &mut self.offset_cache);
         if at.is_some() {
             self.last_instant = at;
         }

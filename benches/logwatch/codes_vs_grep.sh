@@ -18,6 +18,7 @@ if [ -z "${MSGOPS:-}" ]; then cargo build --release -q -p msgops-cli; MSGOPS=tar
 if [ -z "${GEN_LOG:-}" ]; then
   cargo build --release -q -p msgops-logwatch --example gen_log; GEN_LOG=target/release/examples/gen_log
 fi
+[ -x "$MSGOPS" ] && [ -x "$GEN_LOG" ] || { echo "missing $MSGOPS or $GEN_LOG" >&2; exit 1; }
 "$GEN_LOG" "$LOG" "$SIZE"
 echo "log: $(du -h "$LOG" | cut -f1), $(wc -l < "$LOG") lines"
 cat "$LOG" > /dev/null # warm the page cache for both tools

@@ -3,7 +3,8 @@
 The backend's format, `%(asctime)s - %(name)s - %(levelname)s - %(message)s`, carries no zone:
 that is what msgops has to get right. Two modes:
 
-  zoned_log.py now LOG            one announcement and one console code, stamped now
+  zoned_log.py now LOG            a start two minutes ago, then an announcement and a console
+                                  code, stamped now
   zoned_log.py series LOG START STEP COUNT
                                   COUNT codes stamped START, START+STEP, ... (epoch seconds), as
                                   logging formats them in TZ's zone; prints the truth, one JSON
@@ -31,6 +32,12 @@ def main():
     mode, path = sys.argv[1], sys.argv[2]
     log, handler = logger(path)
     if mode == "now":
+        # The backend started two minutes ago (a log's first minute attributes no recipient:
+        # its requests may have been announced in the file before it).
+        started = log.makeRecord(log.name, logging.INFO, __file__, 0,
+                                 "AWS SNS initialized as PRIMARY SMS provider", None, None)
+        started.created -= 120
+        handler.emit(started)
         log.info("OTP created for phone: 4165550123")
         log.info("OTP Code: 482913")
         print(json.dumps({"code": "482913", "epoch": time.time()}))

@@ -75,6 +75,7 @@ export const SKIP_REASON_LABEL: Record<SkipReason, string> = {
   disabled: "disabled",
   not_configured: "not configured",
   deadline_exceeded: "deadline exceeded",
+  throttled: "throttled by the provider",
 };
 
 /** 1234 → "1,234". */

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use msgops_core::breaker::BreakerPolicy;
+use msgops_core::breaker::{Admission, BreakerPolicy};
 use msgops_core::chain::{ChainSettings, Priority, ProviderSpec};
 use msgops_core::scripted::ScriptedProvider;
 use msgops_core::{ErrorKind, Provider, ProviderChain, ProviderId, SmsMessage};
@@ -59,8 +59,9 @@ fn bench(c: &mut Criterion) {
     let open_primary = chain();
     let sns = ProviderId::new("sns");
     if let Some(breaker) = open_primary.breaker(&sns) {
-        breaker.admit();
-        breaker.on_failure(ErrorKind::Transient, "bench");
+        if let Admission::Admitted { permit, .. } = breaker.admit() {
+            permit.failure(ErrorKind::Transient, "bench");
+        }
     }
     c.bench_function("send_skipping_open_primary", |b| {
         b.iter(|| rt.block_on(open_primary.send(&msg)))

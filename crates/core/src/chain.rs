@@ -1,6 +1,16 @@
-//! The provider chain: tries providers in priority order, skips OPEN, disabled and unconfigured
-//! ones without a network call, honours rate limits, a per-attempt timeout and a whole-send
-//! deadline, and records every attempt. A send always ends as `Delivered` or `Failed`.
+//! The provider chain: tries providers in priority order, skips OPEN, throttled, disabled and
+//! unconfigured ones without a network call, honours rate limits, a per-attempt timeout and a
+//! whole-send deadline, and records every attempt. A send always ends as `Delivered` or `Failed`.
+//!
+//! - Every call holds a breaker [`Permit`], so a send that panics, is aborted or is cancelled
+//!   frees its HALF_OPEN trial slot; a result admitted before a reset or key rotation changes
+//!   neither the breaker nor the provider's last error or throttling.
+//! - A `throttled` answer skips the provider until its `Retry-After` (see
+//!   [`crate::rate_limit::Throttle`]) rather than opening the breaker.
+//! - The deadline always leaves the last resort (the chain's last provider) its attempt: the
+//!   providers before it stop early enough to leave it [`MIN_ATTEMPT_TIMEOUT`], and are skipped
+//!   (`deadline_exceeded`) when less than that is left for them. No attempt is started with less
+//!   than that minimum.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -12,11 +22,21 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 use ts_rs::TS;
 
-use crate::breaker::{Admission, BreakerPolicy, CircuitBreaker, Transition};
+use crate::breaker::{Admission, BreakerPolicy, BreakerState, CircuitBreaker, Permit, Transition};
 use crate::error::{ErrorKind, SendError};
 use crate::message::{Channel, Message};
 use crate::provider::{Provider, ProviderId};
-use crate::rate_limit::TokenBucket;
+use crate::rate_limit::{Throttle, TokenBucket, THROTTLES_PER_FAILURE, THROTTLE_WINDOW};
+
+/// The shortest attempt the chain starts: with less time left, a call would only end as an
+/// `ambiguous` timeout that counts as a failure, so the provider is skipped instead. (Settings
+/// built in code with a shorter per-attempt timeout use that timeout as the minimum.)
+pub const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(MIN_ATTEMPT_TIMEOUT_MS);
+/// [`MIN_ATTEMPT_TIMEOUT`] in milliseconds, as the configuration writes it.
+pub const MIN_ATTEMPT_TIMEOUT_MS: u64 = 500;
+
+/// Stands for "no deadline" when a configured one does not fit an `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// Where a provider stands in its chain, in the backend's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
@@ -59,6 +79,14 @@ pub struct ChainSettings {
     pub on_rate_limit: RateLimitPolicy,
 }
 
+impl ChainSettings {
+    /// The shortest attempt the chain starts: [`MIN_ATTEMPT_TIMEOUT`], or the per-attempt
+    /// timeout when that is shorter.
+    pub fn min_attempt_timeout(&self) -> Duration {
+        MIN_ATTEMPT_TIMEOUT.min(self.per_attempt_timeout)
+    }
+}
+
 impl Default for ChainSettings {
     fn default() -> Self {
         Self {
@@ -99,7 +127,10 @@ pub enum SkipReason {
     RateLimited,
     Disabled,
     NotConfigured,
+    /// Too little of the send deadline left for a useful attempt.
     DeadlineExceeded,
+    /// The provider throttled us (HTTP 429) and its `Retry-After` has not passed yet.
+    Throttled,
 }
 
 /// A provider passed over without a call.
@@ -108,6 +139,12 @@ pub enum SkipReason {
 pub struct Skip {
     pub provider: ProviderId,
     pub reason: SkipReason,
+    /// The particulars, where there are any: "throttled until 2026-05-04T12:00:05Z (4200 ms
+    /// left)", "300 ms of the send deadline left for it (the last resort keeps 500 ms); an
+    /// attempt needs at least 500 ms".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub detail: Option<String>,
 }
 
 /// How a send ended. There is no third way.
@@ -228,6 +265,10 @@ pub(crate) struct ChainEntry<M> {
     pub(crate) enabled: AtomicBool,
     pub(crate) breaker: CircuitBreaker,
     pub(crate) bucket: TokenBucket,
+    /// The provider's own rate limit, from its throttled answers.
+    pub(crate) throttle: Throttle,
+    /// Also held while a result updates `last_error` or `throttle`, so that a reset (which
+    /// clears them under it) cannot interleave with a stale result.
     pub(crate) stats: Mutex<ProviderStats>,
 }
 
@@ -251,6 +292,60 @@ impl<M> ChainEntry<M> {
     pub(crate) fn is_configured(&self) -> bool {
         read(&self.provider).is_some()
     }
+
+    /// Why this provider would be passed over before asking its breaker, if it would; reads
+    /// only.
+    fn passed_over(&self) -> Option<(SkipReason, Option<String>)> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Some((SkipReason::Disabled, None));
+        }
+        if !self.is_configured() {
+            return Some((SkipReason::NotConfigured, None));
+        }
+        let left = self.throttle.remaining()?;
+        let until = utc_after(left).map_or_else(
+            || "later".to_string(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        Some((
+            SkipReason::Throttled,
+            Some(format!(
+                "throttled until {until} ({} ms left)",
+                left.as_millis()
+            )),
+        ))
+    }
+
+    /// Whether a send could call this provider now, as far as can be told without asking.
+    fn may_be_called(&self) -> bool {
+        self.passed_over().is_none() && self.breaker.state() != BreakerState::Open
+    }
+}
+
+/// Now plus `left` on the wall clock; `None` if that does not fit a date.
+pub(crate) fn utc_after(left: Duration) -> Option<DateTime<Utc>> {
+    chrono::TimeDelta::from_std(left)
+        .ok()
+        .and_then(|left| Utc::now().checked_add_signed(left))
+}
+
+/// `start + d`, or a time far enough away to mean "never" when that does not fit an `Instant`.
+fn instant_after(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(FAR_FUTURE))
+        .unwrap_or(start)
+}
+
+/// How much of the send deadline one provider may use.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// When this provider's attempt must be over.
+    end: Instant,
+    /// What the providers before the last resort leave it (zero for the last resort itself).
+    reserve: Duration,
+    /// The last resort always gets its attempt, of at least the minimum, even past `end`.
+    last_resort: bool,
 }
 
 /// A provider chain for one channel (`ProviderChain<SmsMessage>`, `ProviderChain<EmailMessage>`).
@@ -273,6 +368,7 @@ impl<M: Message> ProviderChain<M> {
             .map(|(spec, provider)| ChainEntry {
                 breaker: CircuitBreaker::new(spec.breaker),
                 bucket: TokenBucket::new(spec.rate_per_second),
+                throttle: Throttle::new(),
                 spec: RwLock::new(spec),
                 provider: RwLock::new(provider),
                 enabled: AtomicBool::new(true),
@@ -339,7 +435,8 @@ impl<M: Message> ProviderChain<M> {
     }
 
     /// Installs, replaces (after a key rotation) or removes a provider implementation. The next
-    /// send uses it; its breaker is reset with the reason recorded.
+    /// send uses it; its breaker is reset with the reason recorded (a new generation: late
+    /// results of the old implementation change nothing), and its throttling is forgotten.
     pub fn set_provider(
         &self,
         id: &ProviderId,
@@ -356,6 +453,7 @@ impl<M: Message> ProviderChain<M> {
             let mut stats = lock(&entry.stats);
             stats.last_error = None;
             stats.last_probe = None;
+            entry.throttle.clear();
         }
         self.emit(ChainEvent::ProviderChanged {
             channel: M::CHANNEL,
@@ -437,88 +535,58 @@ impl<M: Message> ProviderChain<M> {
         self.send_via(message, None).await
     }
 
-    /// Sends through the chain, or through one chosen provider only.
+    /// Sends through the chain, or through one chosen provider only (which is then the last
+    /// resort: the only one to try).
     pub async fn send_via(&self, message: &M, only: Option<&ProviderId>) -> SendRecord {
         let started_at = Utc::now();
         let started = Instant::now();
         let settings = self.settings();
-        let deadline = started + settings.send_deadline;
+        let deadline = instant_after(started, settings.send_deadline);
+        let candidates: Vec<&ChainEntry<M>> = self
+            .entries
+            .iter()
+            .filter(|e| only.is_none_or(|only| *only == e.id()))
+            .collect();
+        // The providers before the last resort stop early enough to leave it its minimum
+        // attempt, if it could be called at all.
+        let reserve = match candidates.split_last() {
+            Some((last, before)) if !before.is_empty() && last.may_be_called() => {
+                settings.min_attempt_timeout()
+            }
+            _ => Duration::ZERO,
+        };
         let mut attempts = Vec::new();
         let mut skipped = Vec::new();
         let mut delivered_by = None;
         let mut failure: Option<String> = None;
 
-        for entry in &self.entries {
-            let id = entry.id();
-            if only.is_some_and(|only| only != &id) {
-                continue;
-            }
+        for (i, entry) in candidates.iter().enumerate() {
             if delivered_by.is_some() || failure.is_some() {
                 break;
             }
-            if !entry.enabled.load(Ordering::Relaxed) {
-                skipped.push(Skip {
-                    provider: id,
-                    reason: SkipReason::Disabled,
-                });
-                continue;
-            }
-            let Some(provider) = read(&entry.provider).clone() else {
-                skipped.push(Skip {
-                    provider: id,
-                    reason: SkipReason::NotConfigured,
-                });
-                continue;
-            };
-            if Instant::now() >= deadline {
-                skipped.push(Skip {
-                    provider: id,
-                    reason: SkipReason::DeadlineExceeded,
-                });
-                continue;
-            }
-            let trial = match entry.breaker.admit() {
-                Admission::Admitted { trial, transition } => {
-                    self.emit_transition(&id, transition);
-                    trial
+            let last_resort = i + 1 == candidates.len();
+            let budget = if last_resort {
+                Budget {
+                    end: deadline,
+                    reserve: Duration::ZERO,
+                    last_resort,
                 }
-                Admission::Rejected { .. } => {
-                    skipped.push(Skip {
-                        provider: id,
-                        reason: SkipReason::BreakerOpen,
-                    });
+            } else {
+                Budget {
+                    end: deadline.checked_sub(reserve).unwrap_or(started),
+                    reserve,
+                    last_resort,
+                }
+            };
+            let attempt = match self.try_provider(entry, message, settings, budget).await {
+                Ok(attempt) => attempt,
+                Err(skip) => {
+                    skipped.push(skip);
                     continue;
                 }
             };
-            if !self
-                .take_token(entry, settings.on_rate_limit, deadline)
-                .await
-            {
-                if trial {
-                    entry.breaker.release_trial();
-                }
-                skipped.push(Skip {
-                    provider: id,
-                    reason: SkipReason::RateLimited,
-                });
-                continue;
-            }
-
-            let timeout = settings
-                .per_attempt_timeout
-                .min(deadline.saturating_duration_since(Instant::now()));
-            let call_started = Instant::now();
-            let result = match tokio::time::timeout(timeout, provider.send(message)).await {
-                Ok(result) => result,
-                Err(_) => Err(SendError::ambiguous(format!(
-                    "no answer within {} ms; the message may have been sent",
-                    timeout.as_millis()
-                ))),
-            };
-            let latency_ms = call_started.elapsed().as_secs_f64() * 1000.0;
-            let attempt = self.record_result(entry, &id, result, latency_ms);
             match (attempt.outcome, attempt.error_kind) {
-                (AttemptOutcome::Delivered, _) => delivered_by = Some(id),
+                (AttemptOutcome::Delivered, _) => delivered_by = Some(attempt.provider.clone()),
                 (AttemptOutcome::Failed, Some(kind)) if !kind.fails_over() => {
                     failure = Some(format!(
                         "{} rejected the message: {}",
@@ -573,18 +641,99 @@ impl<M: Message> ProviderChain<M> {
         record
     }
 
+    /// Calls one provider within its budget, or says why it was passed over.
+    async fn try_provider(
+        &self,
+        entry: &ChainEntry<M>,
+        message: &M,
+        settings: ChainSettings,
+        budget: Budget,
+    ) -> Result<Attempt, Skip> {
+        let id = entry.id();
+        let skip = |reason, detail| Skip {
+            provider: id.clone(),
+            reason,
+            detail,
+        };
+        if let Some((reason, detail)) = entry.passed_over() {
+            return Err(skip(reason, detail));
+        }
+        let Some(provider) = read(&entry.provider).clone() else {
+            return Err(skip(SkipReason::NotConfigured, None));
+        };
+        let min_attempt = settings.min_attempt_timeout();
+        let too_late = |left: Duration| {
+            let kept = if budget.reserve.is_zero() {
+                String::new()
+            } else {
+                format!(" (the last resort keeps {} ms)", budget.reserve.as_millis())
+            };
+            skip(
+                SkipReason::DeadlineExceeded,
+                Some(format!(
+                    "{} ms of the send deadline left for it{kept}; an attempt needs at least {} ms",
+                    left.as_millis(),
+                    min_attempt.as_millis()
+                )),
+            )
+        };
+        let left = budget.end.saturating_duration_since(Instant::now());
+        if !budget.last_resort && left < min_attempt {
+            return Err(too_late(left));
+        }
+        // Dropped on every path from here without a result (rate-limited, too late, panic,
+        // abort, cancellation), the permit frees a HALF_OPEN trial slot.
+        let permit = match entry.breaker.admit() {
+            Admission::Admitted { permit, transition } => {
+                self.emit_transition(&id, transition);
+                permit
+            }
+            Admission::Rejected { .. } => return Err(skip(SkipReason::BreakerOpen, None)),
+        };
+        if !self
+            .take_token(entry, settings.on_rate_limit, budget.end, min_attempt)
+            .await
+        {
+            return Err(skip(SkipReason::RateLimited, None));
+        }
+        let left = budget.end.saturating_duration_since(Instant::now());
+        let timeout = if budget.last_resort {
+            settings.per_attempt_timeout.min(left.max(min_attempt))
+        } else {
+            settings.per_attempt_timeout.min(left)
+        };
+        if timeout < min_attempt {
+            return Err(too_late(left));
+        }
+
+        let call_started = Instant::now();
+        let result = match tokio::time::timeout(timeout, provider.send(message)).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError::ambiguous(format!(
+                "no answer within {} ms; the message may have been sent",
+                timeout.as_millis()
+            ))),
+        };
+        let latency_ms = call_started.elapsed().as_secs_f64() * 1000.0;
+        Ok(self.record_result(entry, &id, permit, result, latency_ms))
+    }
+
+    /// Takes a rate-limit token, waiting for one if the policy allows and the wait still leaves
+    /// a useful attempt before `end`.
     async fn take_token(
         &self,
         entry: &ChainEntry<M>,
         policy: RateLimitPolicy,
-        deadline: Instant,
+        end: Instant,
+        min_attempt: Duration,
     ) -> bool {
         match entry.bucket.try_take() {
             Ok(()) => true,
             Err(wait) => match policy {
                 RateLimitPolicy::SpillOver => false,
                 RateLimitPolicy::Wait(max) => {
-                    if wait > max || Instant::now() + wait >= deadline {
+                    let left = end.saturating_duration_since(Instant::now());
+                    if wait > max || wait.saturating_add(min_attempt) > left {
                         return false;
                     }
                     tokio::time::sleep(wait).await;
@@ -594,21 +743,28 @@ impl<M: Message> ProviderChain<M> {
         }
     }
 
+    /// Records a call's result in the stats and, through its permit, in the breaker. A result
+    /// admitted before a reset or key rotation still counts as a call made (sent, failed, cost)
+    /// but changes neither the breaker nor the provider's last error or throttling.
     fn record_result(
         &self,
         entry: &ChainEntry<M>,
         id: &ProviderId,
+        permit: Permit<'_>,
         result: Result<crate::provider::Receipt, SendError>,
         latency_ms: f64,
     ) -> Attempt {
-        match result {
+        let cost = read(&entry.spec).cost_per_message_usd;
+        let mut stats = lock(&entry.stats);
+        let current = permit.generation() == entry.breaker.generation();
+        let (attempt, transition) = match result {
             Ok(_receipt) => {
-                let cost = read(&entry.spec).cost_per_message_usd;
-                self.emit_transition(id, entry.breaker.on_success());
-                let mut stats = lock(&entry.stats);
                 stats.sent += 1;
                 stats.cost_usd += cost;
-                Attempt {
+                if current {
+                    entry.throttle.answered();
+                }
+                let attempt = Attempt {
                     provider: id.clone(),
                     outcome: AttemptOutcome::Delivered,
                     latency_ms,
@@ -616,20 +772,25 @@ impl<M: Message> ProviderChain<M> {
                     error: None,
                     provider_code: None,
                     cost_usd: cost,
-                }
+                };
+                (attempt, permit.success())
             }
             Err(error) => {
-                tracing::warn!(provider = %id, kind = ?error.kind, code = ?error.provider_code, error = %error.message, "provider call failed");
-                self.emit_transition(id, entry.breaker.on_failure(error.kind, &error.message));
-                let mut stats = lock(&entry.stats);
+                tracing::warn!(provider = %id, kind = ?error.kind, code = ?error.provider_code, error = %error.message, current, "provider call failed");
                 stats.failed += 1;
-                stats.last_error = Some(LastError {
-                    kind: error.kind,
-                    message: error.message.clone(),
-                    provider_code: error.provider_code,
-                    at: Utc::now(),
-                });
-                Attempt {
+                let transition = if current {
+                    stats.last_error = Some(LastError {
+                        kind: error.kind,
+                        message: error.message.clone(),
+                        provider_code: error.provider_code,
+                        at: Utc::now(),
+                    });
+                    Self::count_failure(entry, permit, &error)
+                } else {
+                    permit.release();
+                    None
+                };
+                let attempt = Attempt {
                     provider: id.clone(),
                     outcome: AttemptOutcome::Failed,
                     latency_ms,
@@ -637,8 +798,45 @@ impl<M: Message> ProviderChain<M> {
                     error: Some(error.message),
                     provider_code: error.provider_code,
                     cost_usd: 0.0,
-                }
+                };
+                (attempt, transition)
             }
+        };
+        drop(stats);
+        self.emit_transition(id, transition);
+        attempt
+    }
+
+    /// What a failure does to the breaker. Throttling skips the provider until its
+    /// `Retry-After` and counts, as one failure, only when repeated; any other failure counts
+    /// as itself.
+    fn count_failure(
+        entry: &ChainEntry<M>,
+        permit: Permit<'_>,
+        error: &SendError,
+    ) -> Option<Transition> {
+        if error.kind != ErrorKind::Throttled {
+            entry.throttle.answered();
+            return permit.failure(error.kind, &error.message);
+        }
+        let throttled = entry.throttle.record(error.retry_after);
+        tracing::info!(
+            wait_ms = throttled.wait.as_millis() as u64,
+            counts_as_failure = throttled.counts_as_failure,
+            "provider throttled us; skipped until its Retry-After"
+        );
+        if throttled.counts_as_failure {
+            permit.failure(
+                error.kind,
+                &format!(
+                    "throttled {THROTTLES_PER_FAILURE} times in a row within {} s (last: {})",
+                    THROTTLE_WINDOW.as_secs(),
+                    error.message
+                ),
+            )
+        } else {
+            permit.release();
+            None
         }
     }
 }

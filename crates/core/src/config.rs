@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::breaker::BreakerPolicy;
-use crate::chain::{ChainSettings, Priority, ProviderSpec, RateLimitPolicy};
+use crate::chain::{
+    ChainSettings, Priority, ProviderSpec, RateLimitPolicy, MIN_ATTEMPT_TIMEOUT_MS,
+};
 use crate::provider::ProviderId;
 
 /// Breaker, rate and cost of one provider. Absent fields take that provider's defaults.
@@ -143,7 +145,59 @@ impl Default for ChainConfig {
     }
 }
 
+/// The longest timeout, deadline or wait the chain settings accept: a day.
+pub const MAX_CHAIN_MS: u64 = 86_400_000;
+
 impl ChainConfig {
+    /// Rejects timings that cannot work, naming the field and why. Shared with the Settings
+    /// page.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let min = MIN_ATTEMPT_TIMEOUT_MS;
+        for (field, ms) in [
+            ("chain.per_attempt_timeout_ms", self.per_attempt_timeout_ms),
+            ("chain.send_deadline_ms", self.send_deadline_ms),
+            ("chain.rate_limit_max_wait_ms", self.rate_limit_max_wait_ms),
+        ] {
+            if ms > MAX_CHAIN_MS {
+                return Err((
+                    field,
+                    format!("must be at most {MAX_CHAIN_MS} (a day), not {ms}"),
+                ));
+            }
+        }
+        if self.per_attempt_timeout_ms < min {
+            return Err((
+                "chain.per_attempt_timeout_ms",
+                format!(
+                    "must be at least {min}: no attempt is started with less, so none would be, not {}",
+                    self.per_attempt_timeout_ms
+                ),
+            ));
+        }
+        if self.send_deadline_ms < self.per_attempt_timeout_ms {
+            return Err((
+                "chain.send_deadline_ms",
+                format!(
+                    "must be at least chain.per_attempt_timeout_ms ({}), not {}",
+                    self.per_attempt_timeout_ms, self.send_deadline_ms
+                ),
+            ));
+        }
+        if self.send_deadline_ms < 2 * min {
+            return Err((
+                "chain.send_deadline_ms",
+                format!(
+                    "must be at least {}: {min} for a first attempt and {min} kept for the last \
+                     resort (Console, SMTP), not {}",
+                    2 * min,
+                    self.send_deadline_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The chain's settings. Never panics, whatever the values (unchecked ones included).
     pub fn settings(&self) -> ChainSettings {
         ChainSettings {
             per_attempt_timeout: Duration::from_millis(self.per_attempt_timeout_ms),
@@ -512,14 +566,8 @@ impl Config {
                 );
             }
         }
-        if self.chain.per_attempt_timeout_ms == 0 {
-            return invalid("chain.per_attempt_timeout_ms", "must be more than 0".into());
-        }
-        if self.chain.send_deadline_ms < self.chain.per_attempt_timeout_ms {
-            return invalid(
-                "chain.send_deadline_ms",
-                "must be at least chain.per_attempt_timeout_ms".into(),
-            );
+        if let Err((field, message)) = self.chain.check() {
+            return invalid(field, message);
         }
         if self.service.listen.parse::<std::net::SocketAddr>().is_err() {
             return invalid(
@@ -809,6 +857,65 @@ mod tests {
             err.to_string().contains("sns.policy.rate_per_second"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn chain_timings_that_cannot_work_are_rejected_on_their_field() {
+        let rejected = |text: &str| {
+            Config::from_toml(text, "c.toml")
+                .expect_err(text)
+                .to_string()
+        };
+        let err = rejected("[chain]\nper_attempt_timeout_ms = 100\n");
+        assert!(
+            err.contains("line 2, field `chain.per_attempt_timeout_ms`: must be at least 500"),
+            "{err}"
+        );
+        let err = rejected("[chain]\nper_attempt_timeout_ms = 0\n");
+        assert!(err.contains("chain.per_attempt_timeout_ms"), "{err}");
+        let err = rejected("[chain]\nper_attempt_timeout_ms = 2000\nsend_deadline_ms = 1500\n");
+        assert!(
+            err.contains("line 3, field `chain.send_deadline_ms`: must be at least chain.per_attempt_timeout_ms (2000), not 1500"),
+            "{err}"
+        );
+        let err = rejected("[chain]\nper_attempt_timeout_ms = 500\nsend_deadline_ms = 900\n");
+        assert!(
+            err.contains("field `chain.send_deadline_ms`: must be at least 1000")
+                && err.contains("last resort"),
+            "{err}"
+        );
+        Config::from_toml(
+            "[chain]\nper_attempt_timeout_ms = 500\nsend_deadline_ms = 1000\n",
+            "c.toml",
+        )
+        .expect("the smallest timings that work");
+        assert_eq!(ChainConfig::default().check(), Ok(()));
+    }
+
+    #[test]
+    fn huge_chain_timings_are_rejected_and_never_panic() {
+        let err = Config::from_toml(
+            "[chain]\nper_attempt_timeout_ms = 9223372036854775807\nsend_deadline_ms = 9223372036854775807\n",
+            "c.toml",
+        )
+        .expect_err("more than a day");
+        assert!(
+            err.to_string()
+                .contains("field `chain.per_attempt_timeout_ms`: must be at most 86400000"),
+            "{err}"
+        );
+        let huge = ChainConfig {
+            per_attempt_timeout_ms: u64::MAX,
+            send_deadline_ms: u64::MAX,
+            rate_limit_max_wait_ms: u64::MAX,
+        };
+        assert_eq!(
+            huge.check().map_err(|(field, _)| field),
+            Err("chain.per_attempt_timeout_ms")
+        );
+        let settings = huge.settings();
+        assert_eq!(settings.send_deadline, Duration::from_millis(u64::MAX));
+        assert_eq!(settings.min_attempt_timeout(), Duration::from_millis(500));
     }
 
     #[test]

@@ -14,7 +14,9 @@ pub enum ErrorKind {
     /// The provider refused our credentials (Twilio 20003, SendGrid 401/403, SMTP 535).
     /// Trips the breaker and fails over; the fix is rotating the key.
     Authentication,
-    /// The provider asked us to slow down (HTTP 429, Twilio 20429). Trips and fails over.
+    /// The provider asked us to slow down (HTTP 429, Twilio 20429). Fails over; the chain then
+    /// skips the provider until its `retry_after` (or a short default) instead of opening the
+    /// breaker, and only repeated throttling counts toward it (see `rate_limit::Throttle`).
     Throttled,
     /// Worth retrying elsewhere: 5xx, connection refused, timed out before the request was sent.
     Transient,
@@ -28,7 +30,8 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Whether this failure counts toward opening the provider's circuit breaker.
+    /// Whether this failure can count toward opening the provider's circuit breaker
+    /// (`Throttled` only when repeated: the chain decides).
     pub fn trips_breaker(self) -> bool {
         !matches!(self, ErrorKind::Permanent)
     }
@@ -59,7 +62,7 @@ pub struct SendError {
     pub message: String,
     /// The provider's own error code (Twilio 20003, SMTP 535, HTTP status...).
     pub provider_code: Option<i64>,
-    /// For throttling: how long the provider asked us to wait.
+    /// For throttling: how long the provider asked us to wait (its `Retry-After`), if it said.
     pub retry_after: Option<Duration>,
 }
 

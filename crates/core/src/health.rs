@@ -9,7 +9,7 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::breaker::BreakerState;
-use crate::chain::{lock, LastError, Priority, ProbeResult, ProviderChain};
+use crate::chain::{lock, utc_after, LastError, Priority, ProbeResult, ProviderChain};
 use crate::message::{Channel, Message};
 use crate::provider::ProviderId;
 
@@ -33,6 +33,11 @@ pub struct ProviderHealth {
     pub open_until: Option<DateTime<Utc>>,
     #[ts(type = "number | null")]
     pub open_remaining_ms: Option<u64>,
+    /// While the provider's own rate limit (a 429 and its `Retry-After`) has it skipped: until
+    /// when. Throttling alone does not open the breaker. Always in the JSON (null when not
+    /// throttled); optional in TypeScript only so that older fixtures still type-check.
+    #[ts(optional = nullable)]
+    pub throttled_until: Option<DateTime<Utc>>,
     pub last_error: Option<LastError>,
     /// The last health probe (probes never count toward the breaker).
     pub last_probe: Option<ProbeResult>,
@@ -78,10 +83,8 @@ impl<M: Message> ProviderChain<M> {
                 let stats = lock(&entry.stats).clone();
                 let enabled = entry.enabled.load(Ordering::Relaxed);
                 let configured = entry.is_configured();
-                let open_until = reading
-                    .open_remaining
-                    .and_then(|left| chrono::Duration::from_std(left).ok())
-                    .map(|left| Utc::now() + left);
+                let open_until = reading.open_remaining.and_then(utc_after);
+                let throttled_until = entry.throttle.remaining().and_then(utc_after);
                 let available = entry.bucket.available();
                 ProviderHealth {
                     name: spec.health_name,
@@ -97,6 +100,7 @@ impl<M: Message> ProviderChain<M> {
                     failure_threshold: reading.failure_threshold,
                     open_until,
                     open_remaining_ms: reading.open_remaining.map(|d| d.as_millis() as u64),
+                    throttled_until,
                     last_error: stats.last_error,
                     last_probe: stats.last_probe,
                     sent: stats.sent,

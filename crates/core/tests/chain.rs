@@ -273,39 +273,253 @@ async fn a_hanging_provider_is_cut_off_by_the_per_attempt_timeout_as_ambiguous()
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_whole_send_deadline_stops_the_chain() {
-    let settings = ChainSettings {
-        per_attempt_timeout: Duration::from_secs(2),
-        send_deadline: Duration::from_secs(3),
+fn deadline(per_attempt_ms: u64, deadline_ms: u64) -> ChainSettings {
+    ChainSettings {
+        per_attempt_timeout: Duration::from_millis(per_attempt_ms),
+        send_deadline: Duration::from_millis(deadline_ms),
         on_rate_limit: RateLimitPolicy::SpillOver,
-    };
+    }
+}
+
+fn hang() -> ScriptedProvider {
+    ScriptedProvider::new([], Step::Hang)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_leaves_the_last_resort_its_attempt() {
     let r = rig(
-        ScriptedProvider::new([], Step::Hang),
-        ScriptedProvider::new([], Step::Hang),
+        hang(),
+        hang(),
         ScriptedProvider::instant(),
-        settings,
+        deadline(2000, 3000),
     );
     let started = tokio::time::Instant::now();
     let record = r.chain.send(&otp()).await;
     assert_eq!(
-        started.elapsed(),
-        Duration::from_secs(3),
-        "second attempt got only the 1 s left"
+        record.outcome.delivered_by(),
+        Some(&ProviderId::new("console"))
     );
+    let latencies: Vec<(&str, f64)> = record
+        .outcome
+        .attempts()
+        .iter()
+        .map(|a| (a.provider.as_str(), a.latency_ms))
+        .collect();
+    assert_eq!(
+        latencies,
+        vec![("sns", 2000.0), ("twilio", 500.0), ("console", 0.0)],
+        "Twilio got what was left minus the 500 ms kept for Console"
+    );
+    assert_eq!(started.elapsed(), Duration::from_millis(2500));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_nearly_spent_deadline_skips_the_middle_provider_rather_than_call_it_with_a_tiny_timeout()
+{
+    let r = rig(
+        hang(),
+        hang(),
+        ScriptedProvider::instant(),
+        deadline(2000, 2800),
+    );
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(
+        record.outcome.delivered_by(),
+        Some(&ProviderId::new("console"))
+    );
+    assert_eq!(r.twilio.calls(), 0, "300 ms left for Twilio: not called");
+    let skip = &record.outcome.skipped()[0];
+    assert_eq!(
+        (skip.provider.as_str(), skip.reason),
+        ("twilio", SkipReason::DeadlineExceeded)
+    );
+    let detail = skip.detail.as_deref().expect("a detail");
+    assert!(
+        detail
+            .starts_with("300 ms of the send deadline left for it (the last resort keeps 500 ms)"),
+        "{detail}"
+    );
+    assert!(
+        record
+            .outcome
+            .attempts()
+            .iter()
+            .all(|a| a.error_kind != Some(ErrorKind::Ambiguous) || a.latency_ms >= 500.0),
+        "no attempt timed out with less than the minimum"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_the_last_resort_fails_too_the_send_ends_within_its_deadline_and_says_so() {
+    let r = rig(hang(), hang(), hang(), deadline(2000, 2800));
+    let started = tokio::time::Instant::now();
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(started.elapsed(), Duration::from_millis(2800));
     match &record.outcome {
         SendOutcome::Failed {
             reason,
             attempts,
             skipped,
         } => {
-            assert_eq!(attempts.len(), 2);
+            assert!(reason.contains("deadline of 2800 ms"), "{reason}");
+            assert_eq!(attempts.len(), 2, "SNS and the last resort");
+            assert_eq!(attempts[1].latency_ms, 800.0);
             assert_eq!(skipped[0].reason, SkipReason::DeadlineExceeded);
-            assert!(reason.contains("deadline"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(r.console.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_last_resort_out_of_the_chain_nothing_is_kept_for_it() {
+    let r = rig(
+        hang(),
+        hang(),
+        ScriptedProvider::instant(),
+        deadline(2000, 3000),
+    );
+    r.chain
+        .set_enabled(&ProviderId::new("console"), false, "test");
+    let started = tokio::time::Instant::now();
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    assert_eq!(record.outcome.attempts()[1].latency_ms, 1000.0);
+    assert_eq!(record.outcome.skipped()[0].reason, SkipReason::Disabled);
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_timeouts_and_deadlines_never_panic() {
+    for huge in [Duration::from_millis(u64::MAX), Duration::MAX] {
+        let settings = ChainSettings {
+            per_attempt_timeout: huge,
+            send_deadline: huge,
+            on_rate_limit: RateLimitPolicy::Wait(huge),
+        };
+        let r = rig(
+            down(),
+            ScriptedProvider::instant(),
+            ScriptedProvider::instant(),
+            settings,
+        );
+        let record = r.chain.send(&otp()).await;
+        assert_eq!(
+            record.outcome.delivered_by(),
+            Some(&ProviderId::new("twilio"))
+        );
+    }
+}
+
+fn throttled(retry_after: Option<Duration>) -> ScriptedProvider {
+    ScriptedProvider::failing(SendError::throttled("HTTP 429", retry_after).with_code(429))
+}
+
+fn health_of(r: &Rig, id: &str) -> msgops_core::health::ProviderHealth {
+    r.chain
+        .health()
+        .into_iter()
+        .find(|p| p.id.as_str() == id)
+        .expect("listed")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_provider_is_skipped_until_its_retry_after_without_opening_its_breaker() {
+    let r = rig(
+        throttled(Some(Duration::from_secs(7))),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    let first = r.chain.send(&otp()).await;
+    assert_eq!(
+        tried(&first),
+        vec![
+            ("sns", AttemptOutcome::Failed, Some(ErrorKind::Throttled)),
+            ("twilio", AttemptOutcome::Delivered, None),
+        ]
+    );
+    let sns = health_of(&r, "sns");
+    assert_eq!(
+        (sns.breaker_state, sns.consecutive_failures),
+        (BreakerState::Closed, 0)
+    );
+    let until = sns.throttled_until.expect("throttled_until in health");
+    let ahead = until - chrono::Utc::now();
+    assert!(
+        ahead > chrono::TimeDelta::seconds(6) && ahead <= chrono::TimeDelta::seconds(7),
+        "{ahead}"
+    );
+
+    tokio::time::advance(Duration::from_millis(6999)).await;
+    let second = r.chain.send(&otp()).await;
+    let skip = &second.outcome.skipped()[0];
+    assert_eq!(
+        (skip.provider.as_str(), skip.reason),
+        ("sns", SkipReason::Throttled)
+    );
+    let detail = skip.detail.as_deref().expect("a detail");
+    assert!(
+        detail.starts_with("throttled until ") && detail.ends_with("(1 ms left)"),
+        "{detail}"
+    );
+    assert_eq!(r.sns.calls(), 1, "no call while throttled");
+
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(health_of(&r, "sns").throttled_until, None);
+    r.chain.send(&otp()).await;
+    assert_eq!(r.sns.calls(), 2, "called again once its Retry-After passed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_without_retry_after_is_skipped_for_the_short_default() {
+    let r = rig(
+        throttled(None),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    r.chain.send(&otp()).await;
+    tokio::time::advance(msgops_core::rate_limit::DEFAULT_RETRY_AFTER - Duration::from_millis(1))
+        .await;
+    r.chain.send(&otp()).await;
+    assert_eq!(r.sns.calls(), 1);
+    tokio::time::advance(Duration::from_millis(1)).await;
+    r.chain.send(&otp()).await;
+    assert_eq!(r.sns.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_three_times_in_a_row_within_a_minute_counts_as_one_failure() {
+    let r = rig(
+        throttled(Some(Duration::from_secs(1))),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    let mut events = r.chain.subscribe();
+    let sns = ProviderId::new("sns");
+    let breaker = r.chain.breaker(&sns).expect("sns");
+    let mut failures = Vec::new();
+    // SNS opens after 5 failures: 15 throttled answers, one a second.
+    for _ in 0..15 {
+        r.chain.send(&otp()).await;
+        failures.push(breaker.reading().consecutive_failures);
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    assert_eq!(failures, [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5]);
+    assert_eq!(breaker.state(), BreakerState::Open);
+    let opened = std::iter::from_fn(|| events.try_recv().ok())
+        .find_map(|e| match e {
+            ChainEvent::BreakerTransition { transition, .. } => Some(transition),
+            _ => None,
+        })
+        .expect("a transition");
+    assert!(
+        opened
+            .reason
+            .contains("throttled 3 times in a row within 60 s"),
+        "{}",
+        opened.reason
+    );
 }
 
 #[tokio::test(start_paused = true)]

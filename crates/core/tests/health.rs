@@ -54,6 +54,7 @@ async fn health_json_has_the_backends_shape_with_richer_fields_alongside() {
         "consecutive_failures",
         "failure_threshold",
         "open_until",
+        "throttled_until",
         "last_error",
         "sent",
         "failed",

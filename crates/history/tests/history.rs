@@ -55,6 +55,7 @@ fn skip(provider: &str, reason: SkipReason) -> Skip {
     Skip {
         provider: ProviderId::new(provider),
         reason,
+        detail: None,
     }
 }
 

@@ -21,9 +21,11 @@
 //!   read at the old offset of a file that was truncated meanwhile belong to the new content and
 //!   must not be reported before the restart reads them again. What the copy holds beyond the
 //!   last byte read (a lagging reader) is read from the copy (`<name>.1`, `<name>-<date>`, ...,
-//!   found next to the file by its first bytes) before the restart. NUL bytes at the start of a
-//!   line are skipped: a writer without `O_APPEND` keeps writing at its old offset and leaves a
-//!   hole of NULs.
+//!   found next to the file by its first bytes and the bytes before that last one) before the
+//!   restart. Lines written between logrotate's copy and its truncation are in neither file
+//!   unless read in that instant: no reader can have them. NUL bytes at the start of a line are
+//!   skipped: a writer without `O_APPEND` keeps writing at its old offset and leaves a hole of
+//!   NULs.
 //! - A new file at the path holding the same bytes as the old one up to where it was read (a
 //!   copy renamed over it, `cp log log.tmp && ... && mv log.tmp log`) is continued at the old
 //!   offset instead of being read again from its start.
@@ -379,7 +381,7 @@ impl TrackedFile {
         // read it to its very end first.
         self.drain(idx, sink, buf, usize::MAX);
         let Some(mut old) = self.open.take() else {
-            return false; // the old file became unreadable while draining it
+            return false; // not reached: `self.open` was checked above
         };
         let mut new = new;
         self.open_base = new.seen_size;

@@ -20,7 +20,7 @@ use memchr::memmem;
 use crate::clock::LogClock;
 use crate::event::{FallbackCode, LogClockInfo, RecipientQuery};
 use crate::line::strip_cr;
-use crate::parse::{parse_log_timestamp, Attribution, CodeReader, ParserConfig};
+use crate::parse::{decode, parse_log_timestamp, Attribution, CodeReader, ParserConfig};
 
 /// What to look for.
 #[derive(Debug, Clone)]
@@ -248,6 +248,13 @@ struct ScanState<'o> {
     found: VecDeque<FallbackCode>,
     candidates: Vec<usize>,
     query: Option<RecipientQuery>,
+    /// Without expired codes wanted, lines stamped before this (log time) cannot matter: a
+    /// code still valid was written after `now - lifetime`, its announcement at most a window
+    /// before, and an hour of slack covers a DST change.
+    skip_before: Option<NaiveDateTime>,
+    skipped: bool,
+    /// The first timestamp of the file was seen.
+    started: bool,
 }
 
 impl<'o, R: Read> CodeScanner<'o, R> {
@@ -256,6 +263,17 @@ impl<'o, R: Read> CodeScanner<'o, R> {
             .recipient_contains
             .as_deref()
             .map(RecipientQuery::new);
+        let skip_before = if options.include_expired {
+            None
+        } else {
+            let horizon = options.parser.expiry.ttl
+                + crate::parse::recipients::ANNOUNCEMENT_WINDOW * 2
+                + chrono::TimeDelta::hours(1);
+            options
+                .now
+                .checked_sub_signed(horizon)
+                .map(|t| clock.wall(t))
+        };
         Self {
             reader,
             buf: vec![0; options.chunk_bytes.max(4096)],
@@ -272,6 +290,9 @@ impl<'o, R: Read> CodeScanner<'o, R> {
                 found: VecDeque::new(),
                 candidates: Vec::new(),
                 query,
+                skip_before,
+                skipped: false,
+                started: false,
             },
         }
     }
@@ -364,6 +385,17 @@ impl ScanState<'_> {
     /// Scans whole lines (`region` starts at a line start; its last line may lack a newline at
     /// the end of the file). Returns the number of newlines in it.
     fn scan_region(&mut self, region: &[u8], line_base: u64) -> u64 {
+        if !self.started {
+            // The file's first timestamp starts its first window (see `parse::recipients`).
+            if let Some(ts) = region
+                .split(|&b| b == b'\n')
+                .take(64)
+                .find_map(|l| parse_log_timestamp(l).map(|(t, _)| t))
+            {
+                self.started = true;
+                self.codes.note_time(ts);
+            }
+        }
         self.candidates.clear();
         self.candidates.extend(self.finder.find_iter(region));
         if !self.options.parser.patterns.is_empty() {
@@ -385,13 +417,25 @@ impl ScanState<'_> {
             }
             let line_start = memchr::memrchr(b'\n', &region[..pos]).map_or(0, |i| i + 1);
             let line_end = memchr::memchr(b'\n', &region[pos..]).map_or(region.len(), |i| pos + i);
-            newlines += count_newlines(&region[counted_to..line_start]);
-            counted_to = line_start;
             next_line = line_end + 1;
-            let line_no = line_base + newlines + 1;
             let raw = strip_cr(&region[line_start..line_end]);
-            let line = String::from_utf8_lossy(raw);
             let line_ts = parse_log_timestamp(raw).map(|(t, _)| t);
+            if let Some(ts) = line_ts {
+                ts_cache = (next_line.min(region.len()), Some(ts));
+                if let Some(cutoff) = self.skip_before {
+                    if ts < cutoff {
+                        // Too old to matter to any code still valid: not even read.
+                        self.skipped = true;
+                        continue;
+                    }
+                    self.skip_before = None;
+                    if self.skipped {
+                        // Start as after lost lines: what was skipped is unknown here.
+                        self.codes.lines_may_be_lost(Some(cutoff));
+                    }
+                }
+            }
+            let line = decode(raw);
             let found = self.codes.read(
                 &line,
                 line_ts,
@@ -403,9 +447,6 @@ impl ScanState<'_> {
                 None,
                 &self.options.parser,
             );
-            if let Some(ts) = line_ts {
-                ts_cache = (next_line.min(region.len()), Some(ts));
-            }
             if let Some(found) = found {
                 // Filter before allocating anything: most codes of a big log are expired.
                 let expired = self
@@ -418,6 +459,10 @@ impl ScanState<'_> {
                 {
                     continue;
                 }
+                // Lines are counted only up to a code that is kept, then once at the end.
+                newlines += count_newlines(&region[counted_to..line_start]);
+                counted_to = line_start;
+                let line_no = line_base + newlines + 1;
                 let code = found.into_event(
                     &self.options.parser.expiry,
                     self.options.now,

@@ -158,6 +158,11 @@ impl<F: FnMut(LogEvent) -> bool> FollowSink for EventSink<F> {
     }
 
     fn status(&mut self, file: usize, state: crate::event::FollowerState, message: String) {
+        if state == crate::event::FollowerState::Truncated {
+            if let Some(parser) = self.parsers.get_mut(file) {
+                parser.lines_may_be_lost();
+            }
+        }
         let label = self.labels.get(file).cloned().unwrap_or_default();
         self.out.push(LogEvent::FollowerStatus(FollowerStatus {
             file: label,

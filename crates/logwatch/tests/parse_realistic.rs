@@ -247,6 +247,7 @@ fn feed_all(
 fn concurrent_requests_make_their_codes_uncertain_never_wrong() {
     // Two requests announced before either code: each code is for one of them.
     let log = "\
+2025-10-29 16:30:00,000 - services.sms - INFO - AWS SNS initialized as PRIMARY SMS provider
 2025-10-29 16:34:53,001 - services.otp_service - INFO - OTP created for phone: 4165550471
 2025-10-29 16:34:53,002 - services.otp_service - INFO - OTP created for phone: 4165550999
 2025-10-29 16:34:53,010 - services.otp_service - INFO - OTP Code: 589503

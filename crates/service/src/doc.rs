@@ -52,6 +52,7 @@ pub enum SkipReason {
     Disabled,
     NotConfigured,
     DeadlineExceeded,
+    Throttled,
 }
 
 #[derive(ToSchema)]
@@ -103,6 +104,8 @@ pub struct ProviderHealth {
     open_until: Option<DateTime<Utc>>,
     #[schema(minimum = 0)]
     open_remaining_ms: Option<u64>,
+    /// While the provider's own rate limit (a 429 and its `Retry-After`) has it skipped.
+    throttled_until: Option<DateTime<Utc>>,
     last_error: Option<LastError>,
     last_probe: Option<ProbeResult>,
     #[schema(minimum = 0)]
@@ -140,6 +143,9 @@ pub struct Attempt {
 pub struct Skip {
     provider: String,
     reason: SkipReason,
+    /// The particulars, where there are any ("throttled until 2026-05-04T12:00:05Z (4200 ms
+    /// left)"); absent otherwise.
+    detail: Option<String>,
 }
 
 /// How a send ended: delivered (by `provider`) or failed (with `reason`).
@@ -236,7 +242,8 @@ mod tests {
                 }],
                 skipped: vec![Skip {
                     provider: ProviderId::new("sns"),
-                    reason: SkipReason::BreakerOpen,
+                    reason: SkipReason::Throttled,
+                    detail: Some("throttled until 2026-05-04T12:00:05Z (4200 ms left)".into()),
                 }],
             },
         };

@@ -422,6 +422,7 @@ mod tests {
                 skipped: vec![Skip {
                     provider: id("sns"),
                     reason: SkipReason::BreakerOpen,
+                    detail: None,
                 }],
             }),
             &order(),
@@ -453,6 +454,7 @@ mod tests {
                 skipped: vec![Skip {
                     provider: id("console"),
                     reason: SkipReason::Disabled,
+                    detail: None,
                 }],
             }),
             &order(),

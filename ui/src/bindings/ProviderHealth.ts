@@ -10,7 +10,13 @@ export type ProviderHealth = { name: string, priority: Priority, is_healthy: boo
 /**
  * False while the provider has no credentials (it is skipped).
  */
-configured: boolean, breaker_state: BreakerState, consecutive_failures: number, failure_threshold: number, open_until: string | null, open_remaining_ms: number | null, last_error: LastError | null, 
+configured: boolean, breaker_state: BreakerState, consecutive_failures: number, failure_threshold: number, open_until: string | null, open_remaining_ms: number | null, 
+/**
+ * While the provider's own rate limit (a 429 and its `Retry-After`) has it skipped: until
+ * when. Throttling alone does not open the breaker. Always in the JSON (null when not
+ * throttled); optional in TypeScript only so that older fixtures still type-check.
+ */
+throttled_until?: string | null, last_error: LastError | null, 
 /**
  * The last health probe (probes never count toward the breaker).
  */

@@ -5,4 +5,10 @@ import type { SkipReason } from "./SkipReason";
 /**
  * A provider passed over without a call.
  */
-export type Skip = { provider: ProviderId, reason: SkipReason, };
+export type Skip = { provider: ProviderId, reason: SkipReason, 
+/**
+ * The particulars, where there are any: "throttled until 2026-05-04T12:00:05Z (4200 ms
+ * left)", "300 ms of the send deadline left for it (the last resort keeps 500 ms); an
+ * attempt needs at least 500 ms".
+ */
+detail?: string, };

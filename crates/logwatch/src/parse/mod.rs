@@ -39,6 +39,15 @@ use recipients::RecipientTracker;
 use start::parse_backend_start;
 use uvicorn::{parse_access, parse_uvicorn};
 
+/// A line as text: borrowed when it is valid UTF-8 (the common case, checked fast), invalid
+/// bytes replaced otherwise.
+pub(crate) fn decode(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(raw) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(raw),
+    }
+}
+
 /// How lines are interpreted.
 #[derive(Debug, Clone)]
 pub struct ParserConfig {
@@ -162,6 +171,17 @@ impl CodeReader {
         at
     }
 
+    /// A line of the log was stamped `ts` (the first one starts the file's first window).
+    pub(crate) fn note_time(&mut self, ts: NaiveDateTime) {
+        self.recipients.note_time(Some(ts));
+    }
+
+    /// Lines may have been lost (a copy-truncate): no code is tied to a waiting request until
+    /// every request from before has had its time.
+    pub(crate) fn lines_may_be_lost(&mut self, at: Option<NaiveDateTime>) {
+        self.recipients.lines_may_be_lost(at);
+    }
+
     /// Looks at one line. `line_ts` is the line's own timestamp; `earlier_ts` is asked for the
     /// last timestamp before it only when needed; `read_at` is set when the line was read live.
     pub(crate) fn read<'a>(
@@ -282,12 +302,13 @@ impl LineParser {
             return;
         };
         self.last_ts = Some(ts);
+        self.codes.note_time(ts);
         if memchr::memmem::find(raw, b"OTP").is_some() {
-            let line = String::from_utf8_lossy(raw);
+            let line = decode(raw);
             let config = Arc::clone(&self.config);
             let _ = self.codes.read(&line, Some(ts), || None, None, &config);
         } else if memchr::memmem::find(raw, b"nitiali").is_some() {
-            let line = String::from_utf8_lossy(raw);
+            let line = decode(raw);
             if let Some(rec) = parse_python(&line) {
                 if parse_backend_start(rec.msg).is_some() {
                     self.last_backend_start = self.codes.instant(ts);
@@ -298,7 +319,7 @@ impl LineParser {
 
     /// Parses one line (without its newline); completed events are pushed to `out`.
     pub fn feed(&mut self, raw: &[u8], meta: &LineMeta, out: &mut Vec<LogEvent>) {
-        let line = String::from_utf8_lossy(raw);
+        let line = decode(raw);
         let line: &str = &line;
         if line.trim().is_empty() {
             return;
@@ -306,6 +327,7 @@ impl LineParser {
         if let Some(rec) = parse_python(line) {
             self.close(out);
             self.last_ts = Some(rec.ts);
+            self.codes.note_time(rec.ts);
             if meta.live && self.codes.clock().basis() == ClockBasis::Assumed {
                 // The first line written while we watch tells the log's clock.
                 let clock = LogClock::inferred(&self.file, rec.ts, meta.now, "read at");
@@ -339,6 +361,12 @@ impl LineParser {
         } else if let Some(open) = &mut self.open {
             open.add_detail(line);
         }
+    }
+
+    /// The file was truncated in place: whatever was written between logrotate's copy and its
+    /// truncation is gone, announcements among it, so waiting requests are forgotten.
+    pub fn lines_may_be_lost(&mut self) {
+        self.codes.lines_may_be_lost(self.last_ts);
     }
 
     /// Emits the open record (an error line waiting for its traceback), if any. Call when no

@@ -39,6 +39,8 @@ RG=$(best rg -c -F OTP "$LOG")
 # What support runs: valid codes now, as JSON (every line is read; the log's codes are old, so
 # it keeps none), and the recipients of concurrent requests tracked all the way.
 CODES=$(best "$MSGOPS" codes --log "$LOG" --json)
+# A number's whole history: every line is read, recipients tracked, few codes printed.
+HIST=$(best "$MSGOPS" codes --log "$LOG" --include-expired --phone 0123 --json)
 # All codes as JSON: scans and prints everything.
 ALL=$(best "$MSGOPS" codes --log "$LOG" --include-expired --json)
 
@@ -46,6 +48,8 @@ printf 'grep -c -F OTP                     %6.3f s\n' "$GREP"
 printf 'rg -c -F OTP                       %6.3f s\n' "$RG"
 printf 'msgops codes --json                %6.3f s   %.2fx grep, %.2fx rg\n' "$CODES" \
   "$(echo "$CODES / $GREP" | bc -l)" "$(echo "$CODES / $RG" | bc -l)"
+printf 'msgops codes --include-expired --phone 0123 --json %6.3f s   %.2fx grep, %.2fx rg\n' "$HIST" \
+  "$(echo "$HIST / $GREP" | bc -l)" "$(echo "$HIST / $RG" | bc -l)"
 printf 'msgops codes --include-expired --json %6.3f s   %.2fx grep (prints %s codes)\n' "$ALL" \
   "$(echo "$ALL / $GREP" | bc -l)" "$("$MSGOPS" codes --log "$LOG" --include-expired | wc -l)"
 

@@ -58,6 +58,8 @@ const WORKERS: &str = "8";
 const REQUESTS_PER_WORKER: &str = "60";
 /// msgops has printed everything once its output was quiet this long after the backend exited.
 const QUIET: Duration = Duration::from_millis(1500);
+/// ... or, when some written code is still missing, once it was quiet this long.
+const LONG_QUIET: Duration = Duration::from_secs(8);
 
 #[test]
 fn threads_with_rotating_file_handler() {
@@ -264,12 +266,27 @@ fn run(s: &Scenario) {
         .and_then(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| panic!("{}: no summary from the backend: {backend_out}", s.name));
 
-    // Everything msgops will print has been printed once it has been quiet for a while.
+    // Everything msgops will print has been printed once it has been quiet for a while and
+    // printed every code written — or, on a loaded machine, quiet for much longer.
+    let written: Vec<String> = read_truth(&truth_path).into_keys().collect();
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut quiet_since = Instant::now();
     loop {
         match lines.recv_timeout(QUIET) {
-            Ok(line) => printed.push(line),
-            Err(RecvTimeoutError::Timeout) => break,
+            Ok(line) => {
+                printed.push(line);
+                quiet_since = Instant::now();
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let all = written.iter().all(|c| {
+                    printed
+                        .iter()
+                        .any(|l| l.contains(&format!("\"code\":\"{c}\"")))
+                });
+                if all || quiet_since.elapsed() >= LONG_QUIET {
+                    break;
+                }
+            }
             Err(RecvTimeoutError::Disconnected) => panic!(
                 "{}: msgops watch exited early; stderr: {}",
                 s.name,

@@ -150,8 +150,17 @@ impl RecipientQuery {
     pub fn matches(&self, recipient: &str) -> bool {
         match &self.digits {
             Some(d) => {
-                let r: String = recipient.chars().filter(char::is_ascii_digit).collect();
-                r.contains(d.as_str())
+                // The recipient's digits, without allocating (a scan asks this for every code).
+                let mut buf = [0u8; 64];
+                let mut n = 0;
+                for b in recipient.bytes().filter(u8::is_ascii_digit) {
+                    if n == buf.len() {
+                        break;
+                    }
+                    buf[n] = b;
+                    n += 1;
+                }
+                memchr::memmem::find(&buf[..n], d.as_bytes()).is_some()
             }
             None => recipient.contains(self.text.as_str()),
         }

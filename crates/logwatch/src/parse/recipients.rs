@@ -145,10 +145,14 @@ impl RecipientTracker {
         if self.waiting.is_empty() {
             return Attribution::Unknown;
         }
+        // Distinct recipients, stopping once there are too many to name.
         let mut distinct: Vec<&str> = Vec::new();
         for a in &self.waiting {
             if !distinct.contains(&a.recipient.as_str()) {
                 distinct.push(&a.recipient);
+                if distinct.len() > MAX_CANDIDATES {
+                    break;
+                }
             }
         }
         let result = match distinct.as_slice() {

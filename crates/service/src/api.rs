@@ -30,13 +30,19 @@ use utoipa_axum::routes;
 use crate::auth::{ApiAuth, AuthScope, Refusal};
 use crate::events::ServiceEvent;
 use crate::idempotency::{self, Claim, StoredResponse};
-use crate::state::{Outgoing, ServiceState};
+use crate::limits::Reservation;
+use crate::state::{NoRecord, Outgoing, ServiceState};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_SMS_BODY_CHARS: usize = 1600;
 pub const MAX_EMAIL_BODY_CHARS: usize = 100_000;
 pub const MAX_SUBJECT_CHARS: usize = 998;
+/// `Retry-After` of a `duplicate_not_sent` answer while the service keeps running (the first
+/// request's task panicked; the key is free again at once).
+pub const DUPLICATE_RETRY_AFTER_SECS: u64 = 1;
+/// `Retry-After` of a `duplicate_not_sent` answer at shutdown: time for a restart.
+pub const DUPLICATE_RETRY_AFTER_SHUTDOWN_SECS: u64 = 5;
 
 /// What went wrong, for programs; the message is for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -58,6 +64,10 @@ pub enum ApiErrorCode {
     ShuttingDown,
     /// The send was still running when shutdown ended; recorded as failed, delivery unknown (503).
     SendAbandoned,
+    /// This request was not sent: it waited on the first request with the same
+    /// Idempotency-Key, which ended without an answer (abandoned at shutdown, or its task
+    /// stopped). Nothing was sent for it; retry after `Retry-After` (503).
+    DuplicateNotSent,
     /// A bug in msgops (500).
     Internal,
 }
@@ -72,9 +82,9 @@ impl ApiErrorCode {
             }
             ApiErrorCode::RecipientLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiErrorCode::ShuttingDown | ApiErrorCode::SendAbandoned => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiErrorCode::ShuttingDown
+            | ApiErrorCode::SendAbandoned
+            | ApiErrorCode::DuplicateNotSent => StatusCode::SERVICE_UNAVAILABLE,
             ApiErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,8 +95,9 @@ impl ApiErrorCode {
 pub struct ApiError {
     pub code: ApiErrorCode,
     pub message: String,
-    /// For `recipient_limited`: seconds until the next send to this recipient is allowed (also
-    /// in the `Retry-After` header).
+    /// For `recipient_limited`: seconds until the next send to this recipient is allowed; for
+    /// `duplicate_not_sent`: seconds to wait before retrying (both also in the `Retry-After`
+    /// header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
 }
@@ -344,15 +355,18 @@ pub struct SendResponse<'a> {
 
 /// Sends one SMS through the chain. 200 with the record when delivered, 502 with the record
 /// when every provider failed or was skipped, 429 when the recipient (or its country prefix)
-/// reached its limit — then no provider is called. With `Idempotency-Key`, a retry gets the
-/// first answer (marked `Idempotent-Replayed: true`) and nothing is sent twice.
+/// reached its limit — then no provider is called. Only delivered sends (and sends under way)
+/// count against the limit: a failed send frees its slot. With `Idempotency-Key`, a retry gets
+/// the first answer (marked `Idempotent-Replayed: true`) and nothing is sent twice; a retry
+/// waiting on a first request that ends without an answer is not sent (503
+/// `duplicate_not_sent`, with `Retry-After`).
 #[utoipa::path(
     post,
     path = "/api/v1/messages/sms",
     tag = "messages",
     request_body = SmsRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$", description = "Retries with the same key get the first answer (kept 24 h, up to 10,000 keys); 1 to 255 visible ASCII characters"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$", description = "Retries with the same key get the first answer (kept 24 h, up to 10,000 keys); one made while the first is under way waits for it and never sends itself (503 `duplicate_not_sent` if the first ends without an answer). Requests are told apart by the SHA-256 of route and body. 1 to 255 visible ASCII characters"),
     ),
     security(("bearer" = [])),
     responses(
@@ -362,8 +376,10 @@ pub struct SendResponse<'a> {
         (status = 401, description = "No or wrong bearer token", body = ApiError),
         (status = 413, description = "Body over 64 KiB", body = ApiError),
         (status = 422, description = "Idempotency-Key already used for another request", body = ApiError),
-        (status = 429, description = "Recipient or prefix limit reached; nothing was sent", body = ApiError),
-        (status = 503, description = "Shutting down, or the send was abandoned at shutdown", body = ApiError),
+        (status = 429, description = "Recipient or prefix limit reached; nothing was sent", body = ApiError,
+            headers(("Retry-After" = u64, description = "Seconds until the next send to this recipient is allowed (at the latest: a send under way that is not delivered frees its slot sooner)"))),
+        (status = 503, description = "`shutting_down`: takes no new sends, nothing was sent; `send_abandoned`: still running when shutdown ended, recorded as failed, delivery unknown; `duplicate_not_sent`: waited on the first request with this Idempotency-Key, which ended without an answer, so nothing was sent for this one — retry", body = ApiError,
+            headers(("Retry-After" = u64, description = "For `duplicate_not_sent`: seconds to wait before retrying"))),
     )
 )]
 async fn send_sms(
@@ -386,7 +402,7 @@ async fn send_sms(
     tag = "messages",
     request_body = EmailRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$", description = "Retries with the same key get the first answer (kept 24 h, up to 10,000 keys); 1 to 255 visible ASCII characters"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$", description = "Retries with the same key get the first answer (kept 24 h, up to 10,000 keys); one made while the first is under way waits for it and never sends itself (503 `duplicate_not_sent` if the first ends without an answer). Requests are told apart by the SHA-256 of route and body. 1 to 255 visible ASCII characters"),
     ),
     security(("bearer" = [])),
     responses(
@@ -396,8 +412,10 @@ async fn send_sms(
         (status = 401, description = "No or wrong bearer token", body = ApiError),
         (status = 413, description = "Body over 64 KiB", body = ApiError),
         (status = 422, description = "Idempotency-Key already used for another request", body = ApiError),
-        (status = 429, description = "Recipient limit reached; nothing was sent", body = ApiError),
-        (status = 503, description = "Shutting down, or the send was abandoned at shutdown", body = ApiError),
+        (status = 429, description = "Recipient limit reached; nothing was sent", body = ApiError,
+            headers(("Retry-After" = u64, description = "Seconds until the next send to this recipient is allowed (at the latest: a send under way that is not delivered frees its slot sooner)"))),
+        (status = 503, description = "`shutting_down`: takes no new sends, nothing was sent; `send_abandoned`: still running when shutdown ended, recorded as failed, delivery unknown; `duplicate_not_sent`: waited on the first request with this Idempotency-Key, which ended without an answer, so nothing was sent for this one — retry", body = ApiError,
+            headers(("Retry-After" = u64, description = "For `duplicate_not_sent`: seconds to wait before retrying"))),
     )
 )]
 async fn send_email(
@@ -421,11 +439,7 @@ async fn send(
     parse: impl FnOnce(&[u8]) -> Result<Outgoing, String>,
 ) -> Response {
     if state.is_shutting_down() {
-        return ApiError::new(
-            ApiErrorCode::ShuttingDown,
-            "msgops is shutting down and takes no new sends; retry against the restarted service",
-        )
-        .into_response();
+        return stored_response(&shutting_down_error(), false);
     }
     let body = match body {
         Ok(body) => body,
@@ -463,40 +477,57 @@ async fn send(
         }
     };
     let fingerprint = idempotency::fingerprint(route, &body);
-    loop {
-        match state.inner.idempotency.claim(key, fingerprint) {
-            Claim::Mismatch => {
-                return ApiError::new(
-                    ApiErrorCode::IdempotencyKeyReused,
-                    format!("Idempotency-Key `{key}` was already used for a different request; use a new key for a new message"),
-                )
-                .into_response()
-            }
-            Claim::Duplicate(first) => match first.wait().await {
-                Some(answer) => return stored_response(&answer, true),
-                // The first request ended without an answer: try to become the first.
-                None => continue,
-            },
-            Claim::First(pending) => {
-                return match admit_and_send_keyed(&state, message, pending).await {
-                    Some(answer) => stored_response(&answer, false),
-                    None => abandoned(),
-                };
-            }
+    match state.inner.idempotency.claim(key, fingerprint) {
+        Claim::Mismatch => ApiError::new(
+            ApiErrorCode::IdempotencyKeyReused,
+            format!("Idempotency-Key `{key}` was already used for a different request; use a new key for a new message"),
+        )
+        .into_response(),
+        Claim::Duplicate(first) => match first.wait().await {
+            Some(answer) => stored_response(&answer, true),
+            // The first request ended without an answer. This one never sends in its place
+            // (at shutdown it would go out after the drain, unrecorded): it says so, and its
+            // retry — the key is free again — does the work.
+            None => stored_response(&duplicate_not_sent(&state, key), false),
+        },
+        Claim::First(pending) => {
+            let answer = admit_and_send_keyed(&state, message, pending).await;
+            stored_response(&answer, false)
         }
     }
 }
 
-fn abandoned() -> Response {
-    stored_response(&abandoned_error(), false)
+/// The answer to a duplicate whose first request ended without an answer.
+fn duplicate_not_sent(state: &ServiceState, key: &str) -> StoredResponse {
+    let (why, retry_after_secs) = if state.is_shutting_down() {
+        (
+            "ended without an answer as msgops shut down (if it had started, it is recorded as failed and may or may not have been delivered)",
+            DUPLICATE_RETRY_AFTER_SHUTDOWN_SECS,
+        )
+    } else {
+        (
+            "ended without an answer (its send task stopped)",
+            DUPLICATE_RETRY_AFTER_SECS,
+        )
+    };
+    tracing::warn!(%key, "a duplicate request was not sent: the first request with its Idempotency-Key {why}");
+    let mut error = ApiError::new(
+        ApiErrorCode::DuplicateNotSent,
+        format!(
+            "not sent: this request waited on the first request with Idempotency-Key `{key}`, which {why}; nothing was sent for this one — retry in {retry_after_secs} s"
+        ),
+    );
+    error.retry_after_secs = Some(retry_after_secs);
+    error.stored()
 }
 
-/// Applies the recipient limit; `Err` is the refusal to answer with.
-fn admit(state: &ServiceState, message: &Outgoing) -> Result<(), StoredResponse> {
+/// Applies the recipient limit, taking a slot for the send; `Err` is the refusal to answer
+/// with.
+fn admit(state: &ServiceState, message: &Outgoing) -> Result<Reservation, StoredResponse> {
     let channel = message.channel();
     let recipient = message.recipient();
-    match state.inner.limiter.try_acquire(channel, recipient) {
-        Ok(()) => Ok(()),
+    match state.inner.limiter.try_reserve(channel, recipient) {
+        Ok(slot) => Ok(slot),
         Err(blocked) => {
             let reason = blocked.reason(channel, recipient);
             let rule = blocked.by.label();
@@ -549,12 +580,27 @@ async fn admit_and_send(
     state: &ServiceState,
     message: Outgoing,
 ) -> Result<StoredResponse, StoredResponse> {
-    admit(state, &message)?;
+    let slot = admit(state, &message)?;
     let task_state = state.clone();
     state
-        .run_send(message, move |record| answer_for(&task_state, record))
+        .run_send(message, slot, move |record| answer_for(&task_state, record))
         .await
-        .ok_or_else(abandoned_error)
+        .map_err(no_record)
+}
+
+fn no_record(why: NoRecord) -> StoredResponse {
+    match why {
+        NoRecord::NotStarted => shutting_down_error(),
+        NoRecord::Abandoned => abandoned_error(),
+    }
+}
+
+fn shutting_down_error() -> StoredResponse {
+    ApiError::new(
+        ApiErrorCode::ShuttingDown,
+        "msgops is shutting down and takes no new sends; retry against the restarted service",
+    )
+    .stored()
 }
 
 fn abandoned_error() -> StoredResponse {
@@ -566,25 +612,31 @@ fn abandoned_error() -> StoredResponse {
 }
 
 /// As [`admit_and_send`], publishing the answer under the idempotency key from inside the send
-/// task, so that it is kept even if this client hangs up. `None` when the send was abandoned.
+/// task, so that it is kept even if this client hangs up. When the send has no answer (never
+/// started, abandoned), the key is released and its waiting duplicates answer
+/// `duplicate_not_sent`.
 async fn admit_and_send_keyed(
     state: &ServiceState,
     message: Outgoing,
     pending: idempotency::Pending,
-) -> Option<StoredResponse> {
-    if let Err(refusal) = admit(state, &message) {
-        // A refusal is not kept: a retry after the window is decided again.
-        pending.finish(refusal.clone(), false);
-        return Some(refusal);
-    }
+) -> StoredResponse {
+    let slot = match admit(state, &message) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            // A refusal is not kept: a retry after the window is decided again.
+            pending.finish(refusal.clone(), false);
+            return refusal;
+        }
+    };
     let task_state = state.clone();
     state
-        .run_send(message, move |record| {
+        .run_send(message, slot, move |record| {
             let answer = answer_for(&task_state, record);
             pending.finish(answer.clone(), true);
             answer
         })
         .await
+        .unwrap_or_else(no_record)
 }
 
 // ---------------------------------------------------------------------------------------------

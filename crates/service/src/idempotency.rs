@@ -6,16 +6,23 @@
 //! failed): a refused request (invalid, over its recipient limit) is decided again on retry.
 //!
 //! This module must never hand a key's stored answer to a request whose body differs from the
-//! first one: that is a client bug, answered with its own error.
+//! first one: that is a client bug, answered with its own error. A request is identified by the
+//! SHA-256 of its route and exact body ([`fingerprint`]), so telling two requests apart never
+//! rests on a 64-bit hash.
+//!
+//! A duplicate waits for the first request's answer and never does the work itself: when the
+//! first ends without an answer (aborted at shutdown, or its task panicked), [`Duplicate::wait`]
+//! says so and the duplicate is answered "not sent, retry" — the key is released by then, so
+//! the retry does the work.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -45,10 +52,35 @@ pub struct StoredResponse {
 
 type Slot = watch::Receiver<Option<Arc<StoredResponse>>>;
 
+/// The SHA-256 of a request's route and body (see [`fingerprint`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lower-case hex, as `sha256sum` prints it.
+    pub fn to_hex(&self) -> String {
+        use std::fmt::Write;
+        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({})", self.to_hex())
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     generation: u64,
-    fingerprint: u64,
+    fingerprint: Fingerprint,
     created: Instant,
     answer: Slot,
 }
@@ -65,6 +97,8 @@ struct Inner {
 pub struct IdempotencyCache {
     config: IdempotencyConfig,
     inner: Arc<Mutex<Inner>>,
+    /// Duplicates waiting for a first request's answer, over all keys.
+    waiting: Arc<AtomicUsize>,
 }
 
 /// What to do with a request carrying a key.
@@ -88,9 +122,18 @@ pub struct Pending {
     inner: Arc<Mutex<Inner>>,
 }
 
+/// A request with a key already under way or answered: it waits for that answer and never
+/// does the work itself.
 #[derive(Debug)]
 pub struct Duplicate {
     answer: Slot,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Drop for Duplicate {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
@@ -99,12 +142,14 @@ fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Identifies a request: the route and its exact body.
-pub fn fingerprint(route: &str, body: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    route.hash(&mut h);
-    body.hash(&mut h);
-    h.finish()
+/// Identifies a request: SHA-256 over the route's length (8 bytes, big-endian), the route, and
+/// the exact body, so that no route and body can run into another.
+pub fn fingerprint(route: &str, body: &[u8]) -> Fingerprint {
+    let mut h = Sha256::new();
+    h.update((route.len() as u64).to_be_bytes());
+    h.update(route.as_bytes());
+    h.update(body);
+    Fingerprint(h.finalize().into())
 }
 
 /// A usable key: 1 to 255 visible ASCII characters.
@@ -121,7 +166,13 @@ impl IdempotencyCache {
         Self {
             config,
             inner: Arc::new(Mutex::new(Inner::default())),
+            waiting: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Duplicates waiting for a first request's answer (for tests and diagnostics).
+    pub fn waiting_duplicates(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     pub fn len(&self) -> usize {
@@ -132,14 +183,16 @@ impl IdempotencyCache {
         self.len() == 0
     }
 
-    pub fn claim(&self, key: &str, fingerprint: u64) -> Claim {
+    pub fn claim(&self, key: &str, fingerprint: Fingerprint) -> Claim {
         let now = Instant::now();
         let mut inner = lock(&self.inner);
         self.expire(&mut inner, now);
         if let Some(entry) = inner.entries.get(key) {
             return if entry.fingerprint == fingerprint {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
                 Claim::Duplicate(Duplicate {
                     answer: entry.answer.clone(),
+                    waiting: self.waiting.clone(),
                 })
             } else {
                 Claim::Mismatch
@@ -235,7 +288,9 @@ impl Drop for Pending {
 }
 
 impl Duplicate {
-    /// The first request's answer, or `None` if it ended without one (then retry the claim).
+    /// The first request's answer, or `None` if it ended without one (aborted at shutdown, or
+    /// its task panicked). Then this request must not do the work itself: it answers that it
+    /// was not sent, and its retry (the key is released by then) does the work.
     pub async fn wait(mut self) -> Option<Arc<StoredResponse>> {
         match self.answer.wait_for(Option::is_some).await {
             Ok(answer) => answer.clone(),
@@ -256,6 +311,10 @@ mod tests {
         }
     }
 
+    fn fp(n: u8) -> Fingerprint {
+        fingerprint("/api/v1/messages/sms", &[n])
+    }
+
     fn first(claim: Claim) -> Pending {
         match claim {
             Claim::First(p) => p,
@@ -273,16 +332,19 @@ mod tests {
     #[tokio::test]
     async fn a_retry_gets_the_first_answer() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        first(cache.claim("k", 1)).finish(answer(200, "{\"a\":1}"), true);
-        let again = duplicate(cache.claim("k", 1)).wait().await.expect("kept");
+        first(cache.claim("k", fp(1))).finish(answer(200, "{\"a\":1}"), true);
+        let again = duplicate(cache.claim("k", fp(1)))
+            .wait()
+            .await
+            .expect("kept");
         assert_eq!(*again, answer(200, "{\"a\":1}"));
     }
 
     #[tokio::test]
     async fn a_concurrent_duplicate_waits_for_the_first() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        let pending = first(cache.claim("k", 1));
-        let waiter = tokio::spawn(duplicate(cache.claim("k", 1)).wait());
+        let pending = first(cache.claim("k", fp(1)));
+        let waiter = tokio::spawn(duplicate(cache.claim("k", fp(1))).wait());
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         pending.finish(answer(502, "failed"), true);
@@ -293,31 +355,31 @@ mod tests {
     #[tokio::test]
     async fn the_same_key_with_another_body_is_a_mismatch() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        first(cache.claim("k", 1)).finish(answer(200, "x"), true);
-        assert!(matches!(cache.claim("k", 2), Claim::Mismatch));
+        first(cache.claim("k", fp(1))).finish(answer(200, "x"), true);
+        assert!(matches!(cache.claim("k", fp(2)), Claim::Mismatch));
     }
 
     #[tokio::test]
     async fn an_answer_not_kept_is_shared_with_waiters_but_not_with_later_retries() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        let pending = first(cache.claim("k", 1));
-        let waiter = duplicate(cache.claim("k", 1));
+        let pending = first(cache.claim("k", fp(1)));
+        let waiter = duplicate(cache.claim("k", fp(1)));
         pending.finish(answer(429, "limited"), false);
         assert_eq!(
             waiter.wait().await.expect("shared").status,
             StatusCode::TOO_MANY_REQUESTS
         );
-        first(cache.claim("k", 1));
+        first(cache.claim("k", fp(1)));
     }
 
     #[tokio::test]
     async fn abandoned_work_releases_the_key() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        let pending = first(cache.claim("k", 1));
-        let waiter = duplicate(cache.claim("k", 1));
+        let pending = first(cache.claim("k", fp(1)));
+        let waiter = duplicate(cache.claim("k", fp(1)));
         drop(pending);
         assert!(waiter.wait().await.is_none());
-        first(cache.claim("k", 1));
+        first(cache.claim("k", fp(1)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -326,11 +388,11 @@ mod tests {
             ttl: Duration::from_secs(24 * 3600),
             capacity: 10,
         });
-        first(cache.claim("k", 1)).finish(answer(200, "x"), true);
+        first(cache.claim("k", fp(1))).finish(answer(200, "x"), true);
         tokio::time::advance(Duration::from_secs(24 * 3600 - 1)).await;
-        duplicate(cache.claim("k", 1));
+        duplicate(cache.claim("k", fp(1)));
         tokio::time::advance(Duration::from_secs(1)).await;
-        let _pending = first(cache.claim("k", 1));
+        let _pending = first(cache.claim("k", fp(1)));
         assert_eq!(cache.len(), 1);
     }
 
@@ -341,11 +403,60 @@ mod tests {
             capacity: 3,
         });
         for key in ["a", "b", "c", "d"] {
-            first(cache.claim(key, 1)).finish(answer(200, "x"), true);
+            first(cache.claim(key, fp(1))).finish(answer(200, "x"), true);
         }
         assert_eq!(cache.len(), 3);
-        first(cache.claim("a", 1));
-        duplicate(cache.claim("d", 1));
+        first(cache.claim("a", fp(1)));
+        duplicate(cache.claim("d", fp(1)));
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_sha256_of_the_route_length_route_and_body() {
+        // printf '\0\0\0\0\0\0\0\x14/api/v1/messages/sms{"to":"+14165550123","body":"x"}' | sha256sum
+        let got = fingerprint(
+            "/api/v1/messages/sms",
+            br#"{"to":"+14165550123","body":"x"}"#,
+        );
+        assert_eq!(
+            got.to_hex(),
+            "c3364035c529f060249575e21d73f5ccf572b8bebe6c448a64157236d36e767c"
+        );
+        assert_eq!(got.as_bytes().len(), 32);
+    }
+
+    #[test]
+    fn fingerprints_tell_routes_bodies_and_their_boundary_apart() {
+        let body = br#"{"to":"+14165550123","body":"x"}"#;
+        let sms = fingerprint("/api/v1/messages/sms", body);
+        assert_eq!(sms, fingerprint("/api/v1/messages/sms", body), "stable");
+        assert_ne!(sms, fingerprint("/api/v1/messages/email", body));
+        assert_ne!(
+            sms,
+            fingerprint(
+                "/api/v1/messages/sms",
+                br#"{"to":"+14165550123","body":"y"}"#
+            )
+        );
+        // The same bytes split differently between route and body are another request.
+        assert_ne!(fingerprint("/a", b"bc"), fingerprint("/ab", b"c"));
+    }
+
+    #[tokio::test]
+    async fn waiting_duplicates_are_counted_until_they_have_their_answer() {
+        let cache = IdempotencyCache::new(IdempotencyConfig::default());
+        let pending = first(cache.claim("k", fp(1)));
+        let waiters: Vec<_> = (0..3)
+            .map(|_| tokio::spawn(duplicate(cache.claim("k", fp(1))).wait()))
+            .collect();
+        assert_eq!(cache.waiting_duplicates(), 3);
+        drop(pending);
+        for waiter in waiters {
+            assert!(
+                waiter.await.expect("join").is_none(),
+                "ended without an answer"
+            );
+        }
+        assert_eq!(cache.waiting_duplicates(), 0);
     }
 
     #[test]

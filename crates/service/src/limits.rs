@@ -7,13 +7,22 @@
 //! never count a send it refused, nor let one through without counting it (check and record are
 //! one step under one lock).
 //!
+//! Only what reached the recipient counts. An allowed send takes a [`Reservation`] — a slot in
+//! every window it falls under, held while it is sent, so that concurrent sends to one number
+//! can never exceed the limit between them. When the send ends, [`Reservation::settle`] keeps
+//! the slot if the message was delivered (or may have been: an `ambiguous` attempt timed out
+//! after the request went out) and frees it when nothing was delivered — after an outage,
+//! people who got nothing are not blocked for an hour. A reservation dropped without an
+//! outcome (the send was aborted at shutdown, or panicked) keeps its slot: delivery unknown.
+//!
 //! Time comes from `tokio::time::Instant`, so tests drive it with a paused clock.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use msgops_core::Channel;
+use msgops_core::chain::SendOutcome;
+use msgops_core::{Channel, ErrorKind};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -85,7 +94,11 @@ impl BlockedBy {
 pub struct Blocked {
     pub by: BlockedBy,
     pub rule: LimitRule,
+    /// When the oldest send in the window leaves it. Sooner if a send still under way fails.
     pub retry_after: Duration,
+    /// How many of the sends filling the window are still under way (each one that ends
+    /// without delivering frees its slot).
+    pub pending: u32,
 }
 
 impl Blocked {
@@ -96,13 +109,19 @@ impl Blocked {
         };
         let window = humanize(self.rule.window);
         let retry = self.retry_after.as_secs().max(1);
+        let pending = match self.pending {
+            0 => String::new(),
+            n => format!(
+                " ({n} of them still being sent: one that is not delivered frees its slot sooner)"
+            ),
+        };
         match &self.by {
             BlockedBy::Recipient => format!(
-                "{recipient} already received {} {what} in the last {window} (the limit per recipient); next allowed in {retry} s",
+                "{recipient} already received {} {what} in the last {window} (the limit per recipient); next allowed in {retry} s{pending}",
                 self.rule.max
             ),
             BlockedBy::Prefix { prefix } => format!(
-                "numbers starting with {prefix} already received {} {what} in the last {window} (the limit for that prefix); next allowed in {retry} s",
+                "numbers starting with {prefix} already received {} {what} in the last {window} (the limit for that prefix); next allowed in {retry} s{pending}",
                 self.rule.max
             ),
         }
@@ -121,43 +140,175 @@ fn humanize(d: Duration) -> String {
 /// How many calls between sweeps of recipients whose window has passed.
 const SWEEP_EVERY: u32 = 1024;
 
+/// One send counted in a window: when it was allowed, which reservation holds it, and whether
+/// it is still under way.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    at: Instant,
+    id: u64,
+    pending: bool,
+}
+
+type Log = VecDeque<Stamp>;
+
 #[derive(Debug, Default)]
 struct Windows {
-    recipients: HashMap<(Channel, String), VecDeque<Instant>>,
-    prefixes: HashMap<String, VecDeque<Instant>>,
+    recipients: HashMap<(Channel, String), Log>,
+    prefixes: HashMap<String, Log>,
     calls_since_sweep: u32,
+    next_id: u64,
+}
+
+impl Windows {
+    /// The logs a reservation put its stamps in: its recipient's and its prefixes'.
+    fn logs_of<'a>(
+        &'a mut self,
+        recipient: Option<&'a (Channel, String)>,
+        prefixes: &'a [String],
+    ) -> impl Iterator<Item = &'a mut Log> + 'a {
+        let Windows {
+            recipients,
+            prefixes: by_prefix,
+            ..
+        } = self;
+        let recipient_log = recipient.and_then(|key| recipients.get_mut(key));
+        let prefix_logs = by_prefix
+            .iter_mut()
+            .filter(|(prefix, _)| prefixes.contains(prefix))
+            .map(|(_, log)| log);
+        recipient_log.into_iter().chain(prefix_logs)
+    }
+}
+
+fn lock(windows: &Mutex<Windows>) -> std::sync::MutexGuard<'_, Windows> {
+    windows
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The limiter. Cheap to call; one lock per check.
 #[derive(Debug)]
 pub struct RecipientLimiter {
     config: LimitsConfig,
-    windows: Mutex<Windows>,
+    windows: Arc<Mutex<Windows>>,
 }
 
-fn prune(log: &mut VecDeque<Instant>, window: Duration, now: Instant) {
+fn prune(log: &mut Log, window: Duration, now: Instant) {
     while log
         .front()
-        .is_some_and(|t| now.saturating_duration_since(*t) >= window)
+        .is_some_and(|s| now.saturating_duration_since(s.at) >= window)
     {
         log.pop_front();
     }
 }
 
-/// Blocked when the log already holds `max` sends in the window.
-fn check(log: &VecDeque<Instant>, rule: LimitRule, now: Instant) -> Option<Duration> {
+/// Blocked when the log already holds `max` sends (delivered or under way) in the window.
+fn check(log: &Log, rule: LimitRule, now: Instant) -> Option<(Duration, u32)> {
     if (log.len() as u64) < u64::from(rule.max) {
         return None;
     }
-    let oldest = log.front().copied().unwrap_or(now);
-    Some((oldest + rule.window).saturating_duration_since(now))
+    let oldest = log.front().map_or(now, |s| s.at);
+    let pending = log.iter().filter(|s| s.pending).count();
+    Some((
+        (oldest + rule.window).saturating_duration_since(now),
+        u32::try_from(pending).unwrap_or(u32::MAX),
+    ))
+}
+
+/// Whether a send that ended with `outcome` may have reached its recipient: delivered, or
+/// failed after an attempt that timed out once the request was sent (`ambiguous`: it may have
+/// gone out). Only those count against the recipient's limit.
+pub fn may_have_reached_recipient(outcome: &SendOutcome) -> bool {
+    match outcome {
+        SendOutcome::Delivered { .. } => true,
+        SendOutcome::Failed { attempts, .. } => attempts
+            .iter()
+            .any(|a| a.error_kind == Some(ErrorKind::Ambiguous)),
+    }
+}
+
+/// A slot taken in every window a send falls under, held while it is sent. Settle it with the
+/// outcome ([`Reservation::settle`]), or explicitly with [`Reservation::keep`] (it reached the
+/// recipient: it counts for the rest of its window) or [`Reservation::release`] (nothing was
+/// delivered: as if it had never been asked for). Dropped unsettled — the send was aborted or
+/// panicked, delivery unknown — it keeps its slot.
+#[must_use = "a reservation holds a slot until it is settled; settle it with the send's outcome"]
+pub struct Reservation {
+    windows: Arc<Mutex<Windows>>,
+    id: u64,
+    /// The recipient's window, when a per-recipient rule applies.
+    recipient: Option<(Channel, String)>,
+    /// The prefixes whose windows hold a slot.
+    prefixes: Vec<String>,
+    settled: bool,
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("id", &self.id)
+            .field("recipient", &self.recipient)
+            .field("prefixes", &self.prefixes)
+            .field("settled", &self.settled)
+            .finish()
+    }
+}
+
+impl Reservation {
+    /// Keeps the slot when `outcome` may have reached the recipient
+    /// ([`may_have_reached_recipient`]), frees it otherwise. Says whether it was kept.
+    pub fn settle(self, outcome: &SendOutcome) -> bool {
+        let counts = may_have_reached_recipient(outcome);
+        if counts {
+            self.keep();
+        } else {
+            self.release();
+        }
+        counts
+    }
+
+    /// The send reached the recipient: the slot counts for the rest of its window.
+    pub fn keep(mut self) {
+        self.mark_kept();
+        self.settled = true;
+    }
+
+    /// Nothing was delivered: the slot is freed at once.
+    pub fn release(mut self) {
+        let id = self.id;
+        let mut w = lock(&self.windows);
+        for log in w.logs_of(self.recipient.as_ref(), &self.prefixes) {
+            log.retain(|s| s.id != id);
+        }
+        drop(w);
+        self.settled = true;
+    }
+
+    fn mark_kept(&self) {
+        let id = self.id;
+        let mut w = lock(&self.windows);
+        for log in w.logs_of(self.recipient.as_ref(), &self.prefixes) {
+            if let Some(stamp) = log.iter_mut().find(|s| s.id == id) {
+                stamp.pending = false;
+            }
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.settled {
+            // Aborted or panicked mid-send: it may have gone out, so it counts.
+            self.mark_kept();
+        }
+    }
 }
 
 impl RecipientLimiter {
     pub fn new(config: LimitsConfig) -> Self {
         Self {
             config,
-            windows: Mutex::new(Windows::default()),
+            windows: Arc::new(Mutex::new(Windows::default())),
         }
     }
 
@@ -179,14 +330,12 @@ impl RecipientLimiter {
         }
     }
 
-    /// Counts a send to `recipient` if every rule allows it; otherwise counts nothing and says
-    /// which rule refused.
-    pub fn try_acquire(&self, channel: Channel, recipient: &str) -> Result<(), Blocked> {
+    /// Takes a slot for a send to `recipient` in every window it falls under if every rule
+    /// allows it; otherwise takes nothing and says which rule refused. Sends under way hold
+    /// their slots, so concurrent sends cannot exceed a limit between them.
+    pub fn try_reserve(&self, channel: Channel, recipient: &str) -> Result<Reservation, Blocked> {
         let now = Instant::now();
-        let mut w = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut w = lock(&self.windows);
         w.calls_since_sweep += 1;
         if w.calls_since_sweep >= SWEEP_EVERY {
             w.calls_since_sweep = 0;
@@ -197,11 +346,12 @@ impl RecipientLimiter {
         if let Some(rule) = recipient_rule {
             if let Some(log) = w.recipients.get_mut(&key) {
                 prune(log, rule.window, now);
-                if let Some(retry_after) = check(log, rule, now) {
+                if let Some((retry_after, pending)) = check(log, rule, now) {
                     return Err(Blocked {
                         by: BlockedBy::Recipient,
                         rule,
                         retry_after,
+                        pending,
                     });
                 }
             }
@@ -218,27 +368,57 @@ impl RecipientLimiter {
         for p in &prefixes {
             let log = w.prefixes.entry(p.prefix.clone()).or_default();
             prune(log, p.rule.window, now);
-            if let Some(retry_after) = check(log, p.rule, now) {
+            if let Some((retry_after, pending)) = check(log, p.rule, now) {
                 return Err(Blocked {
                     by: BlockedBy::Prefix {
                         prefix: p.prefix.clone(),
                     },
                     rule: p.rule,
                     retry_after,
+                    pending,
                 });
             }
         }
-        // Every rule allows it: count it everywhere.
-        if recipient_rule.is_some() {
-            w.recipients.entry(key).or_default().push_back(now);
-        }
+        // Every rule allows it: take a slot everywhere.
+        let id = w.next_id;
+        w.next_id += 1;
+        let stamp = Stamp {
+            at: now,
+            id,
+            pending: true,
+        };
+        let recipient = if recipient_rule.is_some() {
+            w.recipients
+                .entry(key.clone())
+                .or_default()
+                .push_back(stamp);
+            Some(key)
+        } else {
+            None
+        };
+        let mut held = Vec::with_capacity(prefixes.len());
         for p in prefixes {
             w.prefixes
                 .entry(p.prefix.clone())
                 .or_default()
-                .push_back(now);
+                .push_back(stamp);
+            held.push(p.prefix.clone());
         }
-        Ok(())
+        drop(w);
+        Ok(Reservation {
+            windows: self.windows.clone(),
+            id,
+            recipient,
+            prefixes: held,
+            settled: false,
+        })
+    }
+
+    /// Counts a send to `recipient` at once, as delivered, if every rule allows it; otherwise
+    /// counts nothing and says which rule refused. (Sends through the API use
+    /// [`RecipientLimiter::try_reserve`] and count only what was delivered.)
+    pub fn try_acquire(&self, channel: Channel, recipient: &str) -> Result<(), Blocked> {
+        self.try_reserve(channel, recipient).map(Reservation::keep)
     }
 
     /// Forgets recipients with nothing left in their window, so memory follows the number of
@@ -260,11 +440,7 @@ impl RecipientLimiter {
 
     /// Recipients currently tracked (for tests and diagnostics).
     pub fn tracked_recipients(&self) -> usize {
-        self.windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .recipients
-            .len()
+        lock(&self.windows).recipients.len()
     }
 }
 
@@ -400,6 +576,207 @@ mod tests {
         tokio::time::advance(Duration::from_secs(3600)).await;
         limiter.try_acquire(Channel::Sms, NUMBER).expect("allowed");
         assert_eq!(limiter.tracked_recipients(), 1);
+    }
+
+    fn one_per_hour() -> RecipientLimiter {
+        RecipientLimiter::new(LimitsConfig {
+            sms_per_recipient: Some(LimitRule::per_hour(1)),
+            email_per_recipient: Some(LimitRule::per_hour(1)),
+            sms_prefixes: vec![PrefixRule {
+                prefix: "+1416".into(),
+                rule: LimitRule::per_hour(1),
+            }],
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_released_reservation_frees_its_slot_and_its_prefix_slot_at_once() {
+        let limiter = one_per_hour();
+        for _ in 0..10 {
+            let slot = limiter.try_reserve(Channel::Sms, NUMBER).expect("free");
+            // While it is being sent, the slot is taken: for the number and for its prefix.
+            assert_eq!(
+                limiter
+                    .try_reserve(Channel::Sms, NUMBER)
+                    .expect_err("taken")
+                    .by,
+                BlockedBy::Recipient
+            );
+            assert!(limiter.try_reserve(Channel::Sms, "+14165550999").is_err());
+            slot.release();
+            tokio::time::advance(Duration::from_secs(60)).await;
+        }
+        limiter
+            .try_reserve(Channel::Sms, NUMBER)
+            .expect("ten sends that delivered nothing left the number free")
+            .keep();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_reservation_counts_for_its_whole_window() {
+        let limiter = one_per_hour();
+        limiter
+            .try_reserve(Channel::Email, "ops@example.com")
+            .expect("free")
+            .keep();
+        tokio::time::advance(Duration::from_secs(3599)).await;
+        let blocked = limiter
+            .try_reserve(Channel::Email, "OPS@example.com")
+            .expect_err("delivered, so it counts");
+        assert_eq!(blocked.pending, 0);
+        assert_eq!(blocked.retry_after, Duration::from_secs(1));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        limiter
+            .try_reserve(Channel::Email, "ops@example.com")
+            .expect("an hour later")
+            .keep();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reservation_dropped_without_an_outcome_counts_as_delivery_unknown() {
+        let limiter = one_per_hour();
+        drop(limiter.try_reserve(Channel::Sms, NUMBER).expect("free"));
+        let blocked = limiter
+            .try_reserve(Channel::Sms, NUMBER)
+            .expect_err("an aborted send may have gone out");
+        assert_eq!(blocked.pending, 0, "no longer under way");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_blocked_send_says_how_many_of_the_window_are_still_being_sent() {
+        let limiter = RecipientLimiter::new(LimitsConfig {
+            sms_per_recipient: Some(LimitRule::per_hour(2)),
+            ..LimitsConfig::default()
+        });
+        limiter.try_reserve(Channel::Sms, NUMBER).expect("a").keep();
+        let _under_way = limiter.try_reserve(Channel::Sms, NUMBER).expect("b");
+        let blocked = limiter.try_reserve(Channel::Sms, NUMBER).expect_err("full");
+        assert_eq!(blocked.pending, 1);
+        let reason = blocked.reason(Channel::Sms, NUMBER);
+        assert!(
+            reason.contains("already received 2 SMS in the last hour"),
+            "{reason}"
+        );
+        assert!(reason.contains("1 of them still being sent"), "{reason}");
+    }
+
+    fn attempt(kind: Option<ErrorKind>) -> msgops_core::chain::Attempt {
+        msgops_core::chain::Attempt {
+            provider: msgops_core::ProviderId::new("sns"),
+            outcome: if kind.is_some() {
+                msgops_core::chain::AttemptOutcome::Failed
+            } else {
+                msgops_core::chain::AttemptOutcome::Delivered
+            },
+            latency_ms: 1.0,
+            error_kind: kind,
+            error: None,
+            provider_code: None,
+            cost_usd: 0.0,
+        }
+    }
+
+    fn failed(kinds: &[ErrorKind]) -> SendOutcome {
+        SendOutcome::Failed {
+            reason: "every provider failed".into(),
+            attempts: kinds.iter().map(|k| attempt(Some(*k))).collect(),
+            skipped: Vec::new(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn settling_keeps_what_was_or_may_have_been_delivered_and_frees_the_rest() {
+        let delivered = SendOutcome::Delivered {
+            provider: msgops_core::ProviderId::new("twilio"),
+            attempts: vec![attempt(Some(ErrorKind::Authentication)), attempt(None)],
+            skipped: Vec::new(),
+        };
+        let cases = [
+            (delivered, true),
+            (
+                failed(&[ErrorKind::Authentication, ErrorKind::Transient]),
+                false,
+            ),
+            (failed(&[ErrorKind::Throttled, ErrorKind::Permanent]), false),
+            (failed(&[]), false),
+            (failed(&[ErrorKind::Transient, ErrorKind::Ambiguous]), true),
+        ];
+        for (outcome, counts) in cases {
+            let limiter = one_per_hour();
+            let kept = limiter
+                .try_reserve(Channel::Sms, NUMBER)
+                .expect("free")
+                .settle(&outcome);
+            assert_eq!(kept, counts, "{outcome:?}");
+            assert_eq!(
+                limiter.try_reserve(Channel::Sms, NUMBER).is_err(),
+                counts,
+                "{outcome:?}"
+            );
+        }
+    }
+
+    /// Many threads reserving, failing (release) and delivering (keep) against one number at
+    /// once: the slots held never exceed the limit, and in the end exactly the delivered sends
+    /// count.
+    #[test]
+    fn concurrent_reservations_never_exceed_the_limit_and_only_kept_ones_count() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        const MAX: u32 = 5;
+        let limiter = RecipientLimiter::new(LimitsConfig {
+            sms_per_recipient: Some(LimitRule::per_hour(MAX)),
+            email_per_recipient: None,
+            sms_prefixes: vec![PrefixRule {
+                prefix: "+1".into(),
+                rule: LimitRule::per_hour(MAX + 2),
+            }],
+        });
+        let held = AtomicU32::new(0);
+        let kept = AtomicU32::new(0);
+        let granted = AtomicU32::new(0);
+        std::thread::scope(|scope| {
+            for thread in 0..8u32 {
+                let (limiter, held, kept, granted) = (&limiter, &held, &kept, &granted);
+                scope.spawn(move || {
+                    for round in 0..500u32 {
+                        let Ok(slot) = limiter.try_reserve(Channel::Sms, NUMBER) else {
+                            std::thread::yield_now();
+                            continue;
+                        };
+                        granted.fetch_add(1, Ordering::SeqCst);
+                        let now_held = held.fetch_add(1, Ordering::SeqCst) + 1;
+                        assert!(now_held <= MAX, "{now_held} slots held at once");
+                        std::thread::yield_now();
+                        // Now and then a send is delivered; most fail (an outage).
+                        let delivered = (thread * 500 + round) % 97 == 0;
+                        if delivered {
+                            kept.fetch_add(1, Ordering::SeqCst);
+                        }
+                        held.fetch_sub(1, Ordering::SeqCst);
+                        if delivered {
+                            slot.keep();
+                        } else {
+                            slot.release();
+                        }
+                    }
+                });
+            }
+        });
+        let kept = kept.load(Ordering::SeqCst);
+        assert!(kept <= MAX, "{kept} delivered");
+        assert!(
+            granted.load(Ordering::SeqCst) > MAX,
+            "failed sends freed their slots for others"
+        );
+        let mut more = Vec::new();
+        while let Ok(slot) = limiter.try_reserve(Channel::Sms, NUMBER) {
+            more.push(slot);
+        }
+        assert_eq!(
+            more.len() as u32 + kept,
+            MAX,
+            "exactly the delivered ones count"
+        );
     }
 
     #[test]

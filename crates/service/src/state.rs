@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::ApiAuth;
 use crate::events::{CodeSeen, ServiceEvent};
 use crate::idempotency::{IdempotencyCache, IdempotencyConfig};
-use crate::limits::{LimitsConfig, RecipientLimiter};
+use crate::limits::{LimitsConfig, RecipientLimiter, Reservation};
 use crate::metrics::Metrics;
 
 /// How the service behaves; `ServiceSettings::default()` is loopback-friendly with no token.
@@ -70,12 +70,35 @@ impl Outgoing {
     }
 }
 
+/// Why [`ServiceState::run_send`] has no record to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoRecord {
+    /// Shutdown had begun: the send was never started, nothing went out, and its limit slot
+    /// is freed.
+    NotStarted,
+    /// Aborted at shutdown, or its task panicked: recorded as failed, delivery unknown; its
+    /// limit slot stays taken.
+    Abandoned,
+}
+
 #[derive(Debug)]
 pub(crate) struct InFlight {
     pub(crate) channel: Channel,
     pub(crate) recipient: String,
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) abort: Option<AbortHandle>,
+}
+
+/// Removes a send from the sends under way when its task ends, on every path.
+struct InFlightGuard {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        lock(&self.inner.in_flight).remove(&self.id);
+    }
 }
 
 pub(crate) struct Inner {
@@ -171,7 +194,12 @@ impl ServiceState {
     }
 
     pub(crate) fn begin_shutdown(&self) {
-        self.inner.shutting_down.store(true, Ordering::Relaxed);
+        {
+            // Under the lock `run_send` checks it under: a send either started before (and is
+            // tracked, so the drain waits for it) or sees the flag and never starts.
+            let _in_flight = lock(&self.inner.in_flight);
+            self.inner.shutting_down.store(true, Ordering::Relaxed);
+        }
         self.inner.stop.cancel();
     }
 
@@ -192,38 +220,62 @@ impl ServiceState {
         lock(&self.inner.in_flight).len()
     }
 
+    /// Duplicates waiting on an Idempotency-Key for the first request's answer (for tests and
+    /// diagnostics).
+    pub fn duplicates_waiting(&self) -> usize {
+        self.inner.idempotency.waiting_duplicates()
+    }
+
     /// Runs a send in its own task (a client that hangs up does not cancel it), tracked until it
-    /// ends. `then` runs in that task with the record, and its result is returned; `None` when
-    /// the send was abandoned at shutdown.
+    /// ends, holding its recipient-limit `slot`: when the chain is done, the slot is settled
+    /// with the outcome (kept if delivered, freed if nothing was), then `then` runs in that task
+    /// with the record and its result is returned. Once shutdown has begun, nothing is started
+    /// ([`NoRecord::NotStarted`], slot freed); a send aborted at shutdown or whose task panicked
+    /// is [`NoRecord::Abandoned`] (slot kept: delivery unknown).
     pub(crate) async fn run_send<T: Send + 'static>(
         &self,
         message: Outgoing,
+        slot: Reservation,
         then: impl FnOnce(&SendRecord) -> T + Send + 'static,
-    ) -> Option<T> {
+    ) -> Result<T, NoRecord> {
         let id = self.inner.next_send.fetch_add(1, Ordering::Relaxed);
-        lock(&self.inner.in_flight).insert(
-            id,
-            InFlight {
-                channel: message.channel(),
-                recipient: message.recipient().to_string(),
-                started_at: Utc::now(),
-                abort: None,
-            },
-        );
-        let inner = self.inner.clone();
-        let task = self.inner.sends.spawn(async move {
-            let record = match &message {
-                Outgoing::Sms(m) => inner.messaging.sms.send(m).await,
-                Outgoing::Email(m) => inner.messaging.email.send(m).await,
-            };
-            let answer = then(&record);
-            lock(&inner.in_flight).remove(&id);
-            answer
-        });
-        if let Some(entry) = lock(&self.inner.in_flight).get_mut(&id) {
-            entry.abort = Some(task.abort_handle());
-        }
-        task.await.ok()
+        let task = {
+            let mut in_flight = lock(&self.inner.in_flight);
+            if self.is_shutting_down() {
+                drop(in_flight);
+                slot.release();
+                return Err(NoRecord::NotStarted);
+            }
+            let inner = self.inner.clone();
+            let channel = message.channel();
+            let recipient = message.recipient().to_string();
+            // Spawned under the lock, so the task's own removal comes after this insertion
+            // and the drain always finds its abort handle.
+            let task = self.inner.sends.spawn(async move {
+                // Leaves the sends under way however the task ends (a panic included).
+                let _done = InFlightGuard {
+                    inner: inner.clone(),
+                    id,
+                };
+                let record = match &message {
+                    Outgoing::Sms(m) => inner.messaging.sms.send(m).await,
+                    Outgoing::Email(m) => inner.messaging.email.send(m).await,
+                };
+                slot.settle(&record.outcome);
+                then(&record)
+            });
+            in_flight.insert(
+                id,
+                InFlight {
+                    channel,
+                    recipient,
+                    started_at: Utc::now(),
+                    abort: Some(task.abort_handle()),
+                },
+            );
+            task
+        };
+        task.await.map_err(|_| NoRecord::Abandoned)
     }
 
     /// Waits up to `grace` for the sends under way; the ones still running then are aborted and
@@ -257,5 +309,59 @@ impl ServiceState {
                 reason,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use msgops_core::config::Config;
+
+    use super::*;
+    use crate::limits::LimitRule;
+
+    const NUMBER: &str = "+14165550123";
+
+    #[tokio::test]
+    async fn no_send_starts_once_shutdown_has_begun_and_its_limit_slot_is_freed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::default();
+        config.console.log_path = dir.path().join("console-sms.log");
+        let messaging = Arc::new(Messaging::from_config(&config));
+        let providers = crate::emulated::install_emulated_providers(&messaging, &[]);
+        let state = ServiceState::new(
+            messaging,
+            ServiceSettings {
+                limits: LimitsConfig {
+                    sms_per_recipient: Some(LimitRule::per_hour(1)),
+                    ..LimitsConfig::default()
+                },
+                ..ServiceSettings::default()
+            },
+        );
+        state.begin_shutdown();
+        let slot = state
+            .inner
+            .limiter
+            .try_reserve(Channel::Sms, NUMBER)
+            .expect("free");
+        let message = Outgoing::Sms(SmsMessage {
+            to: NUMBER.into(),
+            body: "Your code is 091282".into(),
+            code: Some("091282".into()),
+        });
+        let got = state.run_send(message, slot, |_| ()).await;
+        assert_eq!(got, Err(NoRecord::NotStarted));
+        assert!(
+            providers.iter().all(|(_, p)| p.calls() == 0),
+            "nothing sent"
+        );
+        assert!(!config.console.log_path.exists(), "not even to the Console");
+        assert_eq!(state.sends_in_flight(), 0);
+        state
+            .inner
+            .limiter
+            .try_reserve(Channel::Sms, NUMBER)
+            .expect("the slot was freed")
+            .keep();
     }
 }

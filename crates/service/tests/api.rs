@@ -880,3 +880,382 @@ async fn the_openapi_document_describes_every_route_and_the_bearer_scheme() {
     );
     service.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Per-recipient limits count only what was delivered (issue 12, point 7)
+
+/// The SMS chain as in the incident with no way out: SNS and Twilio refuse our keys, the
+/// Console provider is disabled, so nothing is delivered.
+async fn sms_outage(setup: Setup) -> Service {
+    let service = start(Setup {
+        failing: vec!["sns", "twilio"],
+        ..setup
+    })
+    .await;
+    service
+        .state
+        .messaging()
+        .sms
+        .set_enabled(&ProviderId::new("console"), false, "test");
+    service
+}
+
+#[tokio::test]
+async fn failed_sends_do_not_count_against_the_recipient_limit_and_delivered_ones_do() {
+    let service = sms_outage(Setup::default()).await;
+    // An outage: more failed sends to one number than its limit (5 an hour) allows.
+    for n in 0..8 {
+        let (status, body) = service.sms(NUMBER).await;
+        assert_eq!(status, 502, "send {n} failed, it was not refused: {body}");
+        assert_eq!(body["outcome"]["status"], "failed");
+    }
+    // The outage ends: the number got nothing, so it may still receive its 5.
+    service
+        .state
+        .messaging()
+        .sms
+        .set_enabled(&ProviderId::new("console"), true, "test");
+    for n in 0..5 {
+        let (status, body) = service.sms(NUMBER).await;
+        assert_eq!(status, 200, "delivered send {n}: {body}");
+        assert_eq!(body["outcome"]["provider"], "console");
+    }
+    // Those were delivered, so they count: the sixth is refused and reaches no provider.
+    let before = service.calls("sns") + service.calls("twilio");
+    let (status, body) = service.sms(NUMBER).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "recipient_limited");
+    assert_eq!(service.calls("sns") + service.calls("twilio"), before);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn failed_sends_do_not_count_against_a_country_prefix_limit() {
+    let mut setup = Setup::default();
+    setup.settings.limits = LimitsConfig {
+        sms_prefixes: vec![msgops_service::PrefixRule {
+            prefix: "+234".into(),
+            rule: msgops_service::LimitRule::per_hour(2),
+        }],
+        ..LimitsConfig::default()
+    };
+    let service = sms_outage(setup).await;
+    for n in 0..4 {
+        assert_eq!(service.sms(&format!("+234803123450{n}")).await.0, 502);
+    }
+    service
+        .state
+        .messaging()
+        .sms
+        .set_enabled(&ProviderId::new("console"), true, "test");
+    assert_eq!(service.sms("+2348031234511").await.0, 200);
+    assert_eq!(service.sms("+2348031234512").await.0, 200);
+    let (status, body) = service.sms("+2348031234513").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["message"].as_str().expect("message").contains("+234"));
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_send_whose_delivery_is_unknown_still_counts() {
+    // Both network providers time out after sending (ambiguous): the SMS may have gone out.
+    let mut setup = Setup {
+        scripted: vec![
+            (
+                "sns",
+                ScriptedProvider::failing(msgops_core::SendError::ambiguous(
+                    "timed out after sending (emulated)",
+                )),
+            ),
+            (
+                "twilio",
+                ScriptedProvider::failing(msgops_core::SendError::ambiguous(
+                    "timed out after sending (emulated)",
+                )),
+            ),
+        ],
+        ..Setup::default()
+    };
+    setup.settings.limits.sms_per_recipient = Some(msgops_service::LimitRule::per_hour(1));
+    let service = start(setup).await;
+    service
+        .state
+        .messaging()
+        .sms
+        .set_enabled(&ProviderId::new("console"), false, "test");
+    assert_eq!(service.sms(NUMBER).await.0, 502);
+    let (status, body) = service.sms(NUMBER).await;
+    assert_eq!(status, 429, "{body}");
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_sends_to_one_number_never_exceed_its_limit() {
+    let setup = Setup {
+        scripted: vec![(
+            "sns",
+            ScriptedProvider::new([], Step::OkAfter(Duration::from_millis(200))),
+        )],
+        ..Setup::default()
+    };
+    let service = start(setup).await;
+    // Twenty at once, while the first ones are still being sent.
+    let answers = futures_util::future::join_all((0..20).map(|_| service.sms(NUMBER))).await;
+    let delivered = answers.iter().filter(|(s, _)| *s == 200).count();
+    let refused = answers
+        .iter()
+        .filter(|(s, b)| *s == 429 && b["code"] == "recipient_limited")
+        .count();
+    assert_eq!(delivered, 5, "{answers:?}");
+    assert_eq!(refused, 15, "{answers:?}");
+    assert_eq!(
+        service.calls("sns"),
+        5,
+        "the refused ones reached no provider"
+    );
+    assert_eq!(service.sms(NUMBER).await.0, 429, "the five delivered count");
+    service.stop().await;
+}
+
+/// Fails every send after `delay`, keeping the most calls it had under way at once.
+struct SlowFailure {
+    delay: Duration,
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl msgops_core::Provider<msgops_core::SmsMessage> for SlowFailure {
+    async fn send(
+        &self,
+        _message: &msgops_core::SmsMessage,
+    ) -> Result<msgops_core::Receipt, msgops_core::SendError> {
+        use std::sync::atomic::Ordering;
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        Err(msgops_core::SendError::transient("HTTP 503 (emulated)"))
+    }
+
+    async fn probe(&self) -> Result<(), msgops_core::SendError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn concurrent_sends_during_an_outage_never_exceed_the_limit_and_free_their_slots() {
+    let service = sms_outage(Setup::default()).await;
+    let sns = Arc::new(SlowFailure {
+        delay: Duration::from_millis(300),
+        now: Default::default(),
+        most: Default::default(),
+    });
+    assert!(service.state.messaging().sms.set_provider(
+        &ProviderId::new("sns"),
+        Some(sns.clone()),
+        "test"
+    ));
+    let answers = futures_util::future::join_all((0..20).map(|_| service.sms(NUMBER))).await;
+    let most = sns.most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=5).contains(&most),
+        "{most} sends to one number under way at once"
+    );
+    assert!(
+        answers.iter().all(|(s, _)| *s == 502 || *s == 429),
+        "{answers:?}"
+    );
+    // None was delivered, so none counts: the number may still receive its five.
+    service
+        .state
+        .messaging()
+        .sms
+        .set_enabled(&ProviderId::new("console"), true, "test");
+    for n in 0..5 {
+        assert_eq!(service.sms(NUMBER).await.0, 200, "send {n} after the burst");
+    }
+    assert_eq!(service.sms(NUMBER).await.0, 429);
+    service.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency at shutdown (issue 12, point 8)
+
+#[tokio::test]
+async fn a_duplicate_waiting_on_a_send_abandoned_at_shutdown_answers_not_sent_and_never_sends() {
+    let mut setup = Setup {
+        scripted: vec![("sns", ScriptedProvider::new([], Step::Hang))],
+        ..Setup::default()
+    };
+    setup.settings.shutdown_grace = Some(Duration::from_millis(300));
+    let service = start(setup).await;
+    let body = json!({"to": NUMBER, "body": "Your code is 091282", "code": "091282"});
+    let keyed = || {
+        service
+            .post("/api/v1/messages/sms", &body)
+            .header("Idempotency-Key", "otp-at-shutdown")
+            .send()
+    };
+    let duplicates = async {
+        while service.state.sends_in_flight() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        futures_util::future::join_all((0..3).map(|_| keyed())).await
+    };
+    let shutdown = service.shutdown.clone();
+    let state = service.state.clone();
+    let (first, duplicates, ()) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(keyed(), duplicates, async move {
+            // All in: the first sending (it hangs), three duplicates waiting on its key.
+            while state.duplicates_waiting() < 3 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            shutdown.cancel();
+        })
+    })
+    .await
+    .expect("all answered before the connections closed");
+
+    let first = first.expect("first answered");
+    assert_eq!(first.status().as_u16(), 503);
+    assert_eq!(
+        first.json::<Value>().await.expect("json")["code"],
+        "send_abandoned"
+    );
+    for duplicate in duplicates {
+        let duplicate = duplicate.expect("duplicate answered");
+        assert_eq!(duplicate.status().as_u16(), 503);
+        assert!(!duplicate.headers().contains_key("idempotent-replayed"));
+        let retry_after: u64 = duplicate.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!(retry_after >= 1, "{retry_after}");
+        let error: Value = duplicate.json().await.expect("json");
+        assert_eq!(error["code"], "duplicate_not_sent", "{error}");
+        assert_eq!(error["retry_after_secs"], retry_after);
+        let message = error["message"].as_str().expect("message");
+        assert!(
+            message.contains("not sent") && message.contains("retry"),
+            "{message}"
+        );
+    }
+    let (sns, twilio) = (service.calls("sns"), service.calls("twilio"));
+    let state = service.stop().await;
+    assert_eq!(
+        (sns, twilio),
+        (1, 0),
+        "only the first request reached a provider"
+    );
+    assert_eq!(state.sends_in_flight(), 0);
+    assert_eq!(state.duplicates_waiting(), 0);
+    let text = state.metrics().encode(&state.messaging().health());
+    assert!(
+        text.contains("msgops_sends_abandoned_total{channel=\"sms\"} 1"),
+        "one send, the first, abandoned: {text}"
+    );
+}
+
+/// A provider that panics once told to.
+struct PanicsWhenTold(Arc<tokio::sync::Notify>);
+
+#[async_trait::async_trait]
+impl msgops_core::Provider<msgops_core::SmsMessage> for PanicsWhenTold {
+    async fn send(
+        &self,
+        _message: &msgops_core::SmsMessage,
+    ) -> Result<msgops_core::Receipt, msgops_core::SendError> {
+        self.0.notified().await;
+        panic!("the provider panicked (test)");
+    }
+
+    async fn probe(&self) -> Result<(), msgops_core::SendError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_of_a_send_whose_task_ended_without_an_answer_is_not_sent_and_its_retry_is() {
+    let service = start(Setup::default()).await;
+    let sns = ProviderId::new("sns");
+    let panic_now = Arc::new(tokio::sync::Notify::new());
+    assert!(service.state.messaging().sms.set_provider(
+        &sns,
+        Some(Arc::new(PanicsWhenTold(panic_now.clone()))),
+        "test"
+    ));
+    let body = json!({"to": NUMBER, "body": "Your code is 091282"});
+    let keyed = || {
+        service
+            .post("/api/v1/messages/sms", &body)
+            .header("Idempotency-Key", "otp-panic")
+            .send()
+    };
+    let duplicate = async {
+        while service.state.sends_in_flight() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        keyed().await
+    };
+    let state = service.state.clone();
+    let (first, duplicate, ()) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(keyed(), duplicate, async move {
+            while state.duplicates_waiting() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic_now.notify_one();
+        })
+    })
+    .await
+    .expect("answered in time");
+    assert_eq!(first.expect("first").status().as_u16(), 503);
+    let duplicate = duplicate.expect("duplicate");
+    assert_eq!(duplicate.status().as_u16(), 503);
+    assert_eq!(duplicate.headers()["retry-after"], "1");
+    let error: Value = duplicate.json().await.expect("json");
+    assert_eq!(error["code"], "duplicate_not_sent", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .expect("message")
+            .contains("ended without an answer"),
+        "{error}"
+    );
+    assert_eq!(service.state.sends_in_flight(), 0, "the panicked send left");
+    assert_eq!(service.calls("twilio"), 0, "the duplicate sent nothing");
+    // The key is free again: the retry the answer asked for does the work.
+    service.state.messaging().sms.set_provider(
+        &sns,
+        Some(Arc::new(ScriptedProvider::instant())),
+        "test",
+    );
+    let retry = keyed().await.expect("retry");
+    assert_eq!(retry.status().as_u16(), 200);
+    assert!(!retry.headers().contains_key("idempotent-replayed"));
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_not_sent_answer_of_a_duplicate() {
+    let service = start(Setup::default()).await;
+    let (_, doc) = service.get("/api/v1/openapi.json").await;
+    let codes = doc["components"]["schemas"]["ApiErrorCode"].to_string();
+    assert!(codes.contains("duplicate_not_sent"), "{codes}");
+    for path in ["/api/v1/messages/sms", "/api/v1/messages/email"] {
+        let unavailable = &doc["paths"][path]["post"]["responses"]["503"];
+        assert!(
+            unavailable["description"]
+                .as_str()
+                .expect("description")
+                .contains("duplicate_not_sent"),
+            "{path}: {unavailable}"
+        );
+        assert!(
+            unavailable["headers"].get("Retry-After").is_some(),
+            "{path}: {unavailable}"
+        );
+    }
+    service.stop().await;
+}

@@ -75,8 +75,10 @@ test("a test SMS is delivered by the Console provider into its own log, and the 
   await eventually(async () => /Code matches/.test(await (await browser.$('[data-testid="code-check"]')).getText()), "the code check");
   // The card's counters were pushed by the send event.
   await eventually(async () => /1 \/ 0/.test(await (await browser.$('[data-testid="provider-console"] [data-testid="counts"]')).getText()), "console sent count 1");
-  // Nothing in [logs] names the Console provider's log, yet its code is on the Codes page.
-  assert.doesNotMatch(readFileSync(process.env.MSGOPS_CONFIG, "utf8"), /console-sms\.log/);
+  // Nothing in [logs] follow names the Console provider's log, yet its code is on the Codes page.
+  const follow = readFileSync(process.env.MSGOPS_CONFIG, "utf8").match(/^follow = \[[^\]]*\]/m)?.[0] ?? "";
+  assert.match(follow, /backend\.log/);
+  assert.doesNotMatch(follow, /console-sms\.log/);
   await (await browser.$('[data-testid="nav-codes"]')).click();
   const row = await eventually(async () => {
     for (const r of await browser.$$('[data-testid="code-row"]')) {

@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { openApp, eventually, screenshot } from "./session.mjs";
 
@@ -60,7 +61,8 @@ test("Settings: a bad value is flagged as it is typed, a good one is saved and i
   }, "the settings form");
   assert.equal(await threshold.getValue(), "3");
 
-  // The dashboard tests turned the first followed log into a directory: flagged, and removed.
+  // A directory typed where the first followed log is: flagged as it is typed, then removed.
+  await (await browser.$('input[aria-label="Log file 1"]')).setValue(path.dirname(process.env.MSGOPS_E2E_BACKEND_LOG));
   const firstLog = await browser.$('[data-testid="problem-logs.follow.0"]');
   await eventually(async () => /directory/.test(await firstLog.getText().catch(() => "")), "the directory flagged");
   await (await browser.$('button[aria-label="Remove log file 1"]')).click();

@@ -208,7 +208,7 @@ impl LogClock {
         let at = self.instant(wall, previous)?;
         // Cache only an unambiguous quarter hour: both ends read the same offset.
         let off = at.with_timezone(&self.offset_at(at)).offset().fix();
-        let start = NaiveDateTime::from_timestamp_opt_compat(bucket * OFFSET_STEP_SECS);
+        let start = DateTime::from_timestamp(bucket * OFFSET_STEP_SECS, 0).map(|t| t.naive_utc());
         let end = start.map(|s| s + TimeDelta::seconds(OFFSET_STEP_SECS - 1));
         let single = |t: Option<NaiveDateTime>| {
             t.is_some_and(|t| match self.zone {
@@ -281,16 +281,6 @@ fn resolve<Z: TimeZone>(
 impl fmt::Display for LogClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.info.zone, self.info.reason)
-    }
-}
-
-trait FromTimestampCompat: Sized {
-    fn from_timestamp_opt_compat(secs: i64) -> Option<Self>;
-}
-
-impl FromTimestampCompat for NaiveDateTime {
-    fn from_timestamp_opt_compat(secs: i64) -> Option<Self> {
-        DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc())
     }
 }
 

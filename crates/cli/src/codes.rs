@@ -110,10 +110,7 @@ pub fn run(args: CodesArgs) -> ExitCode {
     let flushed = out.flush();
     if let Ok(report) = &result {
         for clock in &report.clocks {
-            eprintln!(
-                "msgops codes: {}: log times read as {} ({})",
-                clock.file, clock.zone, clock.reason
-            );
+            eprintln!("msgops codes: {}: log times read as {clock}", clock.file);
         }
     }
     match result

@@ -197,11 +197,7 @@ fn print_event(out: &mut impl Write, event: &LogEvent, json: bool) -> io::Result
         ),
         LogEvent::StaleConfig(s) => writeln!(out, "{}", s.message),
         LogEvent::FollowerStatus(s) => writeln!(out, "[{:?}] {}", s.state, s.message),
-        LogEvent::Clock(c) => writeln!(
-            out,
-            "{}: log times read as {} ({})",
-            c.file, c.zone, c.reason
-        ),
+        LogEvent::Clock(c) => writeln!(out, "{}: log times read as {c}", c.file),
     }
 }
 

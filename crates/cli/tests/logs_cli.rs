@@ -168,7 +168,7 @@ fn codes_shows_which_zone_the_log_is_read_in() {
         .expect("runs");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("log times read as Asia/Kolkata (set by logs.timezone)"),
+        err.contains("log times read as Asia/Kolkata (configured: set by logs.timezone)"),
         "{err}"
     );
     let out = msgops(dir.path())

@@ -153,16 +153,11 @@ impl LogClock {
             return Self::local(
                 file,
                 ClockBasis::Inferred,
-                format!("inferred: {seen}, this computer's zone"),
+                format!("{seen}, this computer's zone"),
             );
         }
         if rounded == 0 {
-            return Self::named(
-                file,
-                Tz::UTC,
-                ClockBasis::Inferred,
-                format!("inferred: {seen}"),
-            );
+            return Self::named(file, Tz::UTC, ClockBasis::Inferred, seen);
         }
         let offset = i32::try_from(rounded)
             .ok()
@@ -174,7 +169,7 @@ impl LogClock {
                 file: file.to_owned(),
                 zone: format_offset(rounded),
                 basis: ClockBasis::Inferred,
-                reason: format!("inferred: {seen}"),
+                reason: seen,
             },
         }
     }
@@ -280,7 +275,7 @@ fn resolve<Z: TimeZone>(
 
 impl fmt::Display for LogClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.info.zone, self.info.reason)
+        write!(f, "{}", self.info)
     }
 }
 

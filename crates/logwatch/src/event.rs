@@ -188,8 +188,20 @@ pub struct LogClockInfo {
     /// `UTC`, `America/Toronto`, `local (America/Toronto)`, `UTC+05:30`.
     pub zone: String,
     pub basis: ClockBasis,
-    /// In words: why this zone.
+    /// In words: why this zone (the basis is not repeated here).
     pub reason: String,
+}
+
+impl std::fmt::Display for LogClockInfo {
+    /// `UTC−05:00 (inferred: newest line … vs file modified … UTC)`, as the CLI prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let basis = match self.basis {
+            ClockBasis::Configured => "configured",
+            ClockBasis::Inferred => "inferred",
+            ClockBasis::Assumed => "assumed",
+        };
+        write!(f, "{} ({basis}: {})", self.zone, self.reason)
+    }
 }
 
 /// A messaging provider reported a failure.

@@ -10,6 +10,6 @@ export type LogClockInfo = { file: string,
  */
 zone: string, basis: ClockBasis, 
 /**
- * In words: why this zone.
+ * In words: why this zone (the basis is not repeated here).
  */
 reason: string, };

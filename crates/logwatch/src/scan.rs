@@ -351,7 +351,6 @@ impl<'o, R: Read> CodeScanner<'o, R> {
         self.buf.copy_within(consumed..self.filled, 0);
         self.filled -= consumed;
         if self.eof && self.filled > 0 {
-            // The final line without a newline.
             // The final line without a newline: still being written, or cut. Context only.
             let rest = &self.buf[..self.filled];
             self.state.scan_region_partial(rest);

@@ -2,7 +2,7 @@
 
 use msgops_core::chain::SendRecord;
 use msgops_core::health::HealthSnapshot;
-use msgops_core::{Channel, EmailMessage, ProviderId, SmsMessage};
+use msgops_core::{Channel, EmailMessage, ProviderKind, SmsMessage};
 use serde::{Deserialize, Serialize};
 use tauri::State;
 use ts_rs::TS;
@@ -23,7 +23,7 @@ pub struct TestSendRequest {
     pub to: String,
     /// Only this provider, instead of the whole chain.
     #[ts(optional)]
-    pub provider: Option<ProviderId>,
+    pub provider: Option<ProviderKind>,
 }
 
 /// A finished test send and the code it carried, so the operator can check what arrived.
@@ -111,17 +111,14 @@ pub fn app_status(state: State<'_, AppState>) -> AppStatus {
 #[tauri::command]
 pub fn set_provider_enabled(
     state: State<'_, AppState>,
-    provider: ProviderId,
+    provider: ProviderKind,
     enabled: bool,
 ) -> Result<HealthSnapshot, IpcError> {
     if !state.messaging.knows(&provider) {
         return Err(IpcError::not_found(format!("no provider `{provider}`")));
     }
     let mut config = state.config.current();
-    let policy = config
-        .policy_mut(provider.as_str())
-        .ok_or_else(|| IpcError::not_found(format!("no provider `{provider}`")))?;
-    policy.enabled = Some(enabled);
+    config.policy_mut(provider).enabled = Some(enabled);
     state.config.save(config.clone())?;
     state.messaging.apply_config(&config);
     Ok(state.messaging.health())

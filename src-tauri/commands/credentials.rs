@@ -68,11 +68,7 @@ pub async fn credential_statuses(
     // Credentials are disabled when every provider using them is switched off.
     let disabled: Vec<CredentialProvider> = CredentialProvider::ALL
         .into_iter()
-        .filter(|c| {
-            msgops_providers::providers_using(*c)
-                .iter()
-                .all(|id| config.policy(id).is_some_and(|p| !p.enabled()))
-        })
+        .filter(|c| c.used_by().iter().all(|id| !config.policy(*id).enabled()))
         .collect();
     let mut statuses = blocking(move || {
         Ok(msgops_credentials::credential_statuses(

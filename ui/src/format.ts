@@ -5,7 +5,7 @@ import type { Channel } from "./bindings/Channel";
 import type { ErrorKind } from "./bindings/ErrorKind";
 import type { FallbackCode } from "./bindings/FallbackCode";
 import type { LogClockInfo } from "./bindings/LogClockInfo";
-import type { ProviderId } from "./bindings/ProviderId";
+import type { ProviderKind } from "./bindings/ProviderKind";
 import type { SkipReason } from "./bindings/SkipReason";
 
 export const STATE_LABEL: Record<BreakerState, string> = {
@@ -42,14 +42,14 @@ export function formatUsd(v: number): string {
 }
 
 /** The chains in priority order, as in `SMS_CHAIN` / `EMAIL_CHAIN` in crates/core/src/config.rs. */
-export const CHAIN: Record<Channel, ProviderId[]> = {
+export const CHAIN: Record<Channel, ProviderKind[]> = {
   sms: ["sns", "twilio", "console"],
   email: ["ses", "sendgrid", "smtp"],
 };
 
 export const CHANNEL_LABEL: Record<Channel, string> = { sms: "SMS", email: "Email" };
 
-const PROVIDER_NAME: Record<ProviderId, string> = {
+const PROVIDER_NAME: Record<ProviderKind, string> = {
   sns: "AWS SNS",
   twilio: "Twilio",
   console: "Console",
@@ -59,12 +59,12 @@ const PROVIDER_NAME: Record<ProviderId, string> = {
 };
 
 /** The name an operator knows a provider by; an unknown id is shown as it is. */
-export function providerName(id: ProviderId): string {
+export function providerName(id: ProviderKind): string {
   return PROVIDER_NAME[id] ?? id;
 }
 
 /** Where a provider stands in its chain (SMS chain first); unknown ids last. */
-export function chainPosition(id: ProviderId): number {
+export function chainPosition(id: ProviderKind): number {
   const i = [...CHAIN.sms, ...CHAIN.email].indexOf(id);
   return i === -1 ? Number.MAX_SAFE_INTEGER : i;
 }

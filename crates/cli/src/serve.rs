@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use msgops_core::config::{config_path, ConfigFile};
-use msgops_core::{Messaging, ProviderId};
+use msgops_core::{Messaging, ProviderKind};
 use msgops_credentials::{CredentialStore, ExposeSecret, KeychainStore, SecretString};
 use msgops_service::{
     check_exposure, ApiAuth, AuthScope, LimitRule, LimitsConfig, PrefixRule, ServiceSettings,
@@ -47,7 +47,7 @@ pub struct ServeArgs {
         value_name = "PROVIDER",
         requires = "emulated"
     )]
-    emulate_failure: Vec<String>,
+    emulate_failure: Vec<ProviderKind>,
     /// Make a new API token, store it in the keychain (replacing the old one) and print it once.
     #[arg(long)]
     create_token: bool,
@@ -95,7 +95,10 @@ fn per_hour(n: u32) -> Option<LimitRule> {
 
 /// Builds both chains from the configuration with their providers: emulated ones, or the
 /// network providers that have their credentials in the keychain (`msgops_providers`).
-pub async fn build_messaging(emulated: bool, failing: &[String]) -> Result<Arc<Messaging>, String> {
+pub async fn build_messaging(
+    emulated: bool,
+    failing: &[ProviderKind],
+) -> Result<Arc<Messaging>, String> {
     let (file, error) = ConfigFile::open(config_path());
     if let Some(e) = error {
         eprintln!("msgops: {e}; running on the default configuration");
@@ -103,14 +106,13 @@ pub async fn build_messaging(emulated: bool, failing: &[String]) -> Result<Arc<M
     let config = file.current();
     let messaging = Arc::new(Messaging::from_config(&config));
     if emulated {
-        let failing: Vec<ProviderId> = failing.iter().map(ProviderId::new).collect();
         let known = msgops_service::emulated::network_provider_ids();
         if let Some(unknown) = failing.iter().find(|f| !known.contains(f)) {
             return Err(format!(
                 "`{unknown}` is not a network provider (sns, twilio, ses, sendgrid, smtp)"
             ));
         }
-        msgops_service::emulated::install_emulated_providers(&messaging, &failing);
+        msgops_service::emulated::install_emulated_providers(&messaging, failing);
         return Ok(messaging);
     }
     match open_keychain() {

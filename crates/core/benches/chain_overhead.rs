@@ -9,12 +9,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use msgops_core::breaker::{Admission, BreakerPolicy};
 use msgops_core::chain::{ChainSettings, Priority, ProviderSpec};
 use msgops_core::scripted::ScriptedProvider;
-use msgops_core::{ErrorKind, Provider, ProviderChain, ProviderId, SmsMessage};
+use msgops_core::{ErrorKind, Provider, ProviderChain, ProviderKind, SmsMessage};
 use tokio::sync::broadcast;
 
 fn spec(id: &str) -> ProviderSpec {
     ProviderSpec {
-        id: ProviderId::new(id),
+        id: id.parse::<ProviderKind>().expect("a provider id"),
         health_name: id.into(),
         display_name: id.into(),
         priority: Priority::Primary,
@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
     });
 
     let open_primary = chain();
-    let sns = ProviderId::new("sns");
+    let sns = ProviderKind::Sns;
     if let Some(breaker) = open_primary.breaker(&sns) {
         if let Admission::Admitted { permit, .. } = breaker.admit() {
             permit.failure(ErrorKind::Transient, "bench");

@@ -25,7 +25,7 @@ use ts_rs::TS;
 use crate::breaker::{Admission, BreakerPolicy, BreakerState, CircuitBreaker, Permit, Transition};
 use crate::error::{ErrorKind, SendError};
 use crate::message::{Channel, Message};
-use crate::provider::{Provider, ProviderId};
+use crate::provider::{Provider, ProviderKind};
 use crate::rate_limit::{Throttle, TokenBucket, THROTTLES_PER_FAILURE, THROTTLE_WINDOW};
 
 /// The shortest attempt the chain starts: with less time left, a call would only end as an
@@ -51,7 +51,7 @@ pub enum Priority {
 /// The fixed facts of one provider in a chain.
 #[derive(Debug, Clone)]
 pub struct ProviderSpec {
-    pub id: ProviderId,
+    pub id: ProviderKind,
     /// The backend's class name, used in the health JSON (`AWSSNSProvider`).
     pub health_name: String,
     /// For people (`AWS SNS`).
@@ -109,7 +109,7 @@ pub enum AttemptOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct Attempt {
-    pub provider: ProviderId,
+    pub provider: ProviderKind,
     pub outcome: AttemptOutcome,
     pub latency_ms: f64,
     pub error_kind: Option<ErrorKind>,
@@ -137,7 +137,7 @@ pub enum SkipReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct Skip {
-    pub provider: ProviderId,
+    pub provider: ProviderKind,
     pub reason: SkipReason,
     /// The particulars, where there are any: "throttled until 2026-05-04T12:00:05Z (4200 ms
     /// left)", "300 ms of the send deadline left for it (the last resort keeps 500 ms); an
@@ -153,7 +153,7 @@ pub struct Skip {
 #[ts(export)]
 pub enum SendOutcome {
     Delivered {
-        provider: ProviderId,
+        provider: ProviderKind,
         attempts: Vec<Attempt>,
         skipped: Vec<Skip>,
     },
@@ -177,7 +177,7 @@ impl SendOutcome {
             SendOutcome::Delivered { skipped, .. } | SendOutcome::Failed { skipped, .. } => skipped,
         }
     }
-    pub fn delivered_by(&self) -> Option<&ProviderId> {
+    pub fn delivered_by(&self) -> Option<&ProviderKind> {
         match self {
             SendOutcome::Delivered { provider, .. } => Some(provider),
             SendOutcome::Failed { .. } => None,
@@ -206,7 +206,7 @@ pub struct SendRecord {
 pub enum ChainEvent {
     BreakerTransition {
         channel: Channel,
-        provider: ProviderId,
+        provider: ProviderKind,
         transition: Transition,
     },
     SendFinished {
@@ -214,13 +214,13 @@ pub enum ChainEvent {
     },
     ProviderChanged {
         channel: Channel,
-        provider: ProviderId,
+        provider: ProviderKind,
         reason: String,
     },
     /// A health probe finished. Shown beside the breaker; never counted by it.
     ProbeFinished {
         channel: Channel,
-        provider: ProviderId,
+        provider: ProviderKind,
         probe: ProbeResult,
     },
 }
@@ -283,8 +283,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl<M> ChainEntry<M> {
-    pub(crate) fn id(&self) -> ProviderId {
-        read(&self.spec).id.clone()
+    pub(crate) fn id(&self) -> ProviderKind {
+        read(&self.spec).id
     }
     pub(crate) fn spec(&self) -> ProviderSpec {
         read(&self.spec).clone()
@@ -402,19 +402,19 @@ impl<M: Message> ProviderChain<M> {
         &self.entries
     }
 
-    fn entry(&self, id: &ProviderId) -> Option<&ChainEntry<M>> {
+    fn entry(&self, id: &ProviderKind) -> Option<&ChainEntry<M>> {
         self.entries.iter().find(|e| &read(&e.spec).id == id)
     }
 
-    pub fn provider_ids(&self) -> Vec<ProviderId> {
+    pub fn provider_ids(&self) -> Vec<ProviderKind> {
         self.entries.iter().map(ChainEntry::id).collect()
     }
 
-    pub fn stats(&self, id: &ProviderId) -> Option<ProviderStats> {
+    pub fn stats(&self, id: &ProviderKind) -> Option<ProviderStats> {
         self.entry(id).map(|e| lock(&e.stats).clone())
     }
 
-    pub fn breaker(&self, id: &ProviderId) -> Option<&CircuitBreaker> {
+    pub fn breaker(&self, id: &ProviderKind) -> Option<&CircuitBreaker> {
         self.entry(id).map(|e| &e.breaker)
     }
 
@@ -423,12 +423,12 @@ impl<M: Message> ProviderChain<M> {
         let _ = self.events.send(event);
     }
 
-    fn emit_transition(&self, provider: &ProviderId, transition: Option<Transition>) {
+    fn emit_transition(&self, provider: &ProviderKind, transition: Option<Transition>) {
         if let Some(transition) = transition {
             tracing::info!(%provider, from = ?transition.from, to = ?transition.to, reason = %transition.reason, "breaker transition");
             self.emit(ChainEvent::BreakerTransition {
                 channel: M::CHANNEL,
-                provider: provider.clone(),
+                provider: *provider,
                 transition,
             });
         }
@@ -439,7 +439,7 @@ impl<M: Message> ProviderChain<M> {
     /// results of the old implementation change nothing), and its throttling is forgotten.
     pub fn set_provider(
         &self,
-        id: &ProviderId,
+        id: &ProviderKind,
         provider: Option<Arc<dyn Provider<M>>>,
         reason: &str,
     ) -> bool {
@@ -457,28 +457,28 @@ impl<M: Message> ProviderChain<M> {
         }
         self.emit(ChainEvent::ProviderChanged {
             channel: M::CHANNEL,
-            provider: id.clone(),
+            provider: *id,
             reason: reason.to_string(),
         });
         true
     }
 
     /// Takes a provider out of the chain (or puts it back) without touching its credentials.
-    pub fn set_enabled(&self, id: &ProviderId, enabled: bool, reason: &str) -> bool {
+    pub fn set_enabled(&self, id: &ProviderKind, enabled: bool, reason: &str) -> bool {
         let Some(entry) = self.entry(id) else {
             return false;
         };
         entry.enabled.store(enabled, Ordering::Relaxed);
         self.emit(ChainEvent::ProviderChanged {
             channel: M::CHANNEL,
-            provider: id.clone(),
+            provider: *id,
             reason: reason.to_string(),
         });
         true
     }
 
     /// Applies new breaker, rate and cost settings to a provider, keeping its state.
-    pub fn update_spec(&self, id: &ProviderId, update: impl FnOnce(&mut ProviderSpec)) -> bool {
+    pub fn update_spec(&self, id: &ProviderKind, update: impl FnOnce(&mut ProviderSpec)) -> bool {
         let Some(entry) = self.entry(id) else {
             return false;
         };
@@ -504,7 +504,7 @@ impl<M: Message> ProviderChain<M> {
 
     /// Runs the probe of one provider. Probe results are shown, but never count toward the
     /// breaker: a breaker measures what real sends experience.
-    pub async fn probe(&self, id: &ProviderId) -> Option<Result<(), SendError>> {
+    pub async fn probe(&self, id: &ProviderKind) -> Option<Result<(), SendError>> {
         let entry = self.entry(id)?;
         let provider = read(&entry.provider).clone()?;
         let timeout = self.settings().per_attempt_timeout;
@@ -524,7 +524,7 @@ impl<M: Message> ProviderChain<M> {
         lock(&entry.stats).last_probe = Some(probe.clone());
         self.emit(ChainEvent::ProbeFinished {
             channel: M::CHANNEL,
-            provider: id.clone(),
+            provider: *id,
             probe,
         });
         Some(result)
@@ -537,7 +537,7 @@ impl<M: Message> ProviderChain<M> {
 
     /// Sends through the chain, or through one chosen provider only (which is then the last
     /// resort: the only one to try).
-    pub async fn send_via(&self, message: &M, only: Option<&ProviderId>) -> SendRecord {
+    pub async fn send_via(&self, message: &M, only: Option<&ProviderKind>) -> SendRecord {
         let started_at = Utc::now();
         let started = Instant::now();
         let settings = self.settings();
@@ -586,7 +586,7 @@ impl<M: Message> ProviderChain<M> {
                 }
             };
             match (attempt.outcome, attempt.error_kind) {
-                (AttemptOutcome::Delivered, _) => delivered_by = Some(attempt.provider.clone()),
+                (AttemptOutcome::Delivered, _) => delivered_by = Some(attempt.provider),
                 (AttemptOutcome::Failed, Some(kind)) if !kind.fails_over() => {
                     failure = Some(format!(
                         "{} rejected the message: {}",
@@ -651,7 +651,7 @@ impl<M: Message> ProviderChain<M> {
     ) -> Result<Attempt, Skip> {
         let id = entry.id();
         let skip = |reason, detail| Skip {
-            provider: id.clone(),
+            provider: id,
             reason,
             detail,
         };
@@ -749,7 +749,7 @@ impl<M: Message> ProviderChain<M> {
     fn record_result(
         &self,
         entry: &ChainEntry<M>,
-        id: &ProviderId,
+        id: &ProviderKind,
         permit: Permit<'_>,
         result: Result<crate::provider::Receipt, SendError>,
         latency_ms: f64,
@@ -765,7 +765,7 @@ impl<M: Message> ProviderChain<M> {
                     entry.throttle.answered();
                 }
                 let attempt = Attempt {
-                    provider: id.clone(),
+                    provider: *id,
                     outcome: AttemptOutcome::Delivered,
                     latency_ms,
                     error_kind: None,
@@ -791,7 +791,7 @@ impl<M: Message> ProviderChain<M> {
                     None
                 };
                 let attempt = Attempt {
-                    provider: id.clone(),
+                    provider: *id,
                     outcome: AttemptOutcome::Failed,
                     latency_ms,
                     error_kind: Some(error.kind),

@@ -16,7 +16,7 @@ use crate::breaker::BreakerPolicy;
 use crate::chain::{
     ChainSettings, Priority, ProviderSpec, RateLimitPolicy, MIN_ATTEMPT_TIMEOUT_MS,
 };
-use crate::provider::ProviderId;
+use crate::provider::ProviderKind;
 
 /// Breaker, rate and cost of one provider. Absent fields take that provider's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
@@ -33,9 +33,7 @@ pub struct ProviderPolicy {
 /// Built-in defaults of a provider (incident.md).
 #[derive(Debug, Clone, Copy)]
 pub struct ProviderDefaults {
-    pub id: &'static str,
-    pub health_name: &'static str,
-    pub display_name: &'static str,
+    pub id: ProviderKind,
     pub failure_threshold: u32,
     pub open_secs: u64,
     pub rate_per_second: f64,
@@ -43,54 +41,42 @@ pub struct ProviderDefaults {
 }
 
 pub const SNS: ProviderDefaults = ProviderDefaults {
-    id: "sns",
-    health_name: "AWSSNSProvider",
-    display_name: "AWS SNS",
+    id: ProviderKind::Sns,
     failure_threshold: 5,
     open_secs: 300,
     rate_per_second: 10.0,
     cost_usd: 0.00645,
 };
 pub const TWILIO: ProviderDefaults = ProviderDefaults {
-    id: "twilio",
-    health_name: "TwilioSMSProvider",
-    display_name: "Twilio",
+    id: ProviderKind::Twilio,
     failure_threshold: 3,
     open_secs: 180,
     rate_per_second: 5.0,
     cost_usd: 0.0075,
 };
 pub const CONSOLE: ProviderDefaults = ProviderDefaults {
-    id: "console",
-    health_name: "ConsoleSMSProvider",
-    display_name: "Console",
+    id: ProviderKind::Console,
     failure_threshold: 0,
     open_secs: 0,
     rate_per_second: 0.0,
     cost_usd: 0.0,
 };
 pub const SES: ProviderDefaults = ProviderDefaults {
-    id: "ses",
-    health_name: "AWSSESProvider",
-    display_name: "AWS SES",
+    id: ProviderKind::Ses,
     failure_threshold: 5,
     open_secs: 300,
     rate_per_second: 14.0,
     cost_usd: 0.0001,
 };
 pub const SENDGRID: ProviderDefaults = ProviderDefaults {
-    id: "sendgrid",
-    health_name: "SendGridEmailProvider",
-    display_name: "SendGrid",
+    id: ProviderKind::Sendgrid,
     failure_threshold: 3,
     open_secs: 180,
     rate_per_second: 10.0,
     cost_usd: 0.0,
 };
 pub const SMTP: ProviderDefaults = ProviderDefaults {
-    id: "smtp",
-    health_name: "SMTPEmailProvider",
-    display_name: "SMTP",
+    id: ProviderKind::Smtp,
     failure_threshold: 5,
     open_secs: 60,
     rate_per_second: 0.0,
@@ -101,12 +87,69 @@ pub const SMTP: ProviderDefaults = ProviderDefaults {
 pub const SMS_CHAIN: [ProviderDefaults; 3] = [SNS, TWILIO, CONSOLE];
 pub const EMAIL_CHAIN: [ProviderDefaults; 3] = [SES, SENDGRID, SMTP];
 
+/// Limits a provider's values must stay within: wider than any real setting, narrow enough to
+/// catch a slipped key (a cool-down of 30000 seconds is a typo for 300).
+pub const MAX_FAILURE_THRESHOLD: u32 = 1_000;
+pub const MAX_OPEN_SECS: u64 = 24 * 3600;
+pub const MAX_RATE_PER_SECOND: f64 = 10_000.0;
+pub const MAX_COST_USD: f64 = 10.0;
+
+/// The defaults of a provider.
+pub fn defaults(id: ProviderKind) -> &'static ProviderDefaults {
+    match id {
+        ProviderKind::Sns => &SNS,
+        ProviderKind::Twilio => &TWILIO,
+        ProviderKind::Console => &CONSOLE,
+        ProviderKind::Ses => &SES,
+        ProviderKind::Sendgrid => &SENDGRID,
+        ProviderKind::Smtp => &SMTP,
+    }
+}
+
 impl ProviderPolicy {
+    /// Every value that cannot work, as `(field, why)` (`failure_threshold`, `open_secs`,
+    /// `rate_per_second`, `cost_usd`). The one rule for the configuration file and the Settings
+    /// page; unset values are the provider's defaults.
+    pub fn problems(&self, d: &ProviderDefaults) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let threshold = self.failure_threshold.unwrap_or(d.failure_threshold);
+        let open_secs = self.open_secs.unwrap_or(d.open_secs);
+        let rate = self.rate_per_second.unwrap_or(d.rate_per_second);
+        let cost = self.cost_usd.unwrap_or(d.cost_usd);
+        if threshold > MAX_FAILURE_THRESHOLD {
+            out.push((
+                "failure_threshold",
+                format!(
+                    "must be {MAX_FAILURE_THRESHOLD} or less (0 means the breaker never opens), not {threshold}"
+                ),
+            ));
+        }
+        if threshold > 0 && !(1..=MAX_OPEN_SECS).contains(&open_secs) {
+            out.push((
+                "open_secs",
+                format!("must be between 1 and {MAX_OPEN_SECS} seconds, not {open_secs}"),
+            ));
+        }
+        if !rate.is_finite() || !(0.0..=MAX_RATE_PER_SECOND).contains(&rate) {
+            out.push((
+                "rate_per_second",
+                format!("must be between 0 (unlimited) and {MAX_RATE_PER_SECOND} per second, not {rate}"),
+            ));
+        }
+        if !cost.is_finite() || !(0.0..=MAX_COST_USD).contains(&cost) {
+            out.push((
+                "cost_usd",
+                format!("must be between 0 and {MAX_COST_USD} USD per message, not {cost}"),
+            ));
+        }
+        out
+    }
+
     pub fn spec(&self, d: &ProviderDefaults, priority: Priority) -> ProviderSpec {
         ProviderSpec {
-            id: ProviderId::new(d.id),
-            health_name: d.health_name.into(),
-            display_name: d.display_name.into(),
+            id: d.id,
+            health_name: d.id.health_name().into(),
+            display_name: d.id.display_name().into(),
             priority,
             cost_per_message_usd: self.cost_usd.unwrap_or(d.cost_usd),
             breaker: BreakerPolicy {
@@ -484,29 +527,27 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// The breaker, rate and cost policy of a provider, by id (`sns`, `twilio`, ...).
-    pub fn policy(&self, id: &str) -> Option<&ProviderPolicy> {
-        Some(match id {
-            "sns" => &self.sns.policy,
-            "twilio" => &self.twilio.policy,
-            "console" => &self.console.policy,
-            "ses" => &self.ses.policy,
-            "sendgrid" => &self.sendgrid.policy,
-            "smtp" => &self.smtp.policy,
-            _ => return None,
-        })
+    /// The breaker, rate and cost policy of a provider.
+    pub fn policy(&self, id: ProviderKind) -> &ProviderPolicy {
+        match id {
+            ProviderKind::Sns => &self.sns.policy,
+            ProviderKind::Twilio => &self.twilio.policy,
+            ProviderKind::Console => &self.console.policy,
+            ProviderKind::Ses => &self.ses.policy,
+            ProviderKind::Sendgrid => &self.sendgrid.policy,
+            ProviderKind::Smtp => &self.smtp.policy,
+        }
     }
 
-    pub fn policy_mut(&mut self, id: &str) -> Option<&mut ProviderPolicy> {
-        Some(match id {
-            "sns" => &mut self.sns.policy,
-            "twilio" => &mut self.twilio.policy,
-            "console" => &mut self.console.policy,
-            "ses" => &mut self.ses.policy,
-            "sendgrid" => &mut self.sendgrid.policy,
-            "smtp" => &mut self.smtp.policy,
-            _ => return None,
-        })
+    pub fn policy_mut(&mut self, id: ProviderKind) -> &mut ProviderPolicy {
+        match id {
+            ProviderKind::Sns => &mut self.sns.policy,
+            ProviderKind::Twilio => &mut self.twilio.policy,
+            ProviderKind::Console => &mut self.console.policy,
+            ProviderKind::Ses => &mut self.ses.policy,
+            ProviderKind::Sendgrid => &mut self.sendgrid.policy,
+            ProviderKind::Smtp => &mut self.smtp.policy,
+        }
     }
 
     /// Parses TOML text; `origin` names the file in error messages.
@@ -544,26 +585,9 @@ impl Config {
                 message,
             })
         };
-        let policies = [
-            ("sns", &self.sns.policy),
-            ("twilio", &self.twilio.policy),
-            ("console", &self.console.policy),
-            ("ses", &self.ses.policy),
-            ("sendgrid", &self.sendgrid.policy),
-            ("smtp", &self.smtp.policy),
-        ];
-        for (name, p) in policies {
-            if let Some(rate) = p.rate_per_second.filter(|r| !r.is_finite() || *r < 0.0) {
-                return invalid(
-                    &format!("{name}.policy.rate_per_second"),
-                    format!("must be 0 (unlimited) or more, not {rate}"),
-                );
-            }
-            if let Some(cost) = p.cost_usd.filter(|c| !c.is_finite() || *c < 0.0) {
-                return invalid(
-                    &format!("{name}.policy.cost_usd"),
-                    format!("must be 0 or more, not {cost}"),
-                );
+        for id in ProviderKind::ALL {
+            if let Some((field, message)) = self.policy(id).problems(defaults(id)).pop() {
+                return invalid(&format!("{id}.policy.{field}"), message);
             }
         }
         if let Err((field, message)) = self.chain.check() {

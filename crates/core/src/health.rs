@@ -11,7 +11,7 @@ use ts_rs::TS;
 use crate::breaker::BreakerState;
 use crate::chain::{lock, utc_after, LastError, Priority, ProbeResult, ProviderChain};
 use crate::message::{Channel, Message};
-use crate::provider::ProviderId;
+use crate::provider::ProviderKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[ts(export)]
@@ -21,7 +21,7 @@ pub struct ProviderHealth {
     pub priority: Priority,
     pub is_healthy: bool,
     // msgops' additions.
-    pub id: ProviderId,
+    pub id: ProviderKind,
     pub display_name: String,
     pub channel: Channel,
     pub enabled: bool,

@@ -24,4 +24,4 @@ pub use chain::{
 pub use error::{ErrorKind, SendError};
 pub use message::{Channel, EmailMessage, SmsMessage};
 pub use messaging::Messaging;
-pub use provider::{Provider, ProviderId, Receipt};
+pub use provider::{Provider, ProviderKind, Receipt};

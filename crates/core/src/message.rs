@@ -3,13 +3,7 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum Channel {
-    Sms,
-    Email,
-}
+pub use msgops_provider_kind::Channel;
 
 /// An SMS to one phone number (E.164).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

@@ -11,7 +11,7 @@ use crate::config::{self, Config, ProviderDefaults};
 use crate::console::ConsoleSmsProvider;
 use crate::health::HealthSnapshot;
 use crate::message::{EmailMessage, SmsMessage};
-use crate::provider::{Provider, ProviderId};
+use crate::provider::{Provider, ProviderKind};
 
 pub struct Messaging {
     pub sms: ProviderChain<SmsMessage>,
@@ -26,7 +26,7 @@ fn specs(config: &Config, chain: &[ProviderDefaults; 3]) -> Vec<(ProviderSpec, b
         .iter()
         .zip(PRIORITIES)
         .map(|(d, priority)| {
-            let policy = config.policy(d.id).cloned().unwrap_or_default();
+            let policy = config.policy(d.id).clone();
             (policy.spec(d, priority), policy.enabled())
         })
         .collect()
@@ -45,8 +45,7 @@ impl Messaging {
             sms_specs
                 .iter()
                 .map(|(spec, _)| {
-                    let provider =
-                        (spec.id.as_str() == config::CONSOLE.id).then(|| console.clone());
+                    let provider = (spec.id == config::CONSOLE.id).then(|| console.clone());
                     (spec.clone(), provider)
                 })
                 .collect(),
@@ -105,7 +104,7 @@ impl Messaging {
     }
 
     /// Whether `id` names a provider of either chain.
-    pub fn knows(&self, id: &ProviderId) -> bool {
+    pub fn knows(&self, id: &ProviderKind) -> bool {
         self.sms.provider_ids().contains(id) || self.email.provider_ids().contains(id)
     }
 }

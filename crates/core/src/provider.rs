@@ -3,32 +3,12 @@
 //! classifies its failures; retries, failover and breakers are the chain's job, never its own.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ts_rs::TS;
 
 use crate::error::SendError;
 
-/// Stable identifier of a provider in the chain and the config (`sns`, `twilio`, `console`,
-/// `ses`, `sendgrid`, `smtp`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
-#[serde(transparent)]
-#[ts(export, type = "string")]
-pub struct ProviderId(pub String);
-
-impl ProviderId {
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for ProviderId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use msgops_provider_kind::ProviderKind;
 
 /// What a provider answered when it accepted a message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]

@@ -7,14 +7,14 @@ use msgops_core::breaker::BreakerPolicy;
 use msgops_core::chain::{ChainSettings, Priority, ProviderSpec, RateLimitPolicy, SendRecord};
 use msgops_core::scripted::{ScriptedProvider, Step};
 use msgops_core::{
-    AttemptOutcome, BreakerState, ChainEvent, ErrorKind, Provider, ProviderChain, ProviderId,
+    AttemptOutcome, BreakerState, ChainEvent, ErrorKind, Provider, ProviderChain, ProviderKind,
     SendError, SendOutcome, SkipReason, SmsMessage,
 };
 use tokio::sync::broadcast;
 
 fn spec(id: &str, threshold: u32, open_secs: u64, rate: f64, cost: f64) -> ProviderSpec {
     ProviderSpec {
-        id: ProviderId::new(id),
+        id: id.parse::<ProviderKind>().expect("a provider id"),
         health_name: format!("{id}Provider"),
         display_name: id.to_uppercase(),
         priority: Priority::Primary,
@@ -90,10 +90,7 @@ async fn fails_over_in_priority_order_and_records_every_attempt() {
         ChainSettings::default(),
     );
     let record = r.chain.send(&otp()).await;
-    assert_eq!(
-        record.outcome.delivered_by(),
-        Some(&ProviderId::new("console"))
-    );
+    assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Console));
     assert_eq!(
         tried(&record),
         vec![
@@ -122,15 +119,12 @@ async fn an_open_breaker_never_costs_a_network_call() {
     }
     assert_eq!(r.sns.calls(), 5);
     assert_eq!(
-        r.chain.breaker(&ProviderId::new("sns")).map(|b| b.state()),
+        r.chain.breaker(&ProviderKind::Sns).map(|b| b.state()),
         Some(BreakerState::Open)
     );
     for _ in 0..20 {
         let record = r.chain.send(&otp()).await;
-        assert_eq!(
-            record.outcome.delivered_by(),
-            Some(&ProviderId::new("twilio"))
-        );
+        assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Twilio));
         assert_eq!(record.outcome.skipped()[0].reason, SkipReason::BreakerOpen);
     }
     assert_eq!(r.sns.calls(), 5, "no call while OPEN");
@@ -164,7 +158,7 @@ async fn permanent_errors_neither_trip_nor_fail_over() {
     }
     assert_eq!(r.twilio.calls(), 0, "no failover");
     assert_eq!(
-        r.chain.breaker(&ProviderId::new("sns")).map(|b| b.state()),
+        r.chain.breaker(&ProviderKind::Sns).map(|b| b.state()),
         Some(BreakerState::Closed)
     );
 }
@@ -221,7 +215,7 @@ async fn waits_a_bounded_time_for_a_token_instead_of_spilling() {
     let record = r.chain.send(&otp()).await;
     assert_eq!(
         record.outcome.delivered_by(),
-        Some(&ProviderId::new("sns")),
+        Some(&ProviderKind::Sns),
         "waited for SNS's next token"
     );
     assert_eq!(before.elapsed(), Duration::from_millis(100));
@@ -236,7 +230,7 @@ async fn waits_a_bounded_time_for_a_token_instead_of_spilling() {
         ScriptedProvider::instant(),
         settings,
     );
-    let sns = r.chain.breaker(&ProviderId::new("sns")).expect("sns");
+    let sns = r.chain.breaker(&ProviderKind::Sns).expect("sns");
     sns.set_policy(BreakerPolicy {
         failure_threshold: 1,
         open_for: Duration::from_secs(300),
@@ -267,10 +261,7 @@ async fn a_hanging_provider_is_cut_off_by_the_per_attempt_timeout_as_ambiguous()
         tried(&record)[0],
         ("sns", AttemptOutcome::Failed, Some(ErrorKind::Ambiguous))
     );
-    assert_eq!(
-        record.outcome.delivered_by(),
-        Some(&ProviderId::new("twilio"))
-    );
+    assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Twilio));
 }
 
 fn deadline(per_attempt_ms: u64, deadline_ms: u64) -> ChainSettings {
@@ -295,10 +286,7 @@ async fn the_deadline_leaves_the_last_resort_its_attempt() {
     );
     let started = tokio::time::Instant::now();
     let record = r.chain.send(&otp()).await;
-    assert_eq!(
-        record.outcome.delivered_by(),
-        Some(&ProviderId::new("console"))
-    );
+    assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Console));
     let latencies: Vec<(&str, f64)> = record
         .outcome
         .attempts()
@@ -323,10 +311,7 @@ async fn a_nearly_spent_deadline_skips_the_middle_provider_rather_than_call_it_w
         deadline(2000, 2800),
     );
     let record = r.chain.send(&otp()).await;
-    assert_eq!(
-        record.outcome.delivered_by(),
-        Some(&ProviderId::new("console"))
-    );
+    assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Console));
     assert_eq!(r.twilio.calls(), 0, "300 ms left for Twilio: not called");
     let skip = &record.outcome.skipped()[0];
     assert_eq!(
@@ -378,8 +363,7 @@ async fn with_the_last_resort_out_of_the_chain_nothing_is_kept_for_it() {
         ScriptedProvider::instant(),
         deadline(2000, 3000),
     );
-    r.chain
-        .set_enabled(&ProviderId::new("console"), false, "test");
+    r.chain.set_enabled(&ProviderKind::Console, false, "test");
     let started = tokio::time::Instant::now();
     let record = r.chain.send(&otp()).await;
     assert_eq!(started.elapsed(), Duration::from_secs(3));
@@ -402,10 +386,7 @@ async fn huge_timeouts_and_deadlines_never_panic() {
             settings,
         );
         let record = r.chain.send(&otp()).await;
-        assert_eq!(
-            record.outcome.delivered_by(),
-            Some(&ProviderId::new("twilio"))
-        );
+        assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Twilio));
     }
 }
 
@@ -496,7 +477,7 @@ async fn throttling_three_times_in_a_row_within_a_minute_counts_as_one_failure()
         ChainSettings::default(),
     );
     let mut events = r.chain.subscribe();
-    let sns = ProviderId::new("sns");
+    let sns = ProviderKind::Sns;
     let breaker = r.chain.breaker(&sns).expect("sns");
     let mut failures = Vec::new();
     // SNS opens after 5 failures: 15 throttled answers, one a second.
@@ -536,7 +517,7 @@ async fn cost_is_counted_per_delivery() {
         "delivered by Twilio"
     );
     r.chain.send(&otp()).await;
-    let sns = r.chain.stats(&ProviderId::new("sns")).expect("sns");
+    let sns = r.chain.stats(&ProviderKind::Sns).expect("sns");
     assert_eq!((sns.sent, sns.failed), (1, 1));
     assert!((sns.cost_usd - 0.00645).abs() < 1e-12);
 }
@@ -565,7 +546,7 @@ async fn transitions_are_published_as_events_with_reasons() {
         }
     }
     assert_eq!(transitions.len(), 1);
-    assert_eq!(transitions[0].0, ProviderId::new("sns"));
+    assert_eq!(transitions[0].0, ProviderKind::Sns);
     assert_eq!(transitions[0].1.to, BreakerState::Open);
     tokio::time::advance(Duration::from_secs(300)).await;
     r.chain.poll_breakers();
@@ -584,8 +565,8 @@ async fn a_replaced_provider_is_used_by_the_next_send_with_its_breaker_reset() {
         ScriptedProvider::instant(),
         ChainSettings::default(),
     );
-    let twilio = ProviderId::new("twilio");
-    r.chain.set_enabled(&ProviderId::new("sns"), false, "test");
+    let twilio = ProviderKind::Twilio;
+    r.chain.set_enabled(&ProviderKind::Sns, false, "test");
     for _ in 0..3 {
         r.chain.send(&otp()).await;
     }

@@ -11,7 +11,7 @@ use msgops_core::breaker::BreakerPolicy;
 use msgops_core::chain::{ChainSettings, Priority, ProviderSpec};
 use msgops_core::scripted::ScriptedProvider;
 use msgops_core::{
-    BreakerState, ErrorKind, Provider, ProviderChain, ProviderId, Receipt, SendError, SmsMessage,
+    BreakerState, ErrorKind, Provider, ProviderChain, ProviderKind, Receipt, SendError, SmsMessage,
 };
 use tokio::sync::{broadcast, Notify};
 
@@ -78,7 +78,7 @@ impl Provider<SmsMessage> for Switch {
 
 fn spec(id: &str, threshold: u32, open_secs: u64) -> ProviderSpec {
     ProviderSpec {
-        id: ProviderId::new(id),
+        id: id.parse::<ProviderKind>().expect("a provider id"),
         health_name: id.into(),
         display_name: id.into(),
         priority: Priority::Primary,
@@ -116,8 +116,8 @@ fn otp() -> SmsMessage {
     }
 }
 
-fn sns_id() -> ProviderId {
-    ProviderId::new("sns")
+fn sns_id() -> ProviderKind {
+    ProviderKind::Sns
 }
 
 /// Opens SNS's breaker and waits out the cool-down: the next call to SNS is the trial.
@@ -218,10 +218,7 @@ async fn a_late_failure_of_the_old_key_after_a_rotation_counts_against_nothing()
         (attempt.provider.as_str(), attempt.error_kind),
         ("sns", Some(ErrorKind::Authentication))
     );
-    assert_eq!(
-        record.outcome.delivered_by(),
-        Some(&ProviderId::new("twilio"))
-    );
+    assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Twilio));
     // ...but it says nothing about the new key.
     let health = chain
         .health()

@@ -9,7 +9,7 @@ use msgops_core::breaker::BreakerPolicy;
 use msgops_core::chain::{ChainSettings, Priority, ProviderSpec, RateLimitPolicy};
 use msgops_core::scripted::{ScriptedProvider, Step};
 use msgops_core::{
-    BreakerState, ErrorKind, Provider, ProviderChain, ProviderId, SendError, SendOutcome,
+    BreakerState, ErrorKind, Provider, ProviderChain, ProviderKind, SendError, SendOutcome,
     SkipReason, SmsMessage,
 };
 use proptest::prelude::*;
@@ -44,7 +44,7 @@ proptest! {
             let chain = ProviderChain::<SmsMessage>::new(
                 providers.iter().zip(ids).zip([(5, 300, 10.0), (3, 180, 5.0), (2, 60, 0.0)]).map(|((p, id), (t, o, r))| {
                     (ProviderSpec {
-                        id: ProviderId::new(id),
+                        id: id.parse::<ProviderKind>().expect("a provider id"),
                         health_name: id.into(),
                         display_name: id.into(),
                         priority: Priority::Primary,
@@ -61,7 +61,7 @@ proptest! {
                 tokio::time::advance(Duration::from_millis(gap)).await;
                 // OPEN for longer than the whole send can last: the chain must not call it.
                 let open_before: Vec<bool> = ids.iter().map(|id| {
-                    chain.breaker(&ProviderId::new(*id)).is_some_and(|b| {
+                    chain.breaker(&id.parse::<ProviderKind>().expect("a provider id")).is_some_and(|b| {
                         let r = b.reading();
                         r.state == BreakerState::Open && r.open_remaining > Some(Duration::from_secs(12))
                     })

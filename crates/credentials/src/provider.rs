@@ -1,13 +1,14 @@
 //! Which providers have secrets, which secrets each has, and what each is called: in the OS
 //! keychain (account name), in the backend's `.env` (variable name) and on screen (label).
 
+use msgops_provider_kind::ProviderKind;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// The keychain service name every msgops secret lives under (the app identifier).
 pub const KEYCHAIN_SERVICE: &str = "dev.msgops.console";
 
-/// A provider whose credentials msgops keeps. (The provider chain's own `ProviderId` in
+/// A provider whose credentials msgops keeps. (The provider chain's own `ProviderKind` in
 /// `msgops-core` is an open string; these are the four with secrets.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
@@ -42,6 +43,21 @@ impl CredentialProvider {
         }
     }
 
+    /// The providers of the chains that use these credentials.
+    pub fn used_by(self) -> &'static [ProviderKind] {
+        match self {
+            Self::Aws => &[ProviderKind::Sns, ProviderKind::Ses],
+            Self::Twilio => &[ProviderKind::Twilio],
+            Self::Sendgrid => &[ProviderKind::Sendgrid],
+            Self::Smtp => &[ProviderKind::Smtp],
+        }
+    }
+
+    /// The credentials a provider of the chains uses; none for the Console provider.
+    pub fn of(kind: ProviderKind) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.used_by().contains(&kind))
+    }
+
     /// The secrets this provider needs, in a stable order.
     pub fn secrets(self) -> &'static [SecretKind] {
         match self {
@@ -63,15 +79,15 @@ impl std::str::FromStr for CredentialProvider {
     type Err = crate::CredentialError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "aws" | "ses" | "sns" => Ok(Self::Aws),
-            "twilio" => Ok(Self::Twilio),
-            "sendgrid" => Ok(Self::Sendgrid),
-            "smtp" => Ok(Self::Smtp),
-            _ => Err(crate::CredentialError::Validation(format!(
+        let known = match s.trim().to_ascii_lowercase().as_str() {
+            "aws" => Some(Self::Aws),
+            name => ProviderKind::from_name(name).and_then(Self::of),
+        };
+        known.ok_or_else(|| {
+            crate::CredentialError::Validation(format!(
                 "Unknown provider {s:?}: use one of aws, twilio, sendgrid, smtp."
-            ))),
-        }
+            ))
+        })
     }
 }
 

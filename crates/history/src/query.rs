@@ -1,5 +1,5 @@
 use msgops_core::chain::{AttemptOutcome, SendRecord, SkipReason};
-use msgops_core::{Channel, ProviderId};
+use msgops_core::{Channel, ProviderKind};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -10,7 +10,7 @@ use ts_rs::TS;
 pub struct HistoryFilter {
     pub channel: Option<Channel>,
     /// Sends this provider was tried for (an attempt or a skip), delivered or not.
-    pub provider: Option<ProviderId>,
+    pub provider: Option<ProviderKind>,
     pub outcome: Option<OutcomeFilter>,
     /// Any part of the recipient; spaces, dashes and parentheses are ignored.
     pub recipient: Option<String>,
@@ -41,7 +41,7 @@ pub struct HistoryPage {
 /// The provider, first in chain order, that a delivered send had to pass over: it failed or
 /// was skipped for its breaker, its rate limit or the deadline. `None` when the first provider
 /// able to take the send delivered it (a disabled or unconfigured provider is not a failover).
-pub fn failed_over_from(record: &SendRecord) -> Option<&ProviderId> {
+pub fn failed_over_from(record: &SendRecord) -> Option<&ProviderKind> {
     let outcome = &record.outcome;
     outcome.delivered_by()?;
     let failed = outcome
@@ -59,15 +59,12 @@ pub fn failed_over_from(record: &SendRecord) -> Option<&ProviderId> {
         .min_by_key(|p| chain_position(record.channel, p))
 }
 
-/// Where a provider stands in its channel's chain; unknown ids last.
-fn chain_position(channel: Channel, provider: &ProviderId) -> usize {
-    let chain = match channel {
-        Channel::Sms => &msgops_core::config::SMS_CHAIN,
-        Channel::Email => &msgops_core::config::EMAIL_CHAIN,
-    };
-    chain
+/// Where a provider stands in its channel's chain.
+fn chain_position(channel: Channel, provider: &ProviderKind) -> usize {
+    channel
+        .chain()
         .iter()
-        .position(|d| d.id == provider.as_str())
+        .position(|k| k == provider)
         .unwrap_or(usize::MAX)
 }
 

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use msgops_core::chain::{AttemptOutcome, SendRecord};
-use msgops_core::ProviderId;
+use msgops_core::ProviderKind;
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -14,7 +14,7 @@ use crate::query::failed_over_from;
 pub struct DayCost {
     /// `YYYY-MM-DD`, UTC.
     pub day: String,
-    pub provider: ProviderId,
+    pub provider: ProviderKind,
     pub cost_usd: f64,
     /// Calls this provider accepted.
     pub delivered: u32,
@@ -26,8 +26,8 @@ pub struct DayCost {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[ts(export)]
 pub struct FailoverRoute {
-    pub from: ProviderId,
-    pub to: ProviderId,
+    pub from: ProviderKind,
+    pub to: ProviderKind,
     pub count: u32,
 }
 
@@ -69,8 +69,8 @@ impl HistorySummary {
             cost_per_day: Vec::new(),
             failover_routes: Vec::new(),
         };
-        let mut per_day: BTreeMap<(NaiveDate, ProviderId), DayCost> = BTreeMap::new();
-        let mut routes: BTreeMap<(ProviderId, ProviderId), u32> = BTreeMap::new();
+        let mut per_day: BTreeMap<(NaiveDate, ProviderKind), DayCost> = BTreeMap::new();
+        let mut routes: BTreeMap<(ProviderKind, ProviderKind), u32> = BTreeMap::new();
         for r in records.filter(|r| r.started_at.date_naive() >= since && r.started_at <= now) {
             let day = r.started_at.date_naive();
             s.sends += 1;
@@ -79,15 +79,13 @@ impl HistorySummary {
                 None => s.failed += 1,
             }
             for a in r.outcome.attempts() {
-                let entry = per_day
-                    .entry((day, a.provider.clone()))
-                    .or_insert_with(|| DayCost {
-                        day: day.to_string(),
-                        provider: a.provider.clone(),
-                        cost_usd: 0.0,
-                        delivered: 0,
-                        failed: 0,
-                    });
+                let entry = per_day.entry((day, a.provider)).or_insert_with(|| DayCost {
+                    day: day.to_string(),
+                    provider: a.provider,
+                    cost_usd: 0.0,
+                    delivered: 0,
+                    failed: 0,
+                });
                 entry.cost_usd += a.cost_usd;
                 s.total_cost_usd += a.cost_usd;
                 if a.outcome == AttemptOutcome::Delivered {
@@ -98,7 +96,7 @@ impl HistorySummary {
             }
             if let (Some(from), Some(to)) = (failed_over_from(r), r.outcome.delivered_by()) {
                 s.failed_over += 1;
-                *routes.entry((from.clone(), to.clone())).or_default() += 1;
+                *routes.entry((*from, *to)).or_default() += 1;
             }
         }
         s.cost_per_day = per_day.into_values().collect();

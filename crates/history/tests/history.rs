@@ -3,12 +3,12 @@
 
 use chrono::{TimeZone, Utc};
 use msgops_core::chain::{Attempt, AttemptOutcome, SendOutcome, SendRecord, Skip, SkipReason};
-use msgops_core::{Channel, ErrorKind, ProviderId};
+use msgops_core::{Channel, ErrorKind, ProviderKind};
 use msgops_history::{HistoryFilter, OutcomeFilter, SendHistory};
 
 fn attempt(provider: &str, ok: bool, cost: f64) -> Attempt {
     Attempt {
-        provider: ProviderId::new(provider),
+        provider: provider.parse::<ProviderKind>().expect("a provider id"),
         outcome: if ok {
             AttemptOutcome::Delivered
         } else {
@@ -26,7 +26,7 @@ fn send(day: u32, hour: u32, to: &str, attempts: Vec<Attempt>, skipped: Vec<Skip
     let delivered = attempts
         .iter()
         .find(|a| a.outcome == AttemptOutcome::Delivered)
-        .map(|a| a.provider.clone());
+        .map(|a| a.provider);
     SendRecord {
         channel: if to.contains('@') {
             Channel::Email
@@ -53,7 +53,7 @@ fn send(day: u32, hour: u32, to: &str, attempts: Vec<Attempt>, skipped: Vec<Skip
 
 fn skip(provider: &str, reason: SkipReason) -> Skip {
     Skip {
-        provider: ProviderId::new(provider),
+        provider: provider.parse::<ProviderKind>().expect("a provider id"),
         reason,
         detail: None,
     }
@@ -159,7 +159,7 @@ fn filters_narrow_by_channel_provider_outcome_and_any_part_of_the_recipient() {
     );
     assert_eq!(
         q(HistoryFilter {
-            provider: Some(ProviderId::new("twilio")),
+            provider: Some(ProviderKind::Twilio),
             ..Default::default()
         }),
         [

@@ -5,6 +5,7 @@
 //! never carry anything the log did not say: an unknown timestamp stays `None`.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use msgops_provider_kind::ProviderKind;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -208,8 +209,7 @@ impl std::fmt::Display for LogClockInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export, export_to = "../../../ui/src/bindings/")]
 pub struct ProviderError {
-    /// Normalised provider id: `twilio`, `sendgrid`, `aws_sns`, `aws_ses`, `smtp`.
-    pub provider: String,
+    pub provider: ProviderKind,
     /// HTTP status, if the line or its traceback states one.
     pub status: Option<u16>,
     /// Provider-specific error code (Twilio `20003`), if stated.

@@ -183,7 +183,9 @@ INFO:     127.0.0.1:2 - \"GET /api/v1/items HTTP/1.1\" 500 Internal Server Error
         ("twilio", Some(401), 1, 3)
     );
     assert!(matches!(&events[1], LogEvent::Code(c) if c.code == "111111"));
-    assert!(matches!(&events[2], LogEvent::ProviderError(p) if p.provider == "sendgrid"));
+    assert!(
+        matches!(&events[2], LogEvent::ProviderError(p) if p.provider == msgops_provider_kind::ProviderKind::Sendgrid)
+    );
     assert!(
         matches!(&events[3], LogEvent::HttpError(h) if h.status == 503),
         "5xx outside the auth API is not reported"

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use msgops_core::config::{self, Config};
 use msgops_core::health::HealthSnapshot;
-use msgops_core::{Channel, EmailMessage, Messaging, Provider, ProviderId, SmsMessage};
+use msgops_core::{Channel, EmailMessage, Messaging, Provider, ProviderKind, SmsMessage};
 use msgops_credentials::{
     CredentialError, CredentialProvider, CredentialState, CredentialStatus, CredentialStore,
     CredentialStoreExt, SecretKind,
@@ -27,7 +27,7 @@ use crate::twilio::{TwilioProvider, TwilioSender, TwilioSettings};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstallReport {
     pub channel: Channel,
-    pub provider: ProviderId,
+    pub provider: ProviderKind,
     /// Whether a working provider is now in the chain.
     pub installed: bool,
     /// Where its credentials came from (`credential store`, `AWS default credential chain`).
@@ -40,10 +40,10 @@ pub struct InstallReport {
 }
 
 impl InstallReport {
-    fn new(channel: Channel, id: &str) -> Self {
+    fn new(id: ProviderKind) -> Self {
         Self {
-            channel,
-            provider: ProviderId::new(id),
+            channel: id.channel(),
+            provider: id,
             installed: false,
             credentials_from: None,
             missing: Vec::new(),
@@ -135,19 +135,19 @@ async fn install(
             install_aws(messaging, config, store, timeouts, clear_when_missing).await
         }
         CredentialProvider::Twilio => {
-            let mut r = [InstallReport::new(Channel::Sms, config::TWILIO.id)];
+            let mut r = [InstallReport::new(config::TWILIO.id)];
             let built = build_twilio(config, store, timeouts, &mut r[0]);
             apply_sms(messaging, &mut r[0], built, clear_when_missing);
             r.to_vec()
         }
         CredentialProvider::Sendgrid => {
-            let mut r = [InstallReport::new(Channel::Email, config::SENDGRID.id)];
+            let mut r = [InstallReport::new(config::SENDGRID.id)];
             let built = build_sendgrid(config, store, timeouts, &mut r[0]);
             apply_email(messaging, &mut r[0], built, clear_when_missing);
             r.to_vec()
         }
         CredentialProvider::Smtp => {
-            let mut r = [InstallReport::new(Channel::Email, config::SMTP.id)];
+            let mut r = [InstallReport::new(config::SMTP.id)];
             let built = build_smtp(config, store, timeouts, &mut r[0]);
             apply_email(messaging, &mut r[0], built, clear_when_missing);
             r.to_vec()
@@ -161,7 +161,7 @@ fn apply_sms(
     built: Option<Arc<dyn Provider<SmsMessage>>>,
     clear_when_missing: bool,
 ) {
-    let id = report.provider.clone();
+    let id = report.provider;
     apply(report, built.is_some(), clear_when_missing, |reason| {
         messaging.sms.set_provider(&id, built, reason);
     });
@@ -173,7 +173,7 @@ fn apply_email(
     built: Option<Arc<dyn Provider<EmailMessage>>>,
     clear_when_missing: bool,
 ) {
-    let id = report.provider.clone();
+    let id = report.provider;
     apply(report, built.is_some(), clear_when_missing, |reason| {
         messaging.email.set_provider(&id, built, reason);
     });
@@ -214,8 +214,8 @@ async fn install_aws(
     clear_when_missing: bool,
 ) -> Vec<InstallReport> {
     let mut reports = [
-        InstallReport::new(Channel::Sms, config::SNS.id),
-        InstallReport::new(Channel::Email, config::SES.id),
+        InstallReport::new(config::SNS.id),
+        InstallReport::new(config::SES.id),
     ];
     let kinds = [SecretKind::AwsAccessKeyId, SecretKind::AwsSecretAccessKey];
     let credentials = match secrets(store, &kinds, &mut reports) {
@@ -441,16 +441,6 @@ fn build_smtp(
     .map(|p| Arc::new(p) as _)
 }
 
-/// The providers that use `credentials`.
-pub fn providers_using(credentials: CredentialProvider) -> &'static [&'static str] {
-    match credentials {
-        CredentialProvider::Aws => &[config::SNS.id, config::SES.id],
-        CredentialProvider::Twilio => &[config::TWILIO.id],
-        CredentialProvider::Sendgrid => &[config::SENDGRID.id],
-        CredentialProvider::Smtp => &[config::SMTP.id],
-    }
-}
-
 /// What the provider said when it refused its credentials, if that is its latest word: of its
 /// last failed call (only while no call has succeeded since: a success resets the breaker's
 /// count) and its last probe, the later one was refused on authentication.
@@ -480,10 +470,10 @@ pub fn mark_refused(statuses: &mut [CredentialStatus], health: &HealthSnapshot) 
         .iter_mut()
         .filter(|s| s.state == CredentialState::Stored)
     {
-        let ids = providers_using(status.provider);
+        let ids = status.provider.used_by();
         if let Some(problem) = health
             .providers()
-            .filter(|p| ids.contains(&p.id.as_str()))
+            .filter(|p| ids.contains(&p.id))
             .find_map(refusal)
         {
             status.state = CredentialState::Invalid;

@@ -25,7 +25,7 @@ pub mod twilio;
 pub mod validate;
 
 pub use aws::AwsSettings;
-pub use install::{install_providers, mark_refused, providers_using, reinstall, InstallReport};
+pub use install::{install_providers, mark_refused, reinstall, InstallReport};
 pub use probe::{ProbeReport, ProbeScheduler};
 pub use sendgrid::{SendGridProvider, SendGridSettings};
 pub use ses::SesProvider;

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use msgops_core::{Channel, ErrorKind, Messaging, ProviderId, SendError};
+use msgops_core::{Channel, ErrorKind, Messaging, ProviderKind, SendError};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbeReport {
     pub channel: Channel,
-    pub provider: ProviderId,
+    pub provider: ProviderKind,
     /// Unix time in milliseconds when the probe finished.
     pub at_unix_ms: u64,
     pub latency_ms: f64,
@@ -31,7 +31,7 @@ pub struct ProbeReport {
 impl ProbeReport {
     fn new(
         channel: Channel,
-        provider: ProviderId,
+        provider: ProviderKind,
         latency: Duration,
         result: Result<(), SendError>,
     ) -> Self {
@@ -168,7 +168,7 @@ mod tests {
         let mut config = Config::default();
         config.console.log_path = dir.path().join("console.log");
         let messaging = Arc::new(Messaging::from_config(&config));
-        let twilio = ProviderId::new("twilio");
+        let twilio = ProviderKind::Twilio;
         messaging
             .sms
             .set_provider(&twilio, Some(Arc::new(RefusedProbe)), "test");

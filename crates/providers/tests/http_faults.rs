@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use msgops_core::{BreakerState, ErrorKind, Provider, ProviderId, SkipReason};
+use msgops_core::{BreakerState, ErrorKind, Provider, ProviderKind, SkipReason};
 
 async fn twilio_error(reply: Reply) -> msgops_core::SendError {
     let server = ScriptedServer::start(vec![], reply).await;
@@ -32,7 +32,7 @@ async fn three_twilio_20003_answers_open_the_twilio_breaker_and_the_fourth_send_
         TWILIO,
         Arc::new(twilio(&server.url(), short_timeouts())) as _,
     )]);
-    let id = ProviderId::new("twilio");
+    let id = ProviderKind::Twilio;
     for _ in 0..3 {
         let record = chain.send(&otp_sms("091282")).await;
         let attempt = &record.outcome.attempts()[0];
@@ -232,7 +232,7 @@ async fn three_sendgrid_401s_open_the_sendgrid_breaker() {
     }
     assert_eq!(
         chain
-            .breaker(&ProviderId::new("sendgrid"))
+            .breaker(&ProviderKind::Sendgrid)
             .expect("breaker")
             .state(),
         BreakerState::Open
@@ -304,7 +304,7 @@ async fn failing_probes_are_reported_but_never_open_a_breaker() {
         TWILIO,
         Arc::new(twilio(&server.url(), short_timeouts())) as _,
     )]);
-    let id = ProviderId::new("twilio");
+    let id = ProviderKind::Twilio;
     for _ in 0..5 {
         let e = chain
             .probe(&id)

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use common::*;
 use msgops_core::config::Config;
 use msgops_core::{
-    AttemptOutcome, EmailMessage, ErrorKind, Messaging, Provider, ProviderId, SmsMessage,
+    AttemptOutcome, EmailMessage, ErrorKind, Messaging, Provider, ProviderKind, SmsMessage,
 };
 use msgops_credentials::{CredentialStoreExt, MemoryStore, SecretKind, SecretString};
 use msgops_providers::{install_providers, TwilioProvider, TwilioSender, TwilioSettings};
@@ -202,7 +202,7 @@ async fn sms_fails_over_from_sns_to_twilio_to_console_with_every_attempt_recorde
     let record = messaging.sms.send(&otp_sms("100001")).await;
     assert_eq!(
         record.outcome.delivered_by(),
-        Some(&ProviderId::new("sns")),
+        Some(&ProviderKind::Sns),
         "{record:?}"
     );
 
@@ -211,7 +211,7 @@ async fn sms_fails_over_from_sns_to_twilio_to_console_with_every_attempt_recorde
     let attempts = record.outcome.attempts();
     assert_eq!(
         record.outcome.delivered_by(),
-        Some(&ProviderId::new("twilio")),
+        Some(&ProviderKind::Twilio),
         "{record:?}"
     );
     assert_eq!(attempts.len(), 2);
@@ -219,7 +219,7 @@ async fn sms_fails_over_from_sns_to_twilio_to_console_with_every_attempt_recorde
 
     let server = ScriptedServer::start(vec![], Reply::status(401, TWILIO_20003)).await;
     messaging.sms.set_provider(
-        &ProviderId::new("twilio"),
+        &ProviderKind::Twilio,
         Some(Arc::new(twilio(&server.url(), short_timeouts()))),
         "test: Twilio credentials expired",
     );

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use msgops_core::config::Config;
-use msgops_core::{BreakerState, ErrorKind, Messaging, ProviderId};
+use msgops_core::{BreakerState, ErrorKind, Messaging, ProviderKind};
 use msgops_credentials::{
     AuditLog, CredentialErrorCode, CredentialProvider, CredentialSet, CredentialStoreExt,
     ExposeSecret, MemoryStore, SecretKind, SecretString,
@@ -81,7 +81,7 @@ async fn a_rotated_twilio_token_is_validated_stored_and_used_by_the_very_next_se
     let messaging = Messaging::from_config(&config);
     install_providers(&messaging, &config, &store).await;
     let audit = AuditLog::new(dir.path().join("audit.jsonl"));
-    let twilio_id = ProviderId::new("twilio");
+    let twilio_id = ProviderKind::Twilio;
 
     // The expired token: Twilio says 20003 and the code goes to the Console provider.
     let first = messaging.sms.send(&otp_sms("111111")).await;
@@ -89,10 +89,7 @@ async fn a_rotated_twilio_token_is_validated_stored_and_used_by_the_very_next_se
         first.outcome.attempts()[0].error_kind,
         Some(ErrorKind::Authentication)
     );
-    assert_eq!(
-        first.outcome.delivered_by(),
-        Some(&ProviderId::new("console"))
-    );
+    assert_eq!(first.outcome.delivered_by(), Some(&ProviderKind::Console));
 
     // A wrong new token is refused with Twilio's own words; the old one stays.
     let validator =

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use msgops_core::config::Config;
-use msgops_core::{Messaging, ProviderId, SkipReason};
+use msgops_core::{Messaging, ProviderKind, SkipReason};
 use msgops_credentials::{
     CredentialErrorCode, CredentialProvider, CredentialStoreExt, MemoryStore, SecretKind,
     SecretString,
@@ -101,10 +101,7 @@ async fn providers_lacking_something_stay_not_configured_and_say_what_is_missing
             ("twilio", SkipReason::NotConfigured)
         ]
     );
-    assert_eq!(
-        record.outcome.delivered_by(),
-        Some(&ProviderId::new("console"))
-    );
+    assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Console));
 }
 
 #[tokio::test]
@@ -136,7 +133,7 @@ async fn reinstall_after_a_removal_takes_the_provider_out_of_its_chain() {
     );
     let record = messaging
         .sms
-        .send_via(&otp_sms("1"), Some(&ProviderId::new("twilio")))
+        .send_via(&otp_sms("1"), Some(&ProviderKind::Twilio))
         .await;
     assert_eq!(
         record.outcome.attempts().len(),
@@ -155,7 +152,7 @@ async fn reinstall_after_a_removal_takes_the_provider_out_of_its_chain() {
     );
     let record = messaging
         .sms
-        .send_via(&otp_sms("1"), Some(&ProviderId::new("twilio")))
+        .send_via(&otp_sms("1"), Some(&ProviderKind::Twilio))
         .await;
     assert_eq!(
         record.outcome.skipped()[0].reason,

@@ -190,7 +190,7 @@ mod tests {
 
     use msgops_core::chain::{Attempt, LastError, SendOutcome, SendRecord, Skip, SkipReason};
     use msgops_core::health::HealthSnapshot;
-    use msgops_core::{Channel, ErrorKind, ProviderId};
+    use msgops_core::{Channel, ErrorKind, ProviderKind};
     use serde_json::Value;
 
     fn documented(doc: &Value, name: &str) -> BTreeSet<String> {
@@ -230,9 +230,9 @@ mod tests {
             started_at: chrono::Utc::now(),
             duration_ms: 1.0,
             outcome: SendOutcome::Delivered {
-                provider: ProviderId::new("twilio"),
+                provider: ProviderKind::Twilio,
                 attempts: vec![Attempt {
-                    provider: ProviderId::new("twilio"),
+                    provider: ProviderKind::Twilio,
                     outcome: msgops_core::AttemptOutcome::Delivered,
                     latency_ms: 1.0,
                     error_kind: None,
@@ -241,7 +241,7 @@ mod tests {
                     cost_usd: 0.0075,
                 }],
                 skipped: vec![Skip {
-                    provider: ProviderId::new("sns"),
+                    provider: ProviderKind::Sns,
                     reason: SkipReason::Throttled,
                     detail: Some("throttled until 2026-05-04T12:00:05Z (4200 ms left)".into()),
                 }],

@@ -6,26 +6,28 @@ use std::sync::Arc;
 
 use msgops_core::config::{EMAIL_CHAIN, SMS_CHAIN};
 use msgops_core::scripted::{ScriptedProvider, Step};
-use msgops_core::{Messaging, ProviderId, SendError};
+use msgops_core::{Messaging, ProviderKind, SendError};
 
 /// The ids of the network providers, SMS chain first.
-pub fn network_provider_ids() -> Vec<ProviderId> {
+pub fn network_provider_ids() -> Vec<ProviderKind> {
     SMS_CHAIN
         .iter()
         .chain(EMAIL_CHAIN.iter())
         .filter(|d| d.id != msgops_core::config::CONSOLE.id)
-        .map(|d| ProviderId::new(d.id))
+        .map(|d| d.id)
         .collect()
 }
 
 /// The error an emulated failing provider answers with: the incident's 401s.
-fn incident_error(id: &ProviderId) -> SendError {
-    match id.as_str() {
-        "twilio" => SendError::authentication(
+fn incident_error(id: &ProviderKind) -> SendError {
+    match id {
+        ProviderKind::Twilio => SendError::authentication(
             "HTTP 401 error: Unable to create record: Authenticate (emulated)",
         )
         .with_code(20003),
-        "smtp" => SendError::authentication("535 authentication failed (emulated)").with_code(535),
+        ProviderKind::Smtp => {
+            SendError::authentication("535 authentication failed (emulated)").with_code(535)
+        }
         _ => SendError::authentication("HTTP 401 Unauthorized (emulated)").with_code(401),
     }
 }
@@ -35,8 +37,8 @@ fn incident_error(id: &ProviderId) -> SendError {
 /// count calls.
 pub fn install_emulated_providers(
     messaging: &Messaging,
-    failing: &[ProviderId],
-) -> Vec<(ProviderId, Arc<ScriptedProvider>)> {
+    failing: &[ProviderKind],
+) -> Vec<(ProviderKind, Arc<ScriptedProvider>)> {
     network_provider_ids()
         .into_iter()
         .map(|id| {

@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use msgops_core::{ChainEvent, Messaging, ProviderId};
+use msgops_core::{ChainEvent, Messaging, ProviderKind};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
@@ -140,8 +140,8 @@ pub async fn serve(
 async fn feed_metrics(state: ServiceState, stop: CancellationToken) {
     let messaging: &Arc<Messaging> = state.messaging();
     let mut events = messaging.subscribe();
-    let sms_order: Vec<ProviderId> = messaging.sms.provider_ids();
-    let email_order: Vec<ProviderId> = messaging.email.provider_ids();
+    let sms_order: Vec<ProviderKind> = messaging.sms.provider_ids();
+    let email_order: Vec<ProviderKind> = messaging.email.provider_ids();
     let handle = |event: ChainEvent| match event {
         ChainEvent::SendFinished { record } => {
             let order = match record.channel {

@@ -662,7 +662,7 @@ mod tests {
 
     fn attempt(kind: Option<ErrorKind>) -> msgops_core::chain::Attempt {
         msgops_core::chain::Attempt {
-            provider: msgops_core::ProviderId::new("sns"),
+            provider: msgops_core::ProviderKind::Sns,
             outcome: if kind.is_some() {
                 msgops_core::chain::AttemptOutcome::Failed
             } else {
@@ -687,7 +687,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn settling_keeps_what_was_or_may_have_been_delivered_and_frees_the_rest() {
         let delivered = SendOutcome::Delivered {
-            provider: msgops_core::ProviderId::new("twilio"),
+            provider: msgops_core::ProviderKind::Twilio,
             attempts: vec![attempt(Some(ErrorKind::Authentication)), attempt(None)],
             skipped: Vec::new(),
         };

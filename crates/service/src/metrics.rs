@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use msgops_core::chain::{AttemptOutcome, SendOutcome, SendRecord};
 use msgops_core::health::HealthSnapshot;
-use msgops_core::{BreakerState, Channel, ProviderId, Transition};
+use msgops_core::{BreakerState, Channel, ProviderKind, Transition};
 use serde::Serialize;
 
 /// Upper bounds (seconds) of the latency histograms' buckets.
@@ -96,7 +96,7 @@ impl Metrics {
 
     /// Counts one finished send. `chain_order` is the channel's provider ids in priority order,
     /// to tell which passed-over providers were failed over *from*.
-    pub fn record_send(&self, record: &SendRecord, chain_order: &[ProviderId]) {
+    pub fn record_send(&self, record: &SendRecord, chain_order: &[ProviderKind]) {
         let ch = channel(record.channel);
         let outcome = &record.outcome;
         let (provider, status) = match outcome {
@@ -105,8 +105,8 @@ impl Metrics {
         };
         // Providers passed over (failed or skipped), in chain order; every one but the last of a
         // failed send handed the message on to another provider.
-        let position = |id: &ProviderId| chain_order.iter().position(|p| p == id);
-        let mut passed: Vec<(Option<usize>, &ProviderId, String)> = outcome
+        let position = |id: &ProviderKind| chain_order.iter().position(|p| p == id);
+        let mut passed: Vec<(Option<usize>, &ProviderKind, String)> = outcome
             .attempts()
             .iter()
             .filter(|a| a.outcome == AttemptOutcome::Failed)
@@ -182,7 +182,7 @@ impl Metrics {
         });
     }
 
-    pub fn record_transition(&self, ch: Channel, provider: &ProviderId, transition: &Transition) {
+    pub fn record_transition(&self, ch: Channel, provider: &ProviderKind, transition: &Transition) {
         self.with(|f| {
             *f.transitions
                 .entry(vec![
@@ -376,8 +376,8 @@ mod tests {
     use msgops_core::chain::{Attempt, Skip, SkipReason};
     use msgops_core::ErrorKind;
 
-    fn id(s: &str) -> ProviderId {
-        ProviderId::new(s)
+    fn id(s: &str) -> ProviderKind {
+        s.parse::<ProviderKind>().expect("a provider id")
     }
 
     fn attempt(provider: &str, ok: bool) -> Attempt {
@@ -408,7 +408,7 @@ mod tests {
 
     const ORDER: [&str; 3] = ["sns", "twilio", "console"];
 
-    fn order() -> Vec<ProviderId> {
+    fn order() -> Vec<ProviderKind> {
         ORDER.iter().map(|s| id(s)).collect()
     }
 

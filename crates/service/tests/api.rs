@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use msgops_core::config::Config;
 use msgops_core::scripted::{ScriptedProvider, Step};
-use msgops_core::{Channel, Messaging, ProviderId};
+use msgops_core::{Channel, Messaging, ProviderKind};
 use msgops_credentials::SecretString;
 use msgops_service::emulated::install_emulated_providers;
 use msgops_service::{
@@ -56,7 +56,11 @@ async fn start(setup: Setup) -> Service {
     let mut config = Config::default();
     config.console.log_path = dir.path().join("console-sms.log");
     let messaging = Arc::new(Messaging::from_config(&config));
-    let failing: Vec<ProviderId> = setup.failing.iter().map(|s| ProviderId::new(*s)).collect();
+    let failing: Vec<ProviderKind> = setup
+        .failing
+        .iter()
+        .map(|s| s.parse::<ProviderKind>().expect("a provider id"))
+        .collect();
     let mut providers: BTreeMap<String, Arc<ScriptedProvider>> =
         install_emulated_providers(&messaging, &failing)
             .into_iter()
@@ -64,7 +68,7 @@ async fn start(setup: Setup) -> Service {
             .collect();
     for (id, provider) in setup.scripted {
         let provider = Arc::new(provider);
-        let id = ProviderId::new(id);
+        let id = id.parse::<ProviderKind>().expect("a provider id");
         if !messaging
             .sms
             .set_provider(&id, Some(provider.clone()), "test")
@@ -296,7 +300,7 @@ async fn a_disabled_fallback_and_failing_sms_providers_make_health_503() {
         ..Setup::default()
     };
     let service = start(setup).await;
-    let console = ProviderId::new("console");
+    let console = ProviderKind::Console;
     service
         .state
         .messaging()
@@ -896,7 +900,7 @@ async fn sms_outage(setup: Setup) -> Service {
         .state
         .messaging()
         .sms
-        .set_enabled(&ProviderId::new("console"), false, "test");
+        .set_enabled(&ProviderKind::Console, false, "test");
     service
 }
 
@@ -914,7 +918,7 @@ async fn failed_sends_do_not_count_against_the_recipient_limit_and_delivered_one
         .state
         .messaging()
         .sms
-        .set_enabled(&ProviderId::new("console"), true, "test");
+        .set_enabled(&ProviderKind::Console, true, "test");
     for n in 0..5 {
         let (status, body) = service.sms(NUMBER).await;
         assert_eq!(status, 200, "delivered send {n}: {body}");
@@ -947,7 +951,7 @@ async fn failed_sends_do_not_count_against_a_country_prefix_limit() {
         .state
         .messaging()
         .sms
-        .set_enabled(&ProviderId::new("console"), true, "test");
+        .set_enabled(&ProviderKind::Console, true, "test");
     assert_eq!(service.sms("+2348031234511").await.0, 200);
     assert_eq!(service.sms("+2348031234512").await.0, 200);
     let (status, body) = service.sms("+2348031234513").await;
@@ -982,7 +986,7 @@ async fn a_failed_send_whose_delivery_is_unknown_still_counts() {
         .state
         .messaging()
         .sms
-        .set_enabled(&ProviderId::new("console"), false, "test");
+        .set_enabled(&ProviderKind::Console, false, "test");
     assert_eq!(service.sms(NUMBER).await.0, 502);
     let (status, body) = service.sms(NUMBER).await;
     assert_eq!(status, 429, "{body}");
@@ -1052,7 +1056,7 @@ async fn concurrent_sends_during_an_outage_never_exceed_the_limit_and_free_their
         most: Default::default(),
     });
     assert!(service.state.messaging().sms.set_provider(
-        &ProviderId::new("sns"),
+        &ProviderKind::Sns,
         Some(sns.clone()),
         "test"
     ));
@@ -1071,7 +1075,7 @@ async fn concurrent_sends_during_an_outage_never_exceed_the_limit_and_free_their
         .state
         .messaging()
         .sms
-        .set_enabled(&ProviderId::new("console"), true, "test");
+        .set_enabled(&ProviderKind::Console, true, "test");
     for n in 0..5 {
         assert_eq!(service.sms(NUMBER).await.0, 200, "send {n} after the burst");
     }
@@ -1179,7 +1183,7 @@ impl msgops_core::Provider<msgops_core::SmsMessage> for PanicsWhenTold {
 #[tokio::test]
 async fn a_duplicate_of_a_send_whose_task_ended_without_an_answer_is_not_sent_and_its_retry_is() {
     let service = start(Setup::default()).await;
-    let sns = ProviderId::new("sns");
+    let sns = ProviderKind::Sns;
     let panic_now = Arc::new(tokio::sync::Notify::new());
     assert!(service.state.messaging().sms.set_provider(
         &sns,

@@ -9,8 +9,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use msgops_core::config::{self, Config, ProviderDefaults, EMAIL_CHAIN, SMS_CHAIN};
-use msgops_core::{Channel, ProviderId};
+use msgops_core::config::{self, Config, ProviderDefaults, ProviderPolicy, EMAIL_CHAIN, SMS_CHAIN};
+use msgops_core::{Channel, ProviderKind};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -41,7 +41,7 @@ pub struct LogSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct ProviderSettings {
-    pub id: ProviderId,
+    pub id: ProviderKind,
     /// Shown only; ignored when saving.
     pub display_name: String,
     /// Shown only; ignored when saving.
@@ -85,30 +85,36 @@ pub struct SavedSettings {
     pub warnings: Vec<SettingsProblem>,
 }
 
-/// Limits a value must stay within. Wider than any real setting, narrow enough to catch a
-/// slipped key (a cool-down of 30000 seconds is a typo for 300).
-pub const MAX_FAILURE_THRESHOLD: u32 = 1_000;
-pub const MAX_OPEN_SECS: u64 = 24 * 3600;
-pub const MAX_RATE_PER_SECOND: f64 = 10_000.0;
-pub const MAX_COST_USD: f64 = 10.0;
+fn chains() -> impl Iterator<Item = &'static ProviderDefaults> {
+    SMS_CHAIN.iter().chain(EMAIL_CHAIN.iter())
+}
 
-fn chains() -> impl Iterator<Item = (Channel, &'static ProviderDefaults)> {
-    SMS_CHAIN
-        .iter()
-        .map(|d| (Channel::Sms, d))
-        .chain(EMAIL_CHAIN.iter().map(|d| (Channel::Email, d)))
+impl ProviderSettings {
+    /// The draft as the configuration stores it: values equal to the provider's default are
+    /// left unset, so a later change of defaults reaches them.
+    fn policy(&self, d: &ProviderDefaults, enabled: Option<bool>) -> ProviderPolicy {
+        ProviderPolicy {
+            enabled,
+            failure_threshold: (self.failure_threshold != d.failure_threshold)
+                .then_some(self.failure_threshold),
+            open_secs: (self.open_secs != d.open_secs).then_some(self.open_secs),
+            rate_per_second: (self.rate_per_second != d.rate_per_second)
+                .then_some(self.rate_per_second),
+            cost_usd: (self.cost_usd != d.cost_usd).then_some(self.cost_usd),
+        }
+    }
 }
 
 impl Settings {
     /// The settings in force in `config`, every default filled in.
     pub fn of(config: &Config) -> Self {
         let providers = chains()
-            .map(|(channel, d)| {
-                let p = config.policy(d.id).cloned().unwrap_or_default();
+            .map(|d| {
+                let p = config.policy(d.id);
                 ProviderSettings {
-                    id: ProviderId::new(d.id),
-                    display_name: d.display_name.into(),
-                    channel,
+                    id: d.id,
+                    display_name: d.id.display_name().into(),
+                    channel: d.id.channel(),
                     failure_threshold: p.failure_threshold.unwrap_or(d.failure_threshold),
                     open_secs: p.open_secs.unwrap_or(d.open_secs),
                     rate_per_second: p.rate_per_second.unwrap_or(d.rate_per_second),
@@ -155,17 +161,9 @@ impl Settings {
         config.logs.timezone = self.logs.timezone.trim().to_owned();
         config.logs.code_length = self.logs.code_length;
         for s in &self.providers {
-            let Some(d) = chains().map(|(_, d)| d).find(|d| d.id == s.id.as_str()) else {
-                continue;
-            };
-            if let Some(p) = config.policy_mut(d.id) {
-                p.failure_threshold =
-                    (s.failure_threshold != d.failure_threshold).then_some(s.failure_threshold);
-                p.open_secs = (s.open_secs != d.open_secs).then_some(s.open_secs);
-                p.rate_per_second =
-                    (s.rate_per_second != d.rate_per_second).then_some(s.rate_per_second);
-                p.cost_usd = (s.cost_usd != d.cost_usd).then_some(s.cost_usd);
-            }
+            let d = config::defaults(s.id);
+            let p = config.policy_mut(s.id);
+            *p = s.policy(d, p.enabled);
         }
         Ok(problems)
     }
@@ -233,45 +231,13 @@ pub fn check(settings: &Settings) -> Vec<SettingsProblem> {
         }
     }
 
+    // The same rules as the configuration file's, every problem of each provider.
     for p in &settings.providers {
-        let field = |name: &str| format!("providers.{}.{name}", p.id);
-        if !chains().any(|(_, d)| d.id == p.id.as_str()) {
-            error(
-                format!("providers.{}", p.id),
-                format!("no provider `{}`", p.id),
-            );
-            continue;
-        }
-        if p.failure_threshold > MAX_FAILURE_THRESHOLD {
-            error(
-                field("failure_threshold"),
-                format!(
-                    "must be {MAX_FAILURE_THRESHOLD} or less (0 means the breaker never opens)"
-                ),
-            );
-        }
-        if p.failure_threshold > 0 && (p.open_secs == 0 || p.open_secs > MAX_OPEN_SECS) {
-            error(
-                field("open_secs"),
-                format!(
-                    "must be between 1 and {MAX_OPEN_SECS} seconds, not {}",
-                    p.open_secs
-                ),
-            );
-        }
-        if !p.rate_per_second.is_finite()
-            || !(0.0..=MAX_RATE_PER_SECOND).contains(&p.rate_per_second)
+        for (name, message) in p
+            .policy(config::defaults(p.id), None)
+            .problems(config::defaults(p.id))
         {
-            error(
-                field("rate_per_second"),
-                format!("must be between 0 (unlimited) and {MAX_RATE_PER_SECOND} per second"),
-            );
-        }
-        if !p.cost_usd.is_finite() || !(0.0..=MAX_COST_USD).contains(&p.cost_usd) {
-            error(
-                field("cost_usd"),
-                format!("must be between 0 and {MAX_COST_USD} USD per message"),
-            );
+            error(format!("providers.{}.{name}", p.id), message);
         }
     }
     out.extend(warnings);

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use msgops_core::config::Config;
+use msgops_core::ProviderKind;
 use msgops_settings::{check, Settings, Severity};
 
 fn problem_fields(s: &Settings) -> Vec<(String, Severity)> {
@@ -114,7 +115,7 @@ fn saving_writes_only_what_differs_from_the_defaults_and_round_trips() {
     s.logs.patterns = vec![r"OTP for (?P<recipient>\S+): (?P<code>\d{6})".into()];
     s.apply_to(&mut config).unwrap();
 
-    let twilio = config.policy("twilio").unwrap();
+    let twilio = config.policy(ProviderKind::Twilio);
     assert_eq!(twilio.failure_threshold, Some(4));
     assert_eq!(twilio.open_secs, None, "a default stays a default");
     assert_eq!(
@@ -135,4 +136,57 @@ fn a_draft_with_an_error_leaves_the_config_untouched() {
     let problems = s.apply_to(&mut config).unwrap_err();
     assert_eq!(problems[0].field, "logs.code_lifetime_secs");
     assert_eq!(config, before);
+}
+
+/// The configuration file and the Settings page apply one rule: a value the page refuses, the
+/// file refuses too (naming the same provider and field), and the other way round.
+#[test]
+fn the_file_and_the_page_refuse_the_same_values() {
+    let cases: [(&str, &str, &str); 7] = [
+        ("twilio", "open_secs", "0"),
+        ("sns", "open_secs", "86401"),
+        ("twilio", "failure_threshold", "1001"),
+        ("ses", "rate_per_second", "-1.0"),
+        ("sendgrid", "rate_per_second", "10001.0"),
+        ("smtp", "cost_usd", "11.0"),
+        ("console", "cost_usd", "-0.5"),
+    ];
+    for (provider, field, value) in cases {
+        let text = format!("[{provider}.policy]\n{field} = {value}\n");
+        let from_file = Config::from_toml(&text, "msgops.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            from_file.contains(&format!("{provider}.policy.{field}")),
+            "the file took {provider}.{field} = {value}: {from_file:?}"
+        );
+
+        let mut draft = Settings::of(&Config::default());
+        let p = draft
+            .providers
+            .iter_mut()
+            .find(|p| p.id.as_str() == provider)
+            .unwrap();
+        let v: f64 = value.parse().unwrap();
+        match field {
+            "open_secs" => p.open_secs = v as u64,
+            "failure_threshold" => p.failure_threshold = v as u32,
+            "rate_per_second" => p.rate_per_second = v,
+            _ => p.cost_usd = v,
+        }
+        if v < 0.0 && matches!(field, "open_secs" | "failure_threshold") {
+            continue; // not representable in the page's unsigned fields
+        }
+        assert!(
+            problem_fields(&draft)
+                .contains(&(format!("providers.{provider}.{field}"), Severity::Error)),
+            "the page took {provider}.{field} = {value}"
+        );
+    }
+    // And both take the defaults, and the boundaries.
+    let text = "[twilio.policy]\nopen_secs = 86400\nfailure_threshold = 1000\n\
+                [console.policy]\nfailure_threshold = 0\nopen_secs = 0\n";
+    let config = Config::from_toml(text, "msgops.toml").unwrap();
+    assert!(check(&Settings::of(&config)).is_empty());
 }

@@ -4,9 +4,9 @@ import type { Channel } from "./Channel";
 import type { LastError } from "./LastError";
 import type { Priority } from "./Priority";
 import type { ProbeResult } from "./ProbeResult";
-import type { ProviderId } from "./ProviderId";
+import type { ProviderKind } from "./ProviderKind";
 
-export type ProviderHealth = { name: string, priority: Priority, is_healthy: boolean, id: ProviderId, display_name: string, channel: Channel, enabled: boolean, 
+export type ProviderHealth = { name: string, priority: Priority, is_healthy: boolean, id: ProviderKind, display_name: string, channel: Channel, enabled: boolean, 
 /**
  * False while the provider has no credentials (it is skipped).
  */

@@ -1,10 +1,11 @@
+import type { ProviderKind } from "../bindings/ProviderKind";
 import type { Attempt } from "../bindings/Attempt";
 import type { Skip } from "../bindings/Skip";
 import { ERROR_KIND_LABEL, SKIP_REASON_LABEL, chainPosition, formatLatency, formatUsd, providerName } from "../format";
 
 type Step = { kind: "attempt"; attempt: Attempt } | { kind: "skip"; skip: Skip };
 
-function stepProvider(step: Step): string {
+function stepProvider(step: Step): ProviderKind {
   return step.kind === "attempt" ? step.attempt.provider : step.skip.provider;
 }
 

@@ -1,11 +1,11 @@
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from "chart.js";
 import { useEffect, useMemo, useRef } from "react";
 import type { DayCost } from "../bindings/DayCost";
-import type { ProviderId } from "../bindings/ProviderId";
+import type { ProviderKind } from "../bindings/ProviderKind";
 import { chainPosition, formatUsd, providerName } from "../format";
 
 /** Okabe–Ito colours: told apart with every common colour-vision deficiency, on light and dark. */
-const PROVIDER_COLOUR: Record<ProviderId, string> = {
+const PROVIDER_COLOUR: Record<ProviderKind, string> = {
   sns: "#E69F00",
   twilio: "#0072B2",
   console: "#CC79A7",
@@ -20,7 +20,7 @@ Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, To
 export interface CostDay {
   /** `YYYY-MM-DD`, UTC. */
   day: string;
-  cost: Partial<Record<ProviderId, number>>;
+  cost: Partial<Record<ProviderKind, number>>;
   total: number;
 }
 
@@ -55,7 +55,7 @@ function prefersReducedMotion(): boolean {
   return typeof window.matchMedia === "function" && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 }
 
-function CostTable({ days, providers }: { days: CostDay[]; providers: ProviderId[] }) {
+function CostTable({ days, providers }: { days: CostDay[]; providers: ProviderKind[] }) {
   const active = days.filter((d) => Object.keys(d.cost).length > 0);
   return (
     <details className="chart-table">
@@ -99,7 +99,7 @@ function themeColour(name: string, fallback: string): string {
  * Stacked bars drawn by Chart.js on a canvas. Chart.js, unlike chart libraries that patch
  * built-in prototypes, runs under Tauri's frozen `Object.prototype`.
  */
-function CostBars({ data, providers, label }: { data: CostDay[]; providers: ProviderId[]; label: string }) {
+function CostBars({ data, providers, label }: { data: CostDay[]; providers: ProviderKind[]; label: string }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     const context = canvas.current?.getContext("2d");

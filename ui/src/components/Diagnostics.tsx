@@ -1,11 +1,11 @@
 import type { LogEvent } from "../bindings/LogEvent";
-import { clockLine } from "../format";
+import { clockLine, providerName } from "../format";
 
 /** One line of plain words for a backend diagnostic read from its log. */
 export function describe(event: LogEvent): string | null {
   switch (event.kind) {
     case "provider_error":
-      return `${event.provider}${event.status !== null ? ` HTTP ${event.status}` : ""}: ${event.message}`;
+      return `${providerName(event.provider)}${event.status !== null ? ` HTTP ${event.status}` : ""}: ${event.message}`;
     case "http_error":
       return `${event.method} ${event.path} answered ${event.status}`;
     case "backend_start":

@@ -1,3 +1,4 @@
+import type { ProviderKind } from "../bindings/ProviderKind";
 import { useCallback, useEffect, useState } from "react";
 import type { Backend } from "../api/backend";
 import { errorMessage } from "../api/backend";
@@ -68,7 +69,7 @@ function SendFilters({ narrowing, onChange }: { narrowing: Narrowing; onChange: 
       </label>
       <label>
         Provider
-        <select value={narrowing.provider ?? ""} onChange={(e) => onChange({ ...narrowing, provider: e.target.value || undefined })}>
+        <select value={narrowing.provider ?? ""} onChange={(e) => onChange({ ...narrowing, provider: (e.target.value || undefined) as ProviderKind | undefined })}>
           <option value="">Any provider</option>
           {providers.map((p) => (
             <option key={p} value={p}>

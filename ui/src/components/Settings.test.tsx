@@ -1,3 +1,4 @@
+import type { ProviderKind } from "../bindings/ProviderKind";
 import { render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
@@ -8,7 +9,7 @@ import type { Settings as SettingsValue } from "../bindings/Settings";
 import type { SettingsProblem } from "../bindings/SettingsProblem";
 import { Settings } from "./Settings";
 
-const provider = (id: string, display_name: string, channel: "sms" | "email", cost_usd: number): ProviderSettings => ({
+const provider = (id: ProviderKind, display_name: string, channel: "sms" | "email", cost_usd: number): ProviderSettings => ({
   id,
   display_name,
   channel,

@@ -1,3 +1,4 @@
+import type { ProviderKind } from "../bindings/ProviderKind";
 import { useState } from "react";
 import type { Backend } from "../api/backend";
 import { errorMessage } from "../api/backend";
@@ -7,8 +8,8 @@ import { CodeEntry } from "./CodeEntry";
 import { AttemptTimeline } from "./AttemptTimeline";
 import { formatLatency, providerName } from "../format";
 
-export function TestSend({ backend, providers = {} }: { backend: Backend; providers?: Partial<Record<Channel, string[]>> }) {
-  const [only, setOnly] = useState("");
+export function TestSend({ backend, providers = {} }: { backend: Backend; providers?: Partial<Record<Channel, ProviderKind[]>> }) {
+  const [only, setOnly] = useState<ProviderKind | "">("");
   const [channel, setChannel] = useState<Channel>("sms");
   const [to, setTo] = useState("+14165550123");
   const [busy, setBusy] = useState(false);
@@ -51,7 +52,7 @@ export function TestSend({ backend, providers = {} }: { backend: Backend; provid
         </label>
         <label>
           Through
-          <select value={only} onChange={(e) => setOnly(e.target.value)} data-testid="test-send-provider">
+          <select value={only} onChange={(e) => setOnly(e.target.value as ProviderKind | "")} data-testid="test-send-provider">
             <option value="">the whole chain</option>
             {(providers[channel] ?? []).map((id) => (
               <option key={id} value={id}>

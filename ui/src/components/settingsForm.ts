@@ -1,3 +1,4 @@
+import type { ProviderKind } from "../bindings/ProviderKind";
 // The Settings page's form: what the operator is typing (numbers as text, the code lifetime in
 // a unit of their choice) and the draft `Settings` it stands for, with what the browser alone
 // can tell is wrong. Range checks are the backend's (`check_settings`).
@@ -29,7 +30,7 @@ const WHOLE: Record<ProviderNumber, boolean> = {
 const U32_MAX = 4_294_967_295;
 
 export interface ProviderForm {
-  id: string;
+  id: ProviderKind;
   display_name: string;
   channel: ProviderSettings["channel"];
   numbers: Record<ProviderNumber, string>;

@@ -415,7 +415,7 @@ impl LineParser {
         }
         if let Some(provider) = find_provider(rec.msg) {
             self.open = Some(OpenRecord::Provider(ProviderError {
-                provider: provider.to_owned(),
+                provider,
                 status: find_http_status(rec.msg),
                 provider_code: find_provider_code(rec.msg),
                 level: rec.level.to_owned(),
@@ -486,7 +486,7 @@ impl OpenRecord {
                     let status = find_http_status(line);
                     if status.is_some() || line.contains("Error") || line.contains("Exception") {
                         *self = OpenRecord::Provider(ProviderError {
-                            provider: provider.to_owned(),
+                            provider,
                             status,
                             provider_code: find_provider_code(line),
                             level: std::mem::take(level),

@@ -3,6 +3,7 @@
 
 use std::sync::LazyLock;
 
+use msgops_provider_kind::ProviderKind;
 use regex::Regex;
 
 pub(crate) fn is_error_level(level: &str, msg: &str) -> bool {
@@ -48,17 +49,9 @@ static PROVIDER_CODE_RE: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("constant regex")
 });
-/// Normalised id of the first messaging provider a text names.
-pub(crate) fn find_provider(text: &str) -> Option<&'static str> {
-    let m = PROVIDER_RE.captures(text)?.get(1)?;
-    let name = m.as_str().to_ascii_lowercase();
-    Some(match name.as_str() {
-        "twilio" => "twilio",
-        "sendgrid" => "sendgrid",
-        "smtp" | "gmail" => "smtp",
-        n if n.contains("sns") => "aws_sns",
-        _ => "aws_ses",
-    })
+/// The first messaging provider a text names.
+pub(crate) fn find_provider(text: &str) -> Option<ProviderKind> {
+    ProviderKind::from_name(PROVIDER_RE.captures(text)?.get(1)?.as_str())
 }
 
 pub(crate) fn find_http_status(text: &str) -> Option<u16> {
@@ -91,7 +84,10 @@ mod tests {
             find_provider_code("see https://www.twilio.com/docs/errors/20003").as_deref(),
             Some("20003")
         );
-        assert_eq!(find_provider("Failed to send via AWS SNS"), Some("aws_sns"));
+        assert_eq!(
+            find_provider("Failed to send via AWS SNS"),
+            Some(ProviderKind::Sns)
+        );
         assert_eq!(find_provider("processes responses"), None);
     }
 }

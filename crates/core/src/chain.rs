@@ -117,6 +117,11 @@ pub struct Attempt {
     #[ts(type = "number | null")]
     pub provider_code: Option<i64>,
     pub cost_usd: f64,
+    /// The provider's receipt for a delivered attempt: its id for the message (SNS or SES
+    /// MessageId, Twilio's message SID, SendGrid's `X-Message-Id`, the SMTP server's queue id),
+    /// to find the send at the provider and match its delivery status.
+    #[serde(default)]
+    pub provider_message_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -758,7 +763,7 @@ impl<M: Message> ProviderChain<M> {
         let mut stats = lock(&entry.stats);
         let current = permit.generation() == entry.breaker.generation();
         let (attempt, transition) = match result {
-            Ok(_receipt) => {
+            Ok(receipt) => {
                 stats.sent += 1;
                 stats.cost_usd += cost;
                 if current {
@@ -772,6 +777,7 @@ impl<M: Message> ProviderChain<M> {
                     error: None,
                     provider_code: None,
                     cost_usd: cost,
+                    provider_message_id: receipt.provider_message_id,
                 };
                 (attempt, permit.success())
             }
@@ -798,6 +804,7 @@ impl<M: Message> ProviderChain<M> {
                     error: Some(error.message),
                     provider_code: error.provider_code,
                     cost_usd: 0.0,
+                    provider_message_id: None,
                 };
                 (attempt, transition)
             }

@@ -510,6 +510,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub logs: LogsConfig,
     pub service: ServiceConfig,
+    pub health: crate::health::HealthConfig,
 }
 
 /// A configuration file that could not be used. Says where and what.

@@ -2,14 +2,14 @@
 //! hold. Network providers are installed later by whoever has their credentials; until then
 //! they are listed as not configured and skipped.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::broadcast;
 
 use crate::chain::{ChainEvent, Priority, ProviderChain, ProviderSpec};
 use crate::config::{self, Config, ProviderDefaults};
 use crate::console::ConsoleSmsProvider;
-use crate::health::HealthSnapshot;
+use crate::health::{HealthConfig, HealthSnapshot};
 use crate::message::{EmailMessage, SmsMessage};
 use crate::provider::{Provider, ProviderKind};
 
@@ -17,6 +17,8 @@ pub struct Messaging {
     pub sms: ProviderChain<SmsMessage>,
     pub email: ProviderChain<EmailMessage>,
     events: broadcast::Sender<ChainEvent>,
+    /// Which chain states the health endpoint accepts (`[health]`).
+    health_policy: RwLock<HealthConfig>,
 }
 
 const PRIORITIES: [Priority; 3] = [Priority::Primary, Priority::Secondary, Priority::Fallback];
@@ -57,7 +59,12 @@ impl Messaging {
             settings,
             events.clone(),
         );
-        let messaging = Self { sms, email, events };
+        let messaging = Self {
+            sms,
+            email,
+            events,
+            health_policy: RwLock::new(config.health.clone()),
+        };
         for (spec, enabled) in sms_specs.iter().filter(|(_, enabled)| !enabled) {
             messaging
                 .sms
@@ -73,6 +80,10 @@ impl Messaging {
 
     /// Applies a new configuration's breaker, rate, cost and chain settings without a restart.
     pub fn apply_config(&self, config: &Config) {
+        *self
+            .health_policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config.health.clone();
         self.sms.set_settings(config.chain.settings());
         self.email.set_settings(config.chain.settings());
         for (spec, enabled) in specs(config, &config::SMS_CHAIN) {
@@ -92,10 +103,12 @@ impl Messaging {
     }
 
     pub fn health(&self) -> HealthSnapshot {
-        HealthSnapshot {
-            email_providers: self.email.health(),
-            sms_providers: self.sms.health(),
-        }
+        let policy = self
+            .health_policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        HealthSnapshot::new(self.sms.health(), self.email.health(), &policy)
     }
 
     pub fn poll_breakers(&self) {

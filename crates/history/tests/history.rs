@@ -19,6 +19,7 @@ fn attempt(provider: &str, ok: bool, cost: f64) -> Attempt {
         error: (!ok).then(|| "connection refused".to_string()),
         provider_code: None,
         cost_usd: if ok { cost } else { 0.0 },
+        provider_message_id: None,
     }
 }
 

@@ -182,21 +182,24 @@ fn stored_response(stored: &StoredResponse, replayed: bool) -> Response {
 // Health and metrics
 
 /// The health of both chains in the backend's shape (`email_providers` / `sms_providers`, each
-/// with `name`, `priority`, `is_healthy`) plus msgops' richer fields. 200 when every chain has a
-/// healthy provider, 503 when one has none left.
+/// with `name`, `priority`, `is_healthy`) plus msgops' richer fields and each chain's status
+/// (`chains.sms.status`: `healthy`, `degraded` when only the last resort can deliver, `down`,
+/// `unconfigured`). 200 when every chain in use is healthy (`ok`), 503 otherwise; `[health]` in
+/// the configuration says which states fail (`fail_on`) and which chains must be in use
+/// (`require`).
 #[utoipa::path(
     get,
     path = "/api/v1/health/messaging",
     tag = "health",
     responses(
-        (status = 200, description = "Every chain can deliver", body = crate::doc::HealthSnapshot),
-        (status = 503, description = "A chain has no healthy provider left", body = crate::doc::HealthSnapshot),
+        (status = 200, description = "Every chain in use is healthy (or in a state `[health]` accepts)", body = crate::doc::HealthSnapshot),
+        (status = 503, description = "A chain in use is degraded or down, or a required chain is unconfigured", body = crate::doc::HealthSnapshot),
         (status = 401, description = "Listening beyond loopback and no or wrong bearer token", body = ApiError),
     )
 )]
 async fn health(State(state): State<ServiceState>) -> Response {
     let snapshot = state.messaging().health();
-    let status = if snapshot.every_chain_can_deliver() {
+    let status = if snapshot.ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -34,6 +34,47 @@ pub enum Channel {
     Email,
 }
 
+/// A provider of the chains, by its id.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Sns,
+    Twilio,
+    Console,
+    Ses,
+    Sendgrid,
+    Smtp,
+}
+
+/// Where a chain stands as a whole: `healthy` (a provider before the last resort can deliver),
+/// `degraded` (only the last resort can: for SMS, the Console log, which reaches nobody), `down`
+/// (none can), `unconfigured` (no provider with credentials: the chain is not in use).
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainStatus {
+    Healthy,
+    Degraded,
+    Down,
+    Unconfigured,
+}
+
+/// One chain's status and why.
+#[derive(ToSchema)]
+pub struct ChainHealth {
+    status: ChainStatus,
+    /// "only Console can deliver (AWS SNS: breaker open; last error: authentication failed; ...)"
+    reason: String,
+    /// The providers that can deliver now, in chain order.
+    can_deliver: Vec<ProviderKind>,
+}
+
+/// Each chain's status.
+#[derive(ToSchema)]
+pub struct ChainsHealth {
+    sms: ChainHealth,
+    email: ChainHealth,
+}
+
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -90,7 +131,7 @@ pub struct ProviderHealth {
     /// Enabled, configured and breaker CLOSED.
     is_healthy: bool,
     /// msgops' id (`sns`, `twilio`, `console`, `ses`, `sendgrid`, `smtp`).
-    id: String,
+    id: ProviderKind,
     display_name: String,
     channel: Channel,
     enabled: bool,
@@ -124,24 +165,30 @@ pub struct ProviderHealth {
 pub struct HealthSnapshot {
     email_providers: Vec<ProviderHealth>,
     sms_providers: Vec<ProviderHealth>,
+    chains: ChainsHealth,
+    /// Whether the endpoint answers 200.
+    ok: bool,
 }
 
 /// One provider call made during a send.
 #[derive(ToSchema)]
 pub struct Attempt {
-    provider: String,
+    provider: ProviderKind,
     outcome: AttemptOutcome,
     latency_ms: f64,
     error_kind: Option<ErrorKind>,
     error: Option<String>,
     provider_code: Option<i64>,
     cost_usd: f64,
+    /// The provider's id for the message (SNS/SES MessageId, Twilio SID, SendGrid
+    /// X-Message-Id, SMTP queue id), for a delivered attempt.
+    provider_message_id: Option<String>,
 }
 
 /// A provider passed over without a call.
 #[derive(ToSchema)]
 pub struct Skip {
-    provider: String,
+    provider: ProviderKind,
     reason: SkipReason,
     /// The particulars, where there are any ("throttled until 2026-05-04T12:00:05Z (4200 ms
     /// left)"); absent otherwise.
@@ -153,7 +200,7 @@ pub struct Skip {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum SendOutcome {
     Delivered {
-        provider: String,
+        provider: ProviderKind,
         attempts: Vec<Attempt>,
         skipped: Vec<Skip>,
     },
@@ -223,6 +270,11 @@ mod tests {
         let provider = &health["sms_providers"][0];
         assert_eq!(keys(provider), documented(&doc, "ProviderHealth"));
         assert_eq!(keys(&provider["last_error"]), documented(&doc, "LastError"));
+        assert_eq!(keys(&health["chains"]), documented(&doc, "ChainsHealth"));
+        assert_eq!(
+            keys(&health["chains"]["sms"]),
+            documented(&doc, "ChainHealth")
+        );
 
         let record = SendRecord {
             channel: Channel::Sms,
@@ -239,6 +291,7 @@ mod tests {
                     error: None,
                     provider_code: None,
                     cost_usd: 0.0075,
+                    provider_message_id: Some("SM0123456789abcdef0123456789abcdef".into()),
                 }],
                 skipped: vec![Skip {
                     provider: ProviderKind::Sns,

@@ -673,6 +673,7 @@ mod tests {
             error: None,
             provider_code: None,
             cost_usd: 0.0,
+            provider_message_id: None,
         }
     }
 

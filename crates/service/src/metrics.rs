@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use msgops_core::chain::{AttemptOutcome, SendOutcome, SendRecord};
-use msgops_core::health::HealthSnapshot;
+use msgops_core::health::{ChainStatus, HealthSnapshot};
 use msgops_core::{BreakerState, Channel, ProviderKind, Transition};
 use serde::Serialize;
 
@@ -292,6 +292,27 @@ impl Metrics {
             "1 when at least one provider of the chain is healthy.",
             &can_deliver,
         );
+        let mut status = BTreeMap::new();
+        for channel in msgops_core::Channel::ALL {
+            let now = health.chain(channel).status;
+            for s in [
+                ChainStatus::Healthy,
+                ChainStatus::Degraded,
+                ChainStatus::Down,
+                ChainStatus::Unconfigured,
+            ] {
+                status.insert(
+                    vec![("channel", channel.to_string()), ("status", s.to_string())],
+                    f64::from(u8::from(s == now)),
+                );
+            }
+        }
+        gauge(
+            &mut out,
+            "msgops_chain_status",
+            "1 for the chain's status now: healthy, degraded (only the last resort can deliver), down, unconfigured.",
+            &status,
+        );
         out
     }
 }
@@ -393,6 +414,7 @@ mod tests {
             error: (!ok).then(|| "Authenticate".into()),
             provider_code: (!ok).then_some(20003),
             cost_usd: if ok { 0.0075 } else { 0.0 },
+            provider_message_id: None,
         }
     }
 
@@ -427,10 +449,7 @@ mod tests {
             }),
             &order(),
         );
-        let text = m.encode(&HealthSnapshot {
-            email_providers: vec![],
-            sms_providers: vec![],
-        });
+        let text = m.encode(&HealthSnapshot::new(vec![], vec![], &Default::default()));
         assert!(text.contains(
             "msgops_sends_total{channel=\"sms\",provider=\"console\",outcome=\"delivered\"} 1\n"
         ));
@@ -459,10 +478,7 @@ mod tests {
             }),
             &order(),
         );
-        let text = m.encode(&HealthSnapshot {
-            email_providers: vec![],
-            sms_providers: vec![],
-        });
+        let text = m.encode(&HealthSnapshot::new(vec![], vec![], &Default::default()));
         assert!(text.contains(
             "msgops_sends_total{channel=\"sms\",provider=\"none\",outcome=\"failed\"} 1\n"
         ));

@@ -6,4 +6,10 @@ import type { ProviderKind } from "./ProviderKind";
 /**
  * One provider call made during a send.
  */
-export type Attempt = { provider: ProviderKind, outcome: AttemptOutcome, latency_ms: number, error_kind: ErrorKind | null, error: string | null, provider_code: number | null, cost_usd: number, };
+export type Attempt = { provider: ProviderKind, outcome: AttemptOutcome, latency_ms: number, error_kind: ErrorKind | null, error: string | null, provider_code: number | null, cost_usd: number, 
+/**
+ * The provider's receipt for a delivered attempt: its id for the message (SNS or SES
+ * MessageId, Twilio's message SID, SendGrid's `X-Message-Id`, the SMTP server's queue id),
+ * to find the send at the provider and match its delivery status.
+ */
+provider_message_id: string | null, };

@@ -40,6 +40,8 @@ pub fn run() {
             commands::chain::send_test,
             commands::chain::app_status,
             commands::chain::set_provider_enabled,
+            commands::chain::control_provider,
+            commands::chain::operations_audit,
             commands::credentials::keychain_health,
             commands::credentials::credential_statuses,
             commands::credentials::preview_env_import,
@@ -74,8 +76,11 @@ pub fn run() {
                 let store = state.store.clone();
                 let logs = state.logs.clone();
                 let shutdown = state.shutdown.clone();
+                let stopped = state.service_stopped.clone();
                 tauri::async_runtime::spawn(async move {
-                    if let Some(service) = service::start(&config, messaging, store, shutdown).await {
+                    if let Some(service) =
+                        service::start(&config, messaging, store, shutdown, stopped).await
+                    {
                         logs.set_service(service);
                     }
                 });
@@ -131,11 +136,54 @@ pub fn run() {
                     tray::refresh(&tray_handle);
                 }
             });
+            // SIGTERM and Ctrl-C quit as the tray's Quit does: draining first.
+            let signal_handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                msgops_service::stop_signal().await;
+                tracing::info!("signal received: quitting");
+                signal_handle.exit(0);
+            });
             Ok(())
         })
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        tracing::error!(error = %e, "msgops-console stopped with an error");
-        std::process::exit(1);
+        .build(tauri::generate_context!());
+    let app = match result {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "msgops-console could not start");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::ExitRequested { api, .. } = event {
+            drain_before_exit(handle, &api);
+        }
+    });
+}
+
+/// Quitting (the tray's Quit, the last window closed, a signal) first drains the embedded
+/// service as `msgops serve` does: no new sends, the sends under way finish or are recorded as
+/// failed, then the process exits. The first request to exit starts the drain and is held
+/// back; the exit that follows it goes through.
+fn drain_before_exit(handle: &tauri::AppHandle, api: &tauri::ExitRequestApi) {
+    let state = handle.state::<AppState>();
+    if state.shutdown.is_cancelled() {
+        return;
     }
+    api.prevent_exit();
+    tracing::info!("quitting: draining the service");
+    state.shutdown.cancel();
+    let stopped = state.service_stopped.clone();
+    let handle = handle.clone();
+    tauri::async_runtime::spawn(async move {
+        // The service's own grace is the longest send deadline plus two seconds; past that
+        // and a margin, quit anyway.
+        let wait = std::time::Duration::from_millis(msgops_core::config::MAX_CHAIN_MS.min(120_000));
+        if tokio::time::timeout(wait, stopped.cancelled())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the service did not stop in time; quitting anyway");
+        }
+        handle.exit(0);
+    });
 }

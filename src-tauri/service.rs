@@ -11,13 +11,16 @@ use msgops_service::{ApiAuth, AuthScope, ServiceSettings, ServiceState};
 use tokio_util::sync::CancellationToken;
 
 /// Starts the service if the configuration asks for it; returns its state so codes read from
-/// the logs can be fed to it.
+/// the logs can be fed to it. `stopped` is cancelled once the service has drained after
+/// `shutdown` (or at once, when it does not run).
 pub async fn start(
     config: &Config,
     messaging: Arc<Messaging>,
     store: Option<Arc<dyn CredentialStore>>,
     shutdown: CancellationToken,
+    stopped: CancellationToken,
 ) -> Option<ServiceState> {
+    let _stopped_unless_serving = stopped.clone().drop_guard();
     if !config.service.enabled {
         return None;
     }
@@ -36,6 +39,9 @@ pub async fn start(
     };
     let settings = ServiceSettings {
         auth: ApiAuth::new(token, AuthScope::SendsAndEvents),
+        operations: Some(msgops_audit::OperationsLog::in_dir(
+            &msgops_core::config::data_dir(),
+        )),
         ..ServiceSettings::default()
     };
     let state = ServiceState::new(messaging, settings);
@@ -47,9 +53,13 @@ pub async fn start(
         }
     };
     let serving = state.clone();
+    _stopped_unless_serving.disarm();
     tauri::async_runtime::spawn(async move {
-        if let Err(e) = msgops_service::serve(listener, serving, shutdown).await {
-            tracing::error!(error = %e, "service stopped");
+        // Dropped when serving ends, however it ends.
+        let _stopped = stopped.drop_guard();
+        match msgops_service::serve(listener, serving, shutdown).await {
+            Ok(()) => tracing::info!("service drained and stopped"),
+            Err(e) => tracing::error!(error = %e, "service stopped"),
         }
     });
     tracing::info!(listen = %config.service.listen, "service started");

@@ -19,15 +19,30 @@ pub struct AppState {
     pub audit: AuditLog,
     /// The `.env` import previewed last, waiting for the admin's confirmation.
     pub pending_import: Mutex<Option<ImportPlan>>,
-    /// Every finished send, for the History page.
+    /// Every finished send, the app's and those of any `msgops serve` on this machine, for the
+    /// History page.
     pub history: Arc<msgops_history::SendHistory>,
     /// Codes and diagnostics read from the backend logs.
     pub logs: Arc<LogFeed>,
+    /// On-call operations (breaker resets, trials, probes, providers switched on and off) of
+    /// every msgops process on this machine.
+    pub operations: msgops_audit::OperationsLog,
     /// Stops background work (the HTTP service) when the app exits.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Cancelled once the embedded service has drained and stopped (at once when it is not
+    /// running): quitting waits for it.
+    pub service_stopped: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
+    /// Writes one on-call operation to the audit trail; a trail that cannot be written is
+    /// logged, and the operation stands.
+    pub fn record_operation(&self, entry: msgops_audit::OperationEntry) {
+        if let Err(e) = self.operations.record(&entry) {
+            tracing::error!(error = %e, "operations audit trail not written");
+        }
+    }
+
     pub fn load() -> Self {
         let (config, error) = ConfigFile::open(msgops_core::config::config_path());
         if let Some(e) = &error {
@@ -53,9 +68,11 @@ impl AppState {
         if !keychain.ok {
             tracing::warn!(message = %keychain.message, "OS keychain not usable; credentials cannot be stored");
         }
+        // The same file every `msgops serve` on this machine records its sends in.
         let (history, problems) = msgops_history::SendHistory::open(
-            msgops_core::config::data_dir().join("sends.jsonl"),
+            msgops_history::default_path(),
             msgops_history::DEFAULT_CAP,
+            msgops_history::SendOrigin::this_process(msgops_history::OriginKind::App),
         );
         for problem in problems {
             tracing::warn!(%problem, "send history");
@@ -71,7 +88,9 @@ impl AppState {
             pending_import: Mutex::new(None),
             history: Arc::new(history),
             logs: Arc::new(LogFeed::default()),
+            operations: msgops_audit::OperationsLog::in_dir(&msgops_core::config::data_dir()),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            service_stopped: tokio_util::sync::CancellationToken::new(),
         }
     }
 }

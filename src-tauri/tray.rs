@@ -4,8 +4,8 @@
 
 use std::sync::Mutex;
 
-use msgops_core::health::HealthSnapshot;
-use msgops_core::BreakerState;
+use msgops_core::health::{ChainStatus, HealthSnapshot};
+use msgops_core::{BreakerState, Channel};
 use msgops_logwatch::FallbackCode;
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
@@ -33,14 +33,6 @@ fn rank(state: BreakerState) -> u8 {
     }
 }
 
-fn word(state: BreakerState) -> &'static str {
-    match state {
-        BreakerState::Closed => "CLOSED",
-        BreakerState::HalfOpen => "HALF_OPEN",
-        BreakerState::Open => "OPEN",
-    }
-}
-
 impl TrayView {
     pub fn of(
         health: &HealthSnapshot,
@@ -56,16 +48,25 @@ impl TrayView {
             .map(|p| p.breaker_state)
             .max_by_key(|s| rank(*s))
             .unwrap_or(BreakerState::Closed);
-        let tooltip = if level == BreakerState::Closed {
-            "msgops — every breaker CLOSED".to_string()
+        // The chains first, as the health endpoint and the dashboard say it: a chain that only
+        // its last resort can serve is the first thing to know.
+        let mut parts: Vec<String> = Channel::ALL
+            .into_iter()
+            .map(|c| (c, health.chain(c)))
+            .filter(|(_, h)| matches!(h.status, ChainStatus::Degraded | ChainStatus::Down))
+            .map(|(c, h)| format!("{} {}", c.as_str().to_uppercase(), h.status))
+            .collect();
+        if level == BreakerState::Closed {
+            parts.push("every breaker CLOSED".to_string());
         } else {
             let names: Vec<String> = in_use
                 .iter()
                 .filter(|p| p.breaker_state != BreakerState::Closed)
-                .map(|p| format!("{} {}", p.display_name, word(p.breaker_state)))
+                .map(|p| format!("{} {}", p.display_name, p.breaker_state.as_str()))
                 .collect();
-            format!("msgops — {}", names.join(", "))
-        };
+            parts.push(names.join(", "));
+        }
+        let tooltip = format!("msgops — {}", parts.join("; "));
         let (latest_label, latest_code) = match latest {
             None => ("No fallback code yet".to_string(), None),
             Some(c) => {
@@ -253,8 +254,14 @@ mod tests {
             .chain(h.email_providers.iter_mut())
         {
             p.configured = true;
+            p.is_healthy = true;
         }
-        h
+        again(h)
+    }
+
+    /// The snapshot again, its chains' status worked out from its providers as they are now.
+    fn again(h: HealthSnapshot) -> HealthSnapshot {
+        HealthSnapshot::new(h.sms_providers, h.email_providers, &Default::default())
     }
 
     #[test]
@@ -268,7 +275,18 @@ mod tests {
         let view = TrayView::of(&h, None, now);
         assert_eq!(view.level, BreakerState::Open);
         assert_eq!(view.tooltip, "msgops — Twilio OPEN, SendGrid HALF_OPEN");
+        // The incident: SNS and Twilio OPEN, only the Console log left. The chain comes first.
+        h.sms_providers[0].breaker_state = BreakerState::Open;
+        for p in &mut h.sms_providers[..2] {
+            p.is_healthy = false;
+        }
+        let incident = TrayView::of(&again(h.clone()), None, now);
+        assert_eq!(
+            incident.tooltip,
+            "msgops — SMS degraded; AWS SNS OPEN, Twilio OPEN, SendGrid HALF_OPEN"
+        );
         // A disabled or unconfigured provider's breaker does not colour the tray.
+        h.sms_providers[0].breaker_state = BreakerState::Closed;
         h.sms_providers[1].enabled = false;
         h.email_providers[1].configured = false;
         assert_eq!(TrayView::of(&h, None, now).level, BreakerState::Closed);

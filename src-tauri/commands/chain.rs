@@ -1,8 +1,9 @@
 //! Tauri commands: each one parses nothing it need not and calls the core once.
 
+use msgops_audit::{Actor, Operation, OperationEntry, Via};
 use msgops_core::chain::SendRecord;
 use msgops_core::health::HealthSnapshot;
-use msgops_core::{Channel, EmailMessage, ProviderKind, SmsMessage};
+use msgops_core::{Channel, Control, ControlOutcome, EmailMessage, ProviderKind, SmsMessage};
 use serde::{Deserialize, Serialize};
 use tauri::State;
 use ts_rs::TS;
@@ -121,5 +122,54 @@ pub fn set_provider_enabled(
     config.policy_mut(provider).enabled = Some(enabled);
     state.config.save(config.clone())?;
     state.messaging.apply_config(&config);
+    let operation = if enabled {
+        Operation::Enable
+    } else {
+        Operation::Disable
+    };
+    state.record_operation(OperationEntry::now(
+        Actor::local(Via::App),
+        operation,
+        provider,
+        true,
+        if enabled {
+            "back in its chain"
+        } else {
+            "taken out of its chain"
+        },
+    ));
     Ok(state.messaging.health())
+}
+
+/// On-call controls from a dashboard card: reset the breaker, start its trial now, or probe.
+/// Recorded in the operations audit trail as this user, from the app.
+#[tauri::command]
+pub async fn control_provider(
+    state: State<'_, AppState>,
+    provider: ProviderKind,
+    control: Control,
+) -> Result<ControlOutcome, IpcError> {
+    if !state.messaging.knows(&provider) {
+        return Err(IpcError::not_found(format!("no provider `{provider}`")));
+    }
+    let actor = Actor::local(Via::App);
+    let reason = format!("{} by {}", control.as_str(), actor.describe());
+    let outcome = state.messaging.control(provider, control, &reason).await;
+    state.record_operation(OperationEntry::now(
+        actor,
+        msgops_service::controls::operation(control),
+        provider,
+        outcome.ok(),
+        outcome.describe(),
+    ));
+    Ok(outcome)
+}
+
+/// The newest on-call operations of every msgops process on this machine, newest first.
+#[tauri::command]
+pub fn operations_audit(state: State<'_, AppState>) -> Result<Vec<OperationEntry>, IpcError> {
+    state
+        .operations
+        .recent(200)
+        .map_err(|e| IpcError::internal(e.to_string()))
 }

@@ -1,4 +1,5 @@
-//! The send history: every finished send with its attempts, and its totals.
+//! The send history: every finished send with its attempts and its origin (this app or a
+//! `msgops serve` on this machine, which write to the same file), and its totals.
 
 use msgops_history::{HistoryFilter, HistoryPage, HistorySummary};
 use tauri::State;

@@ -58,6 +58,44 @@ test("a breaker_transition event turns the card OPEN live", async () => {
   await app.screenshot("dashboard-breaker-open");
 });
 
+test("each chain says its status; on-call resets an OPEN breaker from its card and the operation is listed", async () => {
+  // The mock's SendGrid is OPEN and SMTP unconfigured: the email chain still has SES.
+  assert.equal(await page.getByTestId("chain-status-email").innerText(), "healthy");
+  assert.equal(await page.getByTestId("chain-status-sms").innerText(), "healthy");
+  // Trial first: OPEN → HALF_OPEN, the next send is the trial.
+  await card("sendgrid").getByTestId("control-trial").click();
+  await page.locator('[data-testid="provider-sendgrid"][data-state="HALF_OPEN"]').waitFor();
+  assert.equal(await card("sendgrid").getByTestId("control-trial").count(), 0, "no trial button unless OPEN");
+  // Then a reset: CLOSED, its last error gone, and both operations in the list, newest first.
+  await card("sendgrid").getByTestId("control-reset").click();
+  await page.locator('[data-testid="provider-sendgrid"][data-state="CLOSED"]').waitFor();
+  assert.equal(await card("sendgrid").getByTestId("last-error").count(), 0);
+  assert.equal(await card("sendgrid").getByTestId("control-reset").count(), 0, "nothing left to reset");
+  assert.deepEqual(
+    (await app.calls("control_provider")).map((c) => c.args),
+    [
+      { provider: "sendgrid", control: "trial" },
+      { provider: "sendgrid", control: "reset" },
+    ],
+  );
+  const ops = page.getByTestId("operations").locator("li");
+  await ops.nth(1).waitFor();
+  assert.match(await ops.nth(0).innerText(), /SendGrid breaker reset.*HALF_OPEN → CLOSED; by ops@support-desk \(app\)/);
+  assert.match(await ops.nth(1).innerText(), /SendGrid breaker trial.*OPEN → HALF_OPEN/);
+  // Every SMS provider but the Console down: the SMS chain is degraded and says why.
+  await page.evaluate(() => {
+    const { state, emitChain } = window.__msgops;
+    for (const id of ["sns", "twilio"]) {
+      Object.assign(state.health.sms_providers.find((p) => p.id === id), { breaker_state: "OPEN", is_healthy: false });
+    }
+    const at = new Date().toISOString();
+    return emitChain({ kind: "breaker_transition", channel: "sms", provider: "twilio", transition: { from: "CLOSED", to: "OPEN", at, reason: "3 consecutive failures" } });
+  });
+  await page.getByTestId("chain-status-sms").filter({ hasText: "degraded" }).waitFor();
+  assert.match(await page.getByTestId("chain-reason-sms").innerText(), /^only Console can deliver \(AWS SNS: breaker open; Twilio: breaker open\)$/);
+  await app.screenshot("dashboard-degraded");
+});
+
 test("disabling a provider asks the backend and shows it disabled", async () => {
   await card("console").getByTestId("toggle-enabled").click();
   await card("console").getByTestId("breaker-state").filter({ hasText: "Disabled" }).waitFor();

@@ -94,3 +94,26 @@ test("a send finishing now is on top without reloading the page", async () => {
   assert.match(await rows().first().innerText(), /\+14165550777[\s\S]*Delivered by AWS SNS/);
   await page.getByTestId("history-summary").filter({ hasText: /Sends\s*251(?!\d)/i }).waitFor();
 });
+
+test("the sends of a msgops serve are marked and picked out by origin; a provider's receipt finds its send", async () => {
+  const all = await sends();
+  const fromService = all.filter((r) => r.origin?.kind === "service");
+  await page.getByLabel("Origin").selectOption("service");
+  await range(`1–${fromService.length} of ${fromService.length}`);
+  assert.deepEqual((await app.calls("send_history")).at(-1).args, { filter: { origin: "service", limit: 100, offset: 0 } });
+  for (const text of await rows().allInnerTexts()) assert.match(text, /service/);
+  await page.getByLabel("Origin").selectOption("");
+  await range("1–100 of 250");
+
+  const target = fromService.find((r) => r.outcome.status === "delivered" && r.outcome.attempts.length === 2);
+  const receipt = target.outcome.attempts.find((a) => a.provider_message_id).provider_message_id;
+  await page.getByRole("search", { name: "Filter sends" }).getByLabel("Recipient or receipt").fill(receipt.toUpperCase());
+  await range("1–1 of 1");
+  const row = rows().first();
+  assert.match(await row.innerText(), new RegExp(target.recipient.replace("+", "\\+")));
+  await row.getByRole("button", { name: /Attempts for the send to/ }).click();
+  const expanded = await page.locator("tr.send-attempts").innerText();
+  assert.match(expanded, new RegExp(`receipt\\s+${receipt}`));
+  assert.match(expanded, /Sent by msgops serve on ops-box \(process 4242\)/);
+  await app.screenshot("history-service-receipt");
+});

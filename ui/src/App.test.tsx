@@ -21,6 +21,7 @@ function fakeBackend(): Backend {
     sendHistory: vi.fn(async () => ({ total: 0, sends: [] })),
     historySummary: vi.fn(never),
     getSettings: vi.fn(never),
+    operationsAudit: vi.fn(async () => []),
   } as unknown as Backend;
 }
 

@@ -7,6 +7,7 @@ import type { FallbackCode } from "./bindings/FallbackCode";
 import type { HealthSnapshot } from "./bindings/HealthSnapshot";
 import type { LogClockInfo } from "./bindings/LogClockInfo";
 import type { LogEvent } from "./bindings/LogEvent";
+import type { OperationEntry } from "./bindings/OperationEntry";
 import type { Transition } from "./bindings/Transition";
 import { Codes } from "./components/Codes";
 import { Credentials } from "./components/Credentials";
@@ -14,7 +15,7 @@ import { Dashboard } from "./components/Dashboard";
 import { Diagnostics } from "./components/Diagnostics";
 import { Settings } from "./components/Settings";
 import { TestSend } from "./components/TestSend";
-import { STATE_LABEL, todayByProvider, withClock, type ProviderToday } from "./format";
+import { STATE_LABEL, providerName, todayByProvider, withClock, type ProviderToday } from "./format";
 
 // The chart library is most of the History page's weight: it loads when the page is first opened.
 const History = lazy(() => import("./components/History").then((m) => ({ default: m.History })));
@@ -54,6 +55,11 @@ export function App({ backend }: { backend: Backend }) {
     backend.historySummary(1).then((s) => setToday(todayByProvider(s)), () => undefined);
   }, [backend]);
   const [rotate, setRotate] = useState<CredentialProvider | null>(null);
+  const [operations, setOperations] = useState<OperationEntry[]>([]);
+  const refreshOperations = useCallback(() => {
+    backend.operationsAudit().then(setOperations, () => undefined);
+  }, [backend]);
+  useEffect(refreshOperations, [refreshOperations]);
 
   useEffect(() => {
     // Now, and again as each new day starts at 00:00 UTC (with zeros).
@@ -172,6 +178,15 @@ export function App({ backend }: { backend: Backend }) {
                 setRotate(credentials);
                 setPage("credentials");
               }}
+              onControl={(provider, control) =>
+                backend.controlProvider(provider, control).then(
+                  () => {
+                    refresh();
+                    refreshOperations();
+                  },
+                  (e) => setError(errorMessage(e)),
+                )
+              }
             />
           ) : (
             <p aria-busy="true">Loading provider health…</p>
@@ -193,6 +208,25 @@ export function App({ backend }: { backend: Backend }) {
                       <time>{new Date(t.transition.at).toLocaleTimeString()}</time> <strong>{t.provider}</strong>{" "}
                       {STATE_LABEL[t.transition.from]} → {STATE_LABEL[t.transition.to]}
                       <span className="muted"> — {t.transition.reason}</span>
+                    </li>
+                  ))}
+                </ol>
+              )}
+            </section>
+            <section aria-labelledby="operations-title" className="operations">
+              <h2 id="operations-title">On-call operations</h2>
+              {operations.length === 0 ? (
+                <p className="muted">No breaker resets, trials or probes yet.</p>
+              ) : (
+                <ol data-testid="operations">
+                  {operations.slice(0, 10).map((o, i) => (
+                    <li key={i}>
+                      <time>{new Date(o.at).toLocaleTimeString()}</time> <strong>{providerName(o.provider)}</strong> {o.operation.replace("_", " ")}{" "}
+                      {o.ok ? "" : "(failed) "}
+                      <span className="muted">
+                        — {o.detail}; by {o.actor.user ? `${o.actor.user}@` : ""}
+                        {o.actor.host} ({o.actor.via})
+                      </span>
                     </li>
                   ))}
                 </ol>

@@ -9,8 +9,11 @@ use crate::send::{client_request, runtime};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
-Exit codes: 0 every chain has a healthy provider, 1 a chain has no healthy provider left, \
-2 the health could not be read (service unreachable, bad answer, invalid arguments).")]
+Each chain is healthy, degraded (only its last resort can deliver: for SMS the Console log, \
+which reaches nobody), down or unconfigured (not in use).\n\
+Exit codes: 0 every chain in use is healthy (as the service's 200), 1 one is degraded or down \
+or a required chain is unconfigured (as its 503; see [health] in the configuration), 2 the \
+health could not be read (service unreachable, bad answer, invalid arguments).")]
 pub struct HealthArgs {
     /// Print the JSON of GET /api/v1/health/messaging.
     #[arg(long)]
@@ -39,18 +42,12 @@ pub fn run(args: HealthArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let chains = [("SMS", "sms_providers"), ("Email", "email_providers")];
-    let can_deliver = |list: &str| {
-        health[list]
-            .as_array()
-            .is_some_and(|ps| ps.iter().any(|p| p["is_healthy"] == true))
-    };
     if args.json {
         println!("{health}");
     } else {
-        print!("{}", table(&health, &chains));
+        print!("{}", table(&health));
     }
-    if chains.iter().all(|(_, list)| can_deliver(list)) {
+    if health["ok"] == true {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -83,18 +80,25 @@ fn text<'a>(v: &'a Value, field: &str) -> &'a str {
     v[field].as_str().unwrap_or("-")
 }
 
-fn table(health: &Value, chains: &[(&str, &str)]) -> String {
+/// The chains as a table: each chain's status and why, then each provider.
+fn table(health: &Value) -> String {
     let mut out = String::new();
-    for (title, list) in chains {
-        let providers = health[*list].as_array().cloned().unwrap_or_default();
-        let ok = providers.iter().any(|p| p["is_healthy"] == true);
+    for (title, chain, list) in [
+        ("SMS", "sms", "sms_providers"),
+        ("Email", "email", "email_providers"),
+    ] {
+        let providers = health[list].as_array().cloned().unwrap_or_default();
+        let status = &health["chains"][chain];
+        let shown = match text(status, "status") {
+            "healthy" => "healthy",
+            "degraded" => "DEGRADED",
+            "down" => "DOWN",
+            "unconfigured" => "unconfigured",
+            _ => "unknown",
+        };
         out.push_str(&format!(
-            "{title} chain: {}\n",
-            if ok {
-                "can deliver"
-            } else {
-                "NO HEALTHY PROVIDER"
-            }
+            "{title} chain: {shown} ({})\n",
+            text(status, "reason")
         ));
         for p in &providers {
             let state = if p["is_healthy"] == true {
@@ -145,17 +149,25 @@ mod tests {
                 {"name": "AWSSESProvider", "priority": "PRIMARY", "is_healthy": true,
                  "enabled": true, "configured": true, "breaker_state": "CLOSED"},
             ],
+            "chains": {
+                "sms": {"status": "degraded", "reason": "only Console can deliver (AWS SNS: breaker open)"},
+                "email": {"status": "healthy", "reason": "can deliver through AWS SES"},
+            },
+            "ok": false,
         });
-        let t = table(
-            &health,
-            &[("SMS", "sms_providers"), ("Email", "email_providers")],
+        let t = table(&health);
+        assert!(
+            t.contains("SMS chain: DEGRADED (only Console can deliver (AWS SNS: breaker open))"),
+            "{t}"
         );
-        assert!(t.contains("SMS chain: NO HEALTHY PROVIDER"), "{t}");
         assert!(
             t.contains("AWSSNSProvider") && t.contains("(trial in 121 s)"),
             "{t}"
         );
         assert!(t.contains("last error: HTTP 401"), "{t}");
-        assert!(t.contains("Email chain: can deliver"), "{t}");
+        assert!(
+            t.contains("Email chain: healthy (can deliver through AWS SES)"),
+            "{t}"
+        );
     }
 }

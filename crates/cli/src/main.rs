@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod breaker;
 mod codes;
 mod creds;
 mod health;
@@ -35,10 +36,12 @@ enum Command {
     Creds(creds::CredsArgs),
     /// Run the HTTP service: health, Prometheus metrics, guarded sends, events, OpenAPI.
     Serve(serve::ServeArgs),
-    /// Show the chains' health (exit 0 healthy, 1 a chain cannot deliver, 2 unknown).
+    /// Show the chains' health (exit 0 healthy, 1 degraded or down, 2 unknown).
     Health(health::HealthArgs),
     /// Send one SMS or email (exit 0 primary, 3 fallback, 1 failed, 2 invalid).
     Send(send::SendArgs),
+    /// On-call controls of a running service: reset a breaker, start its trial, probe.
+    Breaker(breaker::BreakerArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Health(args) => health::run(args),
         Command::Send(args) => send::run(args),
+        Command::Breaker(args) => breaker::run(args),
         Command::DefaultConfig => {
             println!("{}", msgops_core::config::Config::default().to_toml());
             ExitCode::SUCCESS

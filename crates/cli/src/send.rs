@@ -1,6 +1,7 @@
 //! `msgops send sms|email`: one message through a chain — in this process, or through a running
 //! service with `--url` (then the per-recipient limits and the idempotency key apply). Prints
-//! the delivery record; the exit code says who delivered.
+//! the delivery record, with the provider's receipt for the delivery; the exit code says who
+//! delivered.
 
 use std::process::ExitCode;
 
@@ -270,43 +271,69 @@ fn report(record: &Value, json: bool) -> ExitCode {
     if json {
         println!("{record}");
     } else {
-        let outcome = &record["outcome"];
-        match outcome["status"].as_str() {
-            Some("delivered") => println!(
-                "delivered to {} by {} ({}) in {:.0} ms, cost ${}",
-                record["recipient"].as_str().unwrap_or("?"),
-                outcome["provider"].as_str().unwrap_or("?"),
-                record["delivered_by_priority"].as_str().unwrap_or("?"),
-                record["duration_ms"].as_f64().unwrap_or(0.0),
-                record["cost_usd"]
-            ),
-            _ => println!(
-                "NOT delivered to {}: {}",
-                record["recipient"].as_str().unwrap_or("?"),
-                outcome["reason"].as_str().unwrap_or("?")
-            ),
-        }
-        for s in outcome["skipped"].as_array().into_iter().flatten() {
-            println!(
-                "  skipped {}: {}",
-                s["provider"].as_str().unwrap_or("?"),
-                s["reason"].as_str().unwrap_or("?")
-            );
-        }
-        for a in outcome["attempts"].as_array().into_iter().flatten() {
-            println!(
-                "  {} {} in {:.0} ms{}",
-                a["provider"].as_str().unwrap_or("?"),
-                a["outcome"].as_str().unwrap_or("?"),
-                a["latency_ms"].as_f64().unwrap_or(0.0),
-                a["error"]
-                    .as_str()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            );
-        }
+        print!("{}", human(record));
     }
     ExitCode::from(exit_code(record))
+}
+
+/// The delivering attempt's receipt (the provider's id for the message), if it gave one.
+fn receipt(outcome: &Value) -> Option<&str> {
+    outcome["attempts"]
+        .as_array()?
+        .iter()
+        .filter(|a| a["outcome"] == "delivered")
+        .find_map(|a| a["provider_message_id"].as_str())
+}
+
+/// The delivery record for people: who delivered (and the provider's receipt for it) or why
+/// nothing was, then each provider skipped and each attempt.
+fn human(record: &Value) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let outcome = &record["outcome"];
+    // Writing to a String cannot fail.
+    let _ = match outcome["status"].as_str() {
+        Some("delivered") => writeln!(
+            out,
+            "delivered to {} by {} ({}) in {:.0} ms, cost ${}{}",
+            record["recipient"].as_str().unwrap_or("?"),
+            outcome["provider"].as_str().unwrap_or("?"),
+            record["delivered_by_priority"].as_str().unwrap_or("?"),
+            record["duration_ms"].as_f64().unwrap_or(0.0),
+            record["cost_usd"],
+            receipt(outcome)
+                .map(|id| format!(", receipt {id}"))
+                .unwrap_or_default()
+        ),
+        _ => writeln!(
+            out,
+            "NOT delivered to {}: {}",
+            record["recipient"].as_str().unwrap_or("?"),
+            outcome["reason"].as_str().unwrap_or("?")
+        ),
+    };
+    for s in outcome["skipped"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  skipped {}: {}",
+            s["provider"].as_str().unwrap_or("?"),
+            s["reason"].as_str().unwrap_or("?")
+        );
+    }
+    for a in outcome["attempts"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {} {} in {:.0} ms{}",
+            a["provider"].as_str().unwrap_or("?"),
+            a["outcome"].as_str().unwrap_or("?"),
+            a["latency_ms"].as_f64().unwrap_or(0.0),
+            a["error"]
+                .as_str()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    }
+    out
 }
 
 #[cfg(test)]
@@ -323,5 +350,37 @@ mod tests {
             exit_code(&json!({"outcome": {"status": "failed"}, "delivered_by_priority": null})),
             1
         );
+    }
+
+    #[test]
+    fn the_human_output_names_the_providers_receipt_for_the_delivery() {
+        let record = json!({
+            "recipient": "+14165550123",
+            "duration_ms": 412.0,
+            "cost_usd": 0.0075,
+            "delivered_by_priority": "SECONDARY",
+            "outcome": {
+                "status": "delivered",
+                "provider": "twilio",
+                "skipped": [],
+                "attempts": [
+                    {"provider": "sns", "outcome": "failed", "latency_ms": 30.0,
+                     "error": "HTTP 503", "provider_message_id": null},
+                    {"provider": "twilio", "outcome": "delivered", "latency_ms": 380.0,
+                     "error": null, "provider_message_id": "SM9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c"},
+                ],
+            },
+        });
+        let text = human(&record);
+        assert_eq!(
+            text.lines().next(),
+            Some("delivered to +14165550123 by twilio (SECONDARY) in 412 ms, cost $0.0075, receipt SM9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c")
+        );
+        assert!(text.contains("  sns failed in 30 ms: HTTP 503"), "{text}");
+
+        // The Console provider gives no receipt: none is claimed.
+        let mut console = record.clone();
+        console["outcome"]["attempts"][1]["provider_message_id"] = Value::Null;
+        assert!(!human(&console).contains("receipt"));
     }
 }

@@ -6,13 +6,18 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use msgops_core::chain::{SendOutcome, SendRecord};
 use msgops_core::config::{config_path, ConfigFile};
+use msgops_core::ChainEvent;
 use msgops_core::{Messaging, ProviderKind};
 use msgops_credentials::{CredentialStore, ExposeSecret, KeychainStore, SecretString};
+use msgops_history::{OriginKind, SendHistory, SendOrigin};
+use msgops_service::ServiceEvent;
 use msgops_service::{
     check_exposure, ApiAuth, AuthScope, LimitRule, LimitsConfig, PrefixRule, ServiceSettings,
     ServiceState, DEFAULT_LISTEN,
 };
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 /// The environment variable that can hold the API token instead of the keychain (containers,
@@ -193,6 +198,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
             email_per_recipient: per_hour(args.email_per_hour),
             sms_prefixes: args.prefix_limits.clone(),
         },
+        operations: Some(msgops_audit::OperationsLog::in_dir(
+            &msgops_core::config::data_dir(),
+        )),
         ..ServiceSettings::default()
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -235,7 +243,11 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
     }
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
+    let finished = messaging.subscribe();
     let state = ServiceState::new(messaging, settings);
+    // Into the app's history (the same file), marked as this service's sends.
+    let stop_recording = CancellationToken::new();
+    let recorder = record_sends(finished, state.subscribe(), stop_recording.clone());
     let config = ConfigFile::open(config_path()).0.current();
     let mut watch = msgops_logwatch::WatchConfig::new(if args.logs.is_empty() {
         config.followed_logs()
@@ -250,6 +262,9 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
     let watcher = Some(feed_codes(watch, state.clone(), shutdown.child_token()));
     let result = msgops_service::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
+    // Sends finished or abandoned while draining are written before the process ends.
+    stop_recording.cancel();
+    let _ = recorder.await;
     if let Some(watcher) = watcher {
         let _ = watcher.await;
     }
@@ -263,6 +278,135 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
             eprintln!("msgops serve: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Records every send the service finishes in the send history the app shows
+/// ([`msgops_history::default_path`], shared with the app and any other `msgops serve`), marked
+/// as the service's, and each send abandoned at shutdown as failed. Once `stop` is cancelled it
+/// writes what was already reported and ends.
+fn record_sends(
+    mut chain: broadcast::Receiver<ChainEvent>,
+    mut service: broadcast::Receiver<ServiceEvent>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let (history, problems) = SendHistory::open(
+        msgops_history::default_path(),
+        msgops_history::DEFAULT_CAP,
+        SendOrigin::this_process(OriginKind::Service),
+    );
+    for problem in problems {
+        eprintln!("msgops serve: send history: {problem}");
+    }
+    eprintln!(
+        "msgops serve: recording sends in {}",
+        history.path().display()
+    );
+    let history = Arc::new(history);
+    tokio::spawn(async move {
+        let (mut chain_open, mut service_open) = (true, true);
+        while chain_open || service_open {
+            let record = tokio::select! {
+                biased;
+                event = chain.recv(), if chain_open => from_chain(event, &mut chain_open),
+                event = service.recv(), if service_open => from_service(event, &mut service_open),
+                () = stop.cancelled() => break,
+            };
+            if let Some(record) = record {
+                write_send(&history, record).await;
+            }
+        }
+        // What was reported before the stop (or before the channels closed).
+        while let Some(event) = buffered(&mut chain) {
+            if let Some(record) = from_chain(event, &mut chain_open) {
+                write_send(&history, record).await;
+            }
+        }
+        while let Some(event) = buffered(&mut service) {
+            if let Some(record) = from_service(event, &mut service_open) {
+                write_send(&history, record).await;
+            }
+        }
+    })
+}
+
+/// The next event already in the channel, if any.
+fn buffered<T: Clone>(
+    events: &mut broadcast::Receiver<T>,
+) -> Option<Result<T, broadcast::error::RecvError>> {
+    use broadcast::error::{RecvError, TryRecvError};
+    match events.try_recv() {
+        Ok(event) => Some(Ok(event)),
+        Err(TryRecvError::Lagged(missed)) => Some(Err(RecvError::Lagged(missed))),
+        Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+    }
+}
+
+fn from_chain(
+    event: Result<ChainEvent, broadcast::error::RecvError>,
+    open: &mut bool,
+) -> Option<SendRecord> {
+    match event {
+        Ok(ChainEvent::SendFinished { record }) => Some(record),
+        Ok(_) => None,
+        Err(broadcast::error::RecvError::Lagged(missed)) => {
+            tracing::error!(
+                missed,
+                "chain events lagged; sends missing from the history"
+            );
+            None
+        }
+        Err(broadcast::error::RecvError::Closed) => {
+            *open = false;
+            None
+        }
+    }
+}
+
+/// A send abandoned at shutdown, as the failed send the service reports it as.
+fn from_service(
+    event: Result<ServiceEvent, broadcast::error::RecvError>,
+    open: &mut bool,
+) -> Option<SendRecord> {
+    match event {
+        Ok(ServiceEvent::SendAbandoned {
+            channel,
+            recipient,
+            started_at,
+            reason,
+        }) => Some(SendRecord {
+            channel,
+            recipient,
+            started_at,
+            duration_ms: (chrono::Utc::now() - started_at).num_milliseconds().max(0) as f64,
+            outcome: SendOutcome::Failed {
+                reason,
+                attempts: Vec::new(),
+                skipped: Vec::new(),
+            },
+        }),
+        Ok(_) => None,
+        Err(broadcast::error::RecvError::Lagged(missed)) => {
+            tracing::error!(
+                missed,
+                "service events lagged; abandoned sends missing from the history"
+            );
+            None
+        }
+        Err(broadcast::error::RecvError::Closed) => {
+            *open = false;
+            None
+        }
+    }
+}
+
+/// Appends one send, off the runtime's threads (the file lock may make it wait).
+async fn write_send(history: &Arc<SendHistory>, record: SendRecord) {
+    let history = history.clone();
+    match tokio::task::spawn_blocking(move || history.record(&record)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "send not written to the history file"),
+        Err(e) => tracing::error!(error = %e, "send not written to the history file"),
     }
 }
 

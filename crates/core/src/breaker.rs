@@ -32,6 +32,17 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+impl BreakerState {
+    /// As the backend writes it: `CLOSED`, `OPEN`, `HALF_OPEN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "CLOSED",
+            BreakerState::Open => "OPEN",
+            BreakerState::HalfOpen => "HALF_OPEN",
+        }
+    }
+}
+
 /// Thresholds of one breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerPolicy {
@@ -336,6 +347,20 @@ impl CircuitBreaker {
         }
     }
 
+    /// Ends an OPEN breaker's cool-down now, on an operator's word: HALF_OPEN, so the next call
+    /// is the trial (a success closes it, a failure opens it again for a whole cool-down).
+    /// Returns `None` when the breaker is not OPEN (CLOSED needs no trial; HALF_OPEN is already
+    /// waiting for its trial).
+    pub fn start_trial(&self, reason: &str) -> Option<Transition> {
+        let policy = self.policy();
+        let mut inner = lock(&self.inner);
+        if let Some(t) = Self::poll_locked(&mut inner, policy) {
+            return Some(t);
+        }
+        (inner.state == BreakerState::Open)
+            .then(|| inner.enter(BreakerState::HalfOpen, reason.to_string()))
+    }
+
     /// Closes the breaker at once and starts a new generation, e.g. after an admin rotated the
     /// provider's key: results of calls admitted before no longer count. Returns the transition
     /// (with `reason`) when there was something to reset: a state other than CLOSED, or failures
@@ -352,6 +377,39 @@ impl CircuitBreaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trial_on_demand_ends_the_cool_down_and_the_next_call_decides() {
+        let b = twilio();
+        assert_eq!(b.start_trial("operator"), None, "CLOSED needs no trial");
+        fail(&b, 3);
+        assert_eq!(b.state(), BreakerState::Open);
+        let t = b
+            .start_trial("trial requested by ops@host (cli)")
+            .expect("a transition");
+        assert_eq!((t.from, t.to), (BreakerState::Open, BreakerState::HalfOpen));
+        assert_eq!(t.reason, "trial requested by ops@host (cli)");
+        assert_eq!(
+            b.start_trial("again"),
+            None,
+            "already waiting for its trial"
+        );
+        // One trial; it fails: OPEN again for a whole cool-down.
+        let trial = permit(&b);
+        assert!(trial.is_trial());
+        assert!(matches!(b.admit(), Admission::Rejected { .. }));
+        let t = trial
+            .failure(ErrorKind::Authentication, "20003")
+            .expect("reopens");
+        assert_eq!(t.to, BreakerState::Open);
+        assert_eq!(b.reading().open_remaining, Some(Duration::from_secs(180)));
+        // Asked again, and this time it succeeds: CLOSED.
+        b.start_trial("again");
+        assert_eq!(
+            permit(&b).success().map(|t| t.to),
+            Some(BreakerState::Closed)
+        );
+    }
 
     fn sns() -> CircuitBreaker {
         CircuitBreaker::new(BreakerPolicy {

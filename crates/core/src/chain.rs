@@ -468,6 +468,32 @@ impl<M: Message> ProviderChain<M> {
         true
     }
 
+    /// Closes a provider's breaker at once, on an operator's word (the upstream cause is fixed):
+    /// its failures, last error and throttling are forgotten, and late results of calls made
+    /// before count for nothing. Returns the breaker's transition when it moved, or `None` for
+    /// a provider not in this chain.
+    pub fn reset_breaker(&self, id: &ProviderKind, reason: &str) -> Option<Option<Transition>> {
+        let entry = self.entry(id)?;
+        let transition = entry.breaker.reset(reason);
+        {
+            let mut stats = lock(&entry.stats);
+            stats.last_error = None;
+            entry.throttle.clear();
+        }
+        self.emit_transition(id, transition.clone());
+        Some(transition)
+    }
+
+    /// Ends an OPEN breaker's cool-down now: the next call is its trial. Returns the
+    /// transition when it moved (not when CLOSED or already HALF_OPEN), or `None` for a
+    /// provider not in this chain.
+    pub fn start_trial(&self, id: &ProviderKind, reason: &str) -> Option<Option<Transition>> {
+        let entry = self.entry(id)?;
+        let transition = entry.breaker.start_trial(reason);
+        self.emit_transition(id, transition.clone());
+        Some(transition)
+    }
+
     /// Takes a provider out of the chain (or puts it back) without touching its credentials.
     pub fn set_enabled(&self, id: &ProviderKind, enabled: bool, reason: &str) -> bool {
         let Some(entry) = self.entry(id) else {
@@ -541,8 +567,12 @@ impl<M: Message> ProviderChain<M> {
     }
 
     /// Sends through the chain, or through one chosen provider only (which is then the last
-    /// resort: the only one to try).
+    /// resort: the only one to try). A send through one chosen provider whose breaker is OPEN
+    /// is its trial: it is made now, and decides the breaker as a trial does.
     pub async fn send_via(&self, message: &M, only: Option<&ProviderKind>) -> SendRecord {
+        if let Some(id) = only {
+            self.start_trial(id, "a test send through this provider only is its trial");
+        }
         let started_at = Utc::now();
         let started = Instant::now();
         let settings = self.settings();

@@ -23,5 +23,5 @@ pub use chain::{
 };
 pub use error::{ErrorKind, SendError};
 pub use message::{Channel, EmailMessage, SmsMessage};
-pub use messaging::Messaging;
+pub use messaging::{Control, ControlOutcome, Messaging};
 pub use provider::{Provider, ProviderKind, Receipt};

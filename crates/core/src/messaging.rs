@@ -6,12 +6,76 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::broadcast;
 
-use crate::chain::{ChainEvent, Priority, ProviderChain, ProviderSpec};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::breaker::{BreakerState, Transition};
+use crate::chain::{ChainEvent, Priority, ProbeResult, ProviderChain, ProviderSpec};
 use crate::config::{self, Config, ProviderDefaults};
 use crate::console::ConsoleSmsProvider;
 use crate::health::{HealthConfig, HealthSnapshot};
-use crate::message::{EmailMessage, SmsMessage};
+use crate::message::{Channel, EmailMessage, SmsMessage};
 use crate::provider::{Provider, ProviderKind};
+
+/// An on-call engineer's control of one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum Control {
+    /// Close the breaker now: the upstream cause is fixed.
+    Reset,
+    /// End the cool-down now: the next call is the trial.
+    Trial,
+    /// Run the provider's health probe now (never counted by the breaker).
+    Probe,
+}
+
+impl Control {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Control::Reset => "reset",
+            Control::Trial => "trial",
+            Control::Probe => "probe",
+        }
+    }
+}
+
+/// What a control did.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct ControlOutcome {
+    pub provider: ProviderKind,
+    pub control: Control,
+    /// The breaker's move, when it moved (a reset of a CLOSED breaker with no failures, or a
+    /// trial of one that is not OPEN, moves nothing).
+    pub transition: Option<Transition>,
+    /// The breaker's state afterwards.
+    pub state: BreakerState,
+    /// The probe's result, for a probe.
+    pub probe: Option<ProbeResult>,
+}
+
+impl ControlOutcome {
+    /// For people and the audit trail: "OPEN → CLOSED", "already CLOSED", "probe failed: ...".
+    pub fn describe(&self) -> String {
+        if let Some(probe) = &self.probe {
+            return match (&probe.ok, &probe.message) {
+                (true, _) => "probe succeeded".to_string(),
+                (false, Some(m)) => format!("probe failed: {m}"),
+                (false, None) => "probe failed".to_string(),
+            };
+        }
+        match &self.transition {
+            Some(t) => format!("{} → {}", t.from.as_str(), t.to.as_str()),
+            None => format!("nothing to do: {}", self.state.as_str()),
+        }
+    }
+
+    /// Whether the control did what it is for: a probe that failed did not.
+    pub fn ok(&self) -> bool {
+        self.probe.as_ref().is_none_or(|p| p.ok)
+    }
+}
 
 pub struct Messaging {
     pub sms: ProviderChain<SmsMessage>,
@@ -114,6 +178,44 @@ impl Messaging {
     pub fn poll_breakers(&self) {
         self.sms.poll_breakers();
         self.email.poll_breakers();
+    }
+
+    /// Runs an operator's control on one provider. `reason` goes into the breaker's
+    /// transition ("reset by ops@laptop (cli)").
+    pub async fn control(
+        &self,
+        id: ProviderKind,
+        control: Control,
+        reason: &str,
+    ) -> ControlOutcome {
+        let transition = match (control, id.channel()) {
+            (Control::Reset, Channel::Sms) => self.sms.reset_breaker(&id, reason).flatten(),
+            (Control::Reset, Channel::Email) => self.email.reset_breaker(&id, reason).flatten(),
+            (Control::Trial, Channel::Sms) => self.sms.start_trial(&id, reason).flatten(),
+            (Control::Trial, Channel::Email) => self.email.start_trial(&id, reason).flatten(),
+            (Control::Probe, Channel::Sms) => {
+                self.sms.probe(&id).await;
+                None
+            }
+            (Control::Probe, Channel::Email) => {
+                self.email.probe(&id).await;
+                None
+            }
+        };
+        let health = self.health();
+        let now = health.providers().find(|p| p.id == id).cloned();
+        ControlOutcome {
+            provider: id,
+            control,
+            transition,
+            state: now
+                .as_ref()
+                .map_or(BreakerState::Closed, |p| p.breaker_state),
+            probe: match control {
+                Control::Probe => now.and_then(|p| p.last_probe),
+                _ => None,
+            },
+        }
     }
 
     /// Whether `id` names a provider of either chain.

@@ -591,3 +591,94 @@ async fn a_replaced_provider_is_used_by_the_next_send_with_its_breaker_reset() {
     assert_eq!(record.outcome.delivered_by(), Some(&twilio));
     assert_eq!(rotated.calls(), 1);
 }
+
+/// On-call's controls: once the upstream cause is fixed, a reset or a trial ends the wait for
+/// the cool-down, and a test send through one OPEN provider is made (as its trial).
+#[tokio::test(start_paused = true)]
+async fn on_call_controls_end_the_wait_for_the_cool_down() {
+    let r = rig(
+        down(),
+        ScriptedProvider::new(
+            (0..3).map(|_| Step::Fail(SendError::authentication("20003").with_code(20003))),
+            Step::Ok,
+        ),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    let twilio = ProviderKind::Twilio;
+    for _ in 0..3 {
+        r.chain.send(&otp()).await;
+    }
+    assert_eq!(
+        r.chain.breaker(&twilio).map(|b| b.state()),
+        Some(BreakerState::Open)
+    );
+    let calls = r.twilio.calls();
+    // OPEN: skipped.
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Console));
+    assert_eq!(r.twilio.calls(), calls);
+
+    // Reset: CLOSED now, and the very next send is delivered by Twilio (its key works again).
+    let t = r
+        .chain
+        .reset_breaker(&twilio, "reset by ops@laptop (cli)")
+        .flatten()
+        .expect("moved");
+    assert_eq!((t.from, t.to), (BreakerState::Open, BreakerState::Closed));
+    assert_eq!(t.reason, "reset by ops@laptop (cli)");
+    assert!(health_of(&r, "twilio").last_error.is_none());
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(record.outcome.delivered_by(), Some(&twilio));
+    // Nothing left to reset.
+    assert_eq!(r.chain.reset_breaker(&twilio, "again"), Some(None));
+    assert_eq!(
+        r.chain
+            .reset_breaker(&ProviderKind::Ses, "not in this chain"),
+        None
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trial_on_demand_and_a_test_send_through_an_open_provider_are_made_now() {
+    let r = rig(
+        ScriptedProvider::new(
+            (0..6).map(|_| Step::Fail(SendError::transient("connection refused"))),
+            Step::Ok,
+        ),
+        ScriptedProvider::instant(),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    let sns = ProviderKind::Sns;
+    for _ in 0..5 {
+        r.chain.send(&otp()).await;
+    }
+    assert_eq!(
+        r.chain.breaker(&sns).map(|b| b.state()),
+        Some(BreakerState::Open)
+    );
+    // A trial on demand: HALF_OPEN, the next send calls SNS once; it fails, OPEN again.
+    let t = r
+        .chain
+        .start_trial(&sns, "trial by ops (api)")
+        .flatten()
+        .expect("moved");
+    assert_eq!(t.to, BreakerState::HalfOpen);
+    let calls = r.sns.calls();
+    let record = r.chain.send(&otp()).await;
+    assert_eq!(r.sns.calls(), calls + 1);
+    assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Twilio));
+    assert_eq!(
+        r.chain.breaker(&sns).map(|b| b.state()),
+        Some(BreakerState::Open)
+    );
+    // A test send through SNS only is made although it is OPEN, and its success closes it.
+    let record = r.chain.send_via(&otp(), Some(&sns)).await;
+    assert_eq!(r.sns.calls(), calls + 2);
+    assert_eq!(record.outcome.delivered_by(), Some(&sns), "{record:?}");
+    assert_eq!(
+        r.chain.breaker(&sns).map(|b| b.state()),
+        Some(BreakerState::Closed)
+    );
+}

@@ -23,7 +23,10 @@ async fn health_json_has_the_backends_shape_with_richer_fields_alongside() {
         .map(String::as_str)
         .collect();
     // The backend's two keys, and msgops' two beside them.
-    assert_eq!(top, vec!["chains", "email_providers", "ok", "sms_providers"]);
+    assert_eq!(
+        top,
+        vec!["chains", "email_providers", "ok", "sms_providers"]
+    );
 
     let names = |chain: &str| -> Vec<(String, String, bool)> {
         json[chain]

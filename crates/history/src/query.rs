@@ -3,6 +3,8 @@ use msgops_core::{Channel, ProviderKind};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::origin::{OriginKind, RecordedSend};
+
 /// Which sends to show. Every field narrows; an empty filter shows everything.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default)]
@@ -14,6 +16,11 @@ pub struct HistoryFilter {
     pub outcome: Option<OutcomeFilter>,
     /// Any part of the recipient; spaces, dashes and parentheses are ignored.
     pub recipient: Option<String>,
+    /// Any part of the recipient or of a provider's receipt id (`provider_message_id`);
+    /// spaces, dashes, parentheses and case are ignored.
+    pub search: Option<String>,
+    /// Sends made by the app, or by a standalone `msgops serve`.
+    pub origin: Option<OriginKind>,
     /// Page size; at most [`HistoryFilter::MAX_LIMIT`].
     pub limit: Option<u32>,
     pub offset: Option<u32>,
@@ -35,7 +42,7 @@ pub enum OutcomeFilter {
 #[ts(export)]
 pub struct HistoryPage {
     pub total: u32,
-    pub sends: Vec<SendRecord>,
+    pub sends: Vec<RecordedSend>,
 }
 
 /// The provider, first in chain order, that a delivered send had to pass over: it failed or
@@ -79,9 +86,25 @@ impl HistoryFilter {
     pub const DEFAULT_LIMIT: u32 = 100;
     pub const MAX_LIMIT: u32 = 1_000;
 
-    fn matches(&self, r: &SendRecord, recipient: Option<&str>) -> bool {
+    fn matches(&self, sent: &RecordedSend, recipient: Option<&str>, search: Option<&str>) -> bool {
+        let r = &sent.record;
         if self.channel.is_some_and(|c| c != r.channel) {
             return false;
+        }
+        if self.origin.is_some_and(|o| o != sent.origin.kind) {
+            return false;
+        }
+        if let Some(q) = search {
+            let receipt = || {
+                r.outcome
+                    .attempts()
+                    .iter()
+                    .filter_map(|a| a.provider_message_id.as_deref())
+                    .any(|id| normalise(id).contains(q))
+            };
+            if !normalise(&r.recipient).contains(q) && !receipt() {
+                return false;
+            }
         }
         if let Some(p) = &self.provider {
             let tried = r.outcome.attempts().iter().any(|a| &a.provider == p)
@@ -100,20 +123,17 @@ impl HistoryFilter {
     }
 
     /// The page of `newest_first` this filter selects.
-    pub fn apply<'a>(&self, newest_first: impl Iterator<Item = &'a SendRecord>) -> HistoryPage {
+    pub fn apply<'a>(&self, newest_first: impl Iterator<Item = &'a RecordedSend>) -> HistoryPage {
         let limit = self
             .limit
             .unwrap_or(Self::DEFAULT_LIMIT)
             .min(Self::MAX_LIMIT) as usize;
         let offset = self.offset.unwrap_or(0) as usize;
-        let recipient = self
-            .recipient
-            .as_deref()
-            .map(normalise)
-            .filter(|q| !q.is_empty());
+        let query = |q: &Option<String>| q.as_deref().map(normalise).filter(|q| !q.is_empty());
+        let (recipient, search) = (query(&self.recipient), query(&self.search));
         let mut total = 0u32;
         let mut sends = Vec::new();
-        for r in newest_first.filter(|r| self.matches(r, recipient.as_deref())) {
+        for r in newest_first.filter(|r| self.matches(r, recipient.as_deref(), search.as_deref())) {
             if (total as usize) >= offset && sends.len() < limit {
                 sends.push(r.clone());
             }

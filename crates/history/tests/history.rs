@@ -4,7 +4,11 @@
 use chrono::{TimeZone, Utc};
 use msgops_core::chain::{Attempt, AttemptOutcome, SendOutcome, SendRecord, Skip, SkipReason};
 use msgops_core::{Channel, ErrorKind, ProviderKind};
-use msgops_history::{HistoryFilter, OutcomeFilter, SendHistory};
+use msgops_history::{HistoryFilter, OriginKind, OutcomeFilter, SendHistory, SendOrigin};
+
+fn app() -> SendOrigin {
+    SendOrigin::this_process(OriginKind::App)
+}
 
 fn attempt(provider: &str, ok: bool, cost: f64) -> Attempt {
     Attempt {
@@ -116,7 +120,7 @@ fn incident() -> Vec<SendRecord> {
 }
 
 fn filled(dir: &tempfile::TempDir) -> SendHistory {
-    let (history, problems) = SendHistory::open(dir.path().join("sends.jsonl"), 100);
+    let (history, problems) = SendHistory::open(dir.path().join("sends.jsonl"), 100, app());
     assert!(problems.is_empty(), "{problems:?}");
     for r in incident() {
         history.record(&r).unwrap();
@@ -130,11 +134,11 @@ fn sends_come_back_newest_first_and_survive_a_restart() {
     let history = filled(&dir);
     let page = history.query(&HistoryFilter::default());
     assert_eq!(page.total, 6);
-    assert_eq!(page.sends[0].recipient, "+14165550166");
-    assert_eq!(page.sends[5].recipient, "+14165550123");
+    assert_eq!(page.sends[0].record.recipient, "+14165550166");
+    assert_eq!(page.sends[5].record.recipient, "+14165550123");
     drop(history);
 
-    let (reopened, problems) = SendHistory::open(dir.path().join("sends.jsonl"), 100);
+    let (reopened, problems) = SendHistory::open(dir.path().join("sends.jsonl"), 100, app());
     assert!(problems.is_empty());
     assert_eq!(reopened.query(&HistoryFilter::default()), page);
 }
@@ -148,7 +152,7 @@ fn filters_narrow_by_channel_provider_outcome_and_any_part_of_the_recipient() {
             .query(&f)
             .sends
             .into_iter()
-            .map(|s| s.recipient)
+            .map(|s| s.record.recipient)
             .collect()
     };
     assert_eq!(
@@ -212,7 +216,11 @@ fn pages_are_counted_over_every_match() {
         ..Default::default()
     });
     assert_eq!(page.total, 6);
-    let shown: Vec<_> = page.sends.iter().map(|s| s.recipient.as_str()).collect();
+    let shown: Vec<_> = page
+        .sends
+        .iter()
+        .map(|s| s.record.recipient.as_str())
+        .collect();
     assert_eq!(shown, ["+14165550177", "+1 (416) 555-0199"]);
 }
 
@@ -256,33 +264,33 @@ fn a_damaged_line_is_reported_and_skipped_and_nothing_else_is_lost() {
     text.insert_str(second, "{\"channel\":\"sms\", truncated by a crash\n");
     std::fs::write(&path, text).unwrap();
 
-    let (history, problems) = SendHistory::open(&path, 100);
+    let (history, problems) = SendHistory::open(&path, 100, app());
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("line 2"), "{}", problems[0]);
     assert_eq!(history.len(), 6);
     // And it keeps appending after the bad line.
     history.record(&incident()[0]).unwrap();
-    assert_eq!(SendHistory::open(&path, 100).0.len(), 7);
+    assert_eq!(SendHistory::open(&path, 100, app()).0.len(), 7);
 }
 
 #[test]
 fn the_oldest_fall_off_past_the_cap_and_the_file_is_compacted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sends.jsonl");
-    let (history, _) = SendHistory::open(&path, 2);
+    let (history, _) = SendHistory::open(&path, 2, app());
     for r in incident() {
         history.record(&r).unwrap();
     }
     assert_eq!(history.len(), 2);
     drop(history);
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 6);
-    let (reopened, problems) = SendHistory::open(&path, 2);
+    let (reopened, problems) = SendHistory::open(&path, 2, app());
     assert!(problems.is_empty());
     let kept: Vec<_> = reopened
         .query(&HistoryFilter::default())
         .sends
         .into_iter()
-        .map(|s| s.recipient)
+        .map(|s| s.record.recipient)
         .collect();
     assert_eq!(kept, ["+14165550166", "ops@example.com"]);
     assert_eq!(
@@ -298,9 +306,107 @@ fn an_unwritable_file_is_an_error_but_the_send_is_still_listed() {
     // A directory where the file should be: every write fails.
     let path = dir.path().join("sends.jsonl");
     std::fs::create_dir(&path).unwrap();
-    let (history, problems) = SendHistory::open(&path, 10);
+    let (history, problems) = SendHistory::open(&path, 10, app());
     assert!(!problems.is_empty());
     let err = history.record(&incident()[0]).unwrap_err().to_string();
     assert!(err.contains("cannot write the send history"), "{err}");
     assert_eq!(history.len(), 1);
+}
+
+#[test]
+fn search_finds_a_send_by_any_part_of_its_recipient_or_of_a_providers_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (history, _) = SendHistory::open(dir.path().join("sends.jsonl"), 100, app());
+    let mut ses = send(
+        22,
+        9,
+        "ops@example.com",
+        vec![attempt("ses", true, 0.0001)],
+        vec![],
+    );
+    if let SendOutcome::Delivered { attempts, .. } = &mut ses.outcome {
+        attempts[0].provider_message_id =
+            Some("0100018F-2A3B-4C5D-9E8F-000000000000-000000".into());
+    }
+    let mut twilio = send(
+        22,
+        10,
+        "+14165550188",
+        vec![attempt("sns", false, 0.0), attempt("twilio", true, 0.0075)],
+        vec![],
+    );
+    if let SendOutcome::Delivered { attempts, .. } = &mut twilio.outcome {
+        attempts[1].provider_message_id = Some("SM9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c".into());
+    }
+    for r in [&ses, &twilio, &incident()[0]] {
+        history.record(r).unwrap();
+    }
+    let q = |search: &str| -> Vec<String> {
+        history
+            .query(&HistoryFilter {
+                search: Some(search.into()),
+                ..Default::default()
+            })
+            .sends
+            .into_iter()
+            .map(|s| s.record.recipient)
+            .collect()
+    };
+    // Pasted from the provider's console, in any case, with or without its dashes.
+    assert_eq!(q("sm9f2c4e6a8b"), ["+14165550188"]);
+    assert_eq!(q("0100018f-2a3b-4c5d"), ["ops@example.com"]);
+    assert_eq!(q("0100018F2A3B"), ["ops@example.com"]);
+    // And still the recipient, as support staff read it out.
+    assert_eq!(q("555-0123"), ["+14165550123"]);
+    assert_eq!(q("example"), ["ops@example.com"]);
+    assert!(q("SM0000").is_empty());
+    assert_eq!(q(" ").len(), 3, "an empty search narrows nothing");
+}
+
+#[test]
+fn sends_carry_the_origin_of_the_store_that_recorded_them_and_can_be_filtered_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sends.jsonl");
+    let (app_store, _) = SendHistory::open(&path, 100, app());
+    let (service, _) = SendHistory::open(
+        &path,
+        100,
+        SendOrigin {
+            kind: OriginKind::Service,
+            host: Some("ops-box".into()),
+            pid: Some(4242),
+        },
+    );
+    let [a, b, c, ..] = &incident()[..] else {
+        unreachable!()
+    };
+    app_store.record(a).unwrap();
+    service.record(b).unwrap();
+    service.record(c).unwrap();
+
+    let by = |kind| -> Vec<(String, SendOrigin)> {
+        app_store
+            .query(&HistoryFilter {
+                origin: kind,
+                ..Default::default()
+            })
+            .sends
+            .into_iter()
+            .map(|s| (s.record.recipient, s.origin))
+            .collect()
+    };
+    let service_origin = SendOrigin {
+        kind: OriginKind::Service,
+        host: Some("ops-box".into()),
+        pid: Some(4242),
+    };
+    assert_eq!(
+        by(Some(OriginKind::Service)),
+        [
+            (c.recipient.clone(), service_origin.clone()),
+            (b.recipient.clone(), service_origin)
+        ]
+    );
+    assert_eq!(by(Some(OriginKind::App)), [(a.recipient.clone(), app())]);
+    assert_eq!(by(None).len(), 3);
 }

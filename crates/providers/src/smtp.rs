@@ -3,10 +3,18 @@
 //! connection pool. The probe connects, says EHLO and authenticates on a fresh connection.
 //!
 //! Classification of replies: 4xx → `Transient`; 530/534/535 (authentication) →
-//! `Authentication`; other 5xx → `Permanent`; connection refused, TLS failures and timeouts →
-//! `Transient`. lettre has one timeout for connecting and for each command, set to the request
-//! timeout; the whole send is also bounded by connect + request timeouts, and running past that
-//! is `Ambiguous` (DATA may have been accepted).
+//! `Authentication`; other 5xx → `Permanent`; connection refused, TLS failures and connect
+//! timeouts → `Transient`. lettre's timeout covers the TCP connect; the whole send is bounded by
+//! connect + request timeouts, and running past that is `Ambiguous` (DATA may have been
+//! accepted).
+//!
+//! A send that does not end with an answer (timed out here, or cancelled by the chain's own
+//! timeout or an abort) leaves its pooled connection mid-conversation: a late reply on it would
+//! be read as the next send's answer (a `354` taken for "accepted"). Such a send therefore
+//! throws the whole pool away; the next send opens a fresh connection.
+//!
+//! The receipt is the server's queue id when its final reply names one (`250 2.0.0 Ok: queued
+//! as 4FZXK3`, Postfix and most MTAs), else the reply's text.
 
 use async_trait::async_trait;
 use lettre::message::header::ContentType;
@@ -58,8 +66,47 @@ pub fn is_local_host(host: &str) -> bool {
 pub struct SmtpProvider {
     settings: SmtpSettings,
     from: Mailbox,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: std::sync::RwLock<std::sync::Arc<AsyncSmtpTransport<Tokio1Executor>>>,
     redactor: Redactor,
+}
+
+/// Throws the provider's connection pool away when dropped armed: the send it guards ended
+/// without an answer.
+struct PoolReset<'a> {
+    provider: &'a SmtpProvider,
+    armed: bool,
+}
+
+impl Drop for PoolReset<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        match self.provider.settings.transport(true) {
+            Ok(fresh) => {
+                *self
+                    .provider
+                    .transport
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    std::sync::Arc::new(fresh);
+                tracing::info!(provider = "smtp", "a send ended without an answer: its connections are closed, the next send opens a fresh one");
+            }
+            Err(e) => {
+                tracing::warn!(provider = "smtp", error = %e, "cannot open a fresh SMTP transport")
+            }
+        }
+    }
+}
+
+/// The queue id in a final reply's text (`2.0.0 Ok: queued as 4FZXK3`), if it names one.
+fn queue_id(reply: &str) -> Option<&str> {
+    let lower = reply.to_ascii_lowercase();
+    let at = lower.find("queued as ")? + "queued as ".len();
+    reply[at..]
+        .split(|c: char| c.is_whitespace() || c == ')' || c == ';' || c == ',')
+        .next()
+        .filter(|id| !id.is_empty())
 }
 
 impl SmtpSettings {
@@ -175,7 +222,7 @@ impl SmtpProvider {
         Ok(Self {
             settings,
             from,
-            transport,
+            transport: std::sync::RwLock::new(std::sync::Arc::new(transport)),
             redactor,
         })
     }
@@ -203,11 +250,26 @@ impl Provider<EmailMessage> for SmtpProvider {
     async fn send(&self, message: &EmailMessage) -> Result<Receipt, SendError> {
         let email = self.build_message(message)?;
         let limit = self.settings.timeouts.connect + self.settings.timeouts.request;
-        match tokio::time::timeout(limit, self.transport.send(email)).await {
+        let transport = self
+            .transport
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut reset = PoolReset {
+            provider: self,
+            armed: true,
+        };
+        let answer = tokio::time::timeout(limit, transport.send(email)).await;
+        reset.armed = answer.is_err();
+        drop(reset);
+        match answer {
             Ok(Ok(response)) => {
                 tracing::info!(provider = "smtp", to = %message.to, "email sent via SMTP");
+                let text = response.message().collect::<Vec<_>>().join(" ");
                 Ok(Receipt {
-                    provider_message_id: response.message().next().map(str::to_owned),
+                    provider_message_id: queue_id(&text)
+                        .map(str::to_owned)
+                        .or_else(|| (!text.trim().is_empty()).then(|| text.trim().to_owned())),
                 })
             }
             Ok(Err(e)) => Err(self.redactor.error(classify(&e))),
@@ -230,6 +292,17 @@ impl Provider<EmailMessage> for SmtpProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_receipt_is_the_queue_id_when_the_reply_names_one() {
+        assert_eq!(queue_id("2.0.0 Ok: queued as 4FZXK3"), Some("4FZXK3"));
+        assert_eq!(
+            queue_id("OK id=1 (Queued as abc-1; thank you)"),
+            Some("abc-1")
+        );
+        assert_eq!(queue_id("OK"), None);
+        assert_eq!(queue_id("queued as "), None);
+    }
 
     #[test]
     fn plain_smtp_is_only_for_this_machine() {

@@ -68,6 +68,8 @@ pub enum ApiErrorCode {
     /// Idempotency-Key, which ended without an answer (abandoned at shutdown, or its task
     /// stopped). Nothing was sent for it; retry after `Retry-After` (503).
     DuplicateNotSent,
+    /// No such provider or control (404).
+    NotFound,
     /// A bug in msgops (500).
     Internal,
 }
@@ -85,6 +87,7 @@ impl ApiErrorCode {
             ApiErrorCode::ShuttingDown
             | ApiErrorCode::SendAbandoned
             | ApiErrorCode::DuplicateNotSent => StatusCode::SERVICE_UNAVAILABLE,
+            ApiErrorCode::NotFound => StatusCode::NOT_FOUND,
             ApiErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,7 +139,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
+pub(crate) fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => (
             status,
@@ -751,6 +754,7 @@ async fn require_token(
         (name = "metrics", description = "Prometheus"),
         (name = "messages", description = "Sends through the chains"),
         (name = "events", description = "Live events"),
+        (name = "operations", description = "On-call controls: breaker reset and trial, probes"),
     )
 )]
 struct ApiDoc;
@@ -803,7 +807,8 @@ fn routers() -> (OpenApiRouter<ServiceState>, OpenApiRouter<ServiceState>) {
     let guarded = OpenApiRouter::new()
         .routes(routes!(send_sms))
         .routes(routes!(send_email))
-        .routes(routes!(events));
+        .routes(routes!(events))
+        .routes(routes!(crate::controls::provider_control));
     (open, guarded)
 }
 

@@ -170,6 +170,39 @@ pub struct HealthSnapshot {
     ok: bool,
 }
 
+/// An on-call control of one provider.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    Reset,
+    Trial,
+    Probe,
+}
+
+/// A breaker's move, and why.
+#[derive(ToSchema)]
+pub struct Transition {
+    from: BreakerState,
+    to: BreakerState,
+    at: DateTime<Utc>,
+    /// "reset by cli ops@laptop@127.0.0.1:50412 (api)", "3 consecutive failures (last: ...)".
+    reason: String,
+}
+
+/// What a control did.
+#[derive(ToSchema)]
+pub struct ControlOutcome {
+    provider: ProviderKind,
+    control: Control,
+    /// The breaker's move; null when nothing moved (a reset of a CLOSED breaker with no
+    /// failures, a trial of one that is not OPEN, a probe).
+    transition: Option<Transition>,
+    /// The breaker's state afterwards.
+    state: BreakerState,
+    /// For a probe: its result.
+    probe: Option<ProbeResult>,
+}
+
 /// One provider call made during a send.
 #[derive(ToSchema)]
 pub struct Attempt {

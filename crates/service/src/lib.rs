@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod controls;
 pub mod doc;
 pub mod emulated;
 pub mod events;
@@ -74,6 +75,33 @@ pub fn check_exposure(addr: SocketAddr, auth: &ApiAuth) -> Result<(), ServiceErr
     Err(ServiceError::ExposedWithoutAuth { addr, why })
 }
 
+/// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere): the signals that ask a service to drain and
+/// stop.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` is cancelled, then shuts down gracefully: no new
 /// connections or sends; event streams end; requests under way get their answer; sends under way
 /// finish within the grace period (default: the chains' send deadline + 2 s) or are recorded as
@@ -110,8 +138,11 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
     });
     let signal = shutdown.clone();
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(async move { signal.cancelled().await });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { signal.cancelled().await });
     let outcome = tokio::select! {
         result = server.into_future() => result.map_err(ServiceError::from),
         () = async { shutdown.cancelled().await; tokio::time::sleep(grace + Duration::from_secs(2)).await } => {

@@ -34,6 +34,9 @@ pub struct ServiceSettings {
     pub shutdown_grace: Option<Duration>,
     /// How often OPEN breakers are checked for the end of their cool-down (HALF_OPEN events).
     pub breaker_poll_interval: Duration,
+    /// Where on-call controls are recorded (`operations.jsonl` in the data directory); `None`
+    /// records nothing.
+    pub operations: Option<msgops_audit::OperationsLog>,
 }
 
 impl Default for ServiceSettings {
@@ -44,6 +47,7 @@ impl Default for ServiceSettings {
             idempotency: IdempotencyConfig::default(),
             shutdown_grace: None,
             breaker_poll_interval: Duration::from_secs(1),
+            operations: None,
         }
     }
 }

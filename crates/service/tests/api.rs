@@ -199,7 +199,15 @@ async fn health_json_has_the_backends_shape_field_by_field() {
     assert_eq!(status, 200);
     let object = body.as_object().expect("object");
     assert!(object.contains_key("email_providers") && object.contains_key("sms_providers"));
-    assert_eq!(object.len(), 2, "only the backend's two lists at the top");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["chains", "email_providers", "ok", "sms_providers"],
+        "the backend's two lists, and msgops' chain status beside them"
+    );
+    assert_eq!(body["chains"]["sms"]["status"], "healthy");
+    assert_eq!(body["ok"], true);
     let backend_fields = |list: &str| -> Vec<(String, String, bool)> {
         body[list]
             .as_array()
@@ -317,12 +325,142 @@ async fn a_disabled_fallback_and_failing_sms_providers_make_health_503() {
         .expect("array")
         .iter()
         .all(|p| p["is_healthy"] == false));
+    assert_eq!(body["chains"]["sms"]["status"], "down");
     service
         .state
         .messaging()
         .sms
         .set_enabled(&console, true, "test");
-    assert_eq!(service.get("/api/v1/health/messaging").await.0, 200);
+    // The Console back, and only it: the incident itself. Degraded, never green.
+    let (status, body) = service.get("/api/v1/health/messaging").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["chains"]["sms"]["status"], "degraded");
+    assert_eq!(body["chains"]["sms"]["can_deliver"], json!(["console"]));
+    assert_eq!(body["chains"]["email"]["status"], "healthy");
+    assert_eq!(body["ok"], false);
+    service.stop().await;
+}
+
+/// On-call controls over the API: token required, the breaker moves at once, and each one is
+/// in the operations audit trail with the client's address and what it declared.
+#[tokio::test]
+async fn breaker_controls_need_the_token_act_at_once_and_are_audited() {
+    let audit_dir = tempfile::tempdir().expect("tempdir");
+    let log = msgops_audit::OperationsLog::in_dir(audit_dir.path());
+    let mut setup = Setup {
+        failing: vec!["twilio"],
+        ..Setup::default()
+    };
+    setup.settings.operations = Some(log.clone());
+    let service = start(setup).await;
+    service
+        .state
+        .messaging()
+        .sms
+        .set_enabled(&ProviderKind::Sns, false, "test");
+    for n in 0..3 {
+        assert_eq!(service.sms(&format!("+1416555020{n}")).await.0, 200);
+    }
+    let (_, health) = service.get("/api/v1/health/messaging").await;
+    assert_eq!(health["sms_providers"][1]["breaker_state"], "OPEN");
+
+    let url = |what: &str| format!("{}/api/v1/providers/{what}", service.base);
+    // No token: refused, nothing moves, nothing recorded.
+    let r = service
+        .http
+        .post(url("twilio/reset"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(log.recent(10).expect("audit").is_empty());
+    // Unknown provider or control: 404 with the choices.
+    for (what, says) in [
+        ("pigeon/reset", "sns, twilio"),
+        ("twilio/kick", "reset, trial or probe"),
+    ] {
+        let r = service
+            .http
+            .post(url(what))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status().as_u16(), 404);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["code"], "not_found");
+        assert!(
+            body["message"].as_str().unwrap_or_default().contains(says),
+            "{body}"
+        );
+    }
+    // Trial: OPEN → HALF_OPEN now.
+    let r = service
+        .http
+        .post(url("twilio/trial"))
+        .bearer_auth(TOKEN)
+        .header("X-Msgops-Actor", "cli ops@laptop")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["transition"]["from"], "OPEN");
+    assert_eq!(body["transition"]["to"], "HALF_OPEN");
+    assert_eq!(body["state"], "HALF_OPEN");
+    // Reset: CLOSED, the failures forgotten.
+    let r = service
+        .http
+        .post(url("twilio/reset"))
+        .bearer_auth(TOKEN)
+        .header("X-Msgops-Actor", "cli ops@laptop")
+        .send()
+        .await
+        .expect("post");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["state"], "CLOSED", "{body}");
+    let reason = body["transition"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("reset by cli ops@laptop@127.0.0.1:"),
+        "{reason}"
+    );
+    let (_, health) = service.get("/api/v1/health/messaging").await;
+    assert_eq!(health["sms_providers"][1]["breaker_state"], "CLOSED");
+    assert_eq!(health["sms_providers"][1]["consecutive_failures"], 0);
+    // Probe: answered with its result, the breaker untouched.
+    let r = service
+        .http
+        .post(url("console/probe"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("post");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["probe"]["ok"], true, "{body}");
+    assert_eq!(body["transition"], Value::Null);
+
+    let entries = log.recent(10).expect("audit");
+    let summary: Vec<(String, String, bool)> = entries
+        .iter()
+        .map(|e| (format!("{:?}", e.operation), e.provider.to_string(), e.ok))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("Probe".to_string(), "console".to_string(), true),
+            ("BreakerReset".to_string(), "twilio".to_string(), true),
+            ("BreakerTrial".to_string(), "twilio".to_string(), true),
+        ]
+    );
+    let reset = &entries[1];
+    assert_eq!(reset.actor.via, msgops_audit::Via::Api);
+    assert_eq!(reset.actor.user.as_deref(), Some("cli ops@laptop"));
+    assert!(
+        reset.actor.host.starts_with("127.0.0.1:"),
+        "{:?}",
+        reset.actor
+    );
+    assert_eq!(reset.detail, "HALF_OPEN → CLOSED");
     service.stop().await;
 }
 

@@ -5,6 +5,11 @@
 // Every command is one entry of `handlers`; a command without one is rejected the way the
 // backend rejects errors ({code, message}) and recorded in `unmocked`, which the tests check.
 import { emit } from "@tauri-apps/api/event";
+import type { Control } from "../../../ui/src/bindings/Control";
+import type { ControlOutcome } from "../../../ui/src/bindings/ControlOutcome";
+import type { OperationEntry } from "../../../ui/src/bindings/OperationEntry";
+import type { ProviderKind } from "../../../ui/src/bindings/ProviderKind";
+import type { Transition } from "../../../ui/src/bindings/Transition";
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { CHAIN_EVENT, LOG_EVENT, LOG_RESET_EVENT } from "../../../ui/src/api/tauri";
 import type { ApplyImportRequest } from "../../../ui/src/bindings/ApplyImportRequest";
@@ -58,6 +63,7 @@ const state = {
   settings: settingsFrom(health, [fixtures.BACKEND_LOG]),
   secrets: fixtures.secrets(),
   audit: fixtures.audit(),
+  operations: [] as OperationEntry[],
   /** Providers whose next calls fail with an authentication error. */
   failing: new Set<string>(["sns"]),
   /** What the clipboard plugin was last asked to hold. */
@@ -129,10 +135,12 @@ function sendTest(request: TestSendRequest): TestSendResult {
   const chain = request.channel === "sms" ? state.health.sms_providers : state.health.email_providers;
   const attempts: Attempt[] = [];
   const skipped: Skip[] = [];
-  let deliveredBy: string | null = null;
+  let deliveredBy: ProviderKind | null = null;
   for (const p of chain) {
     if (deliveredBy || (request.provider && p.id !== request.provider)) continue;
-    const skip = !p.enabled ? "disabled" : !p.configured ? "not_configured" : p.breaker_state === "OPEN" ? "breaker_open" : null;
+    // A test send through one provider only is made even when its breaker is OPEN: its trial.
+    const open = p.breaker_state === "OPEN" && !request.provider;
+    const skip = !p.enabled ? "disabled" : !p.configured ? "not_configured" : open ? "breaker_open" : null;
     if (skip) {
       skipped.push({ provider: p.id, reason: skip });
       continue;
@@ -146,9 +154,16 @@ function sendTest(request: TestSendRequest): TestSendResult {
       error: fails ? "HTTP 403: The security token included in the request is invalid" : null,
       provider_code: null,
       cost_usd: fails ? 0 : p.cost_per_message_usd,
+      provider_message_id: fails ? null : `${p.id}-${p.sent + 1}`,
     });
     if (fails) p.failed += 1;
     else {
+      if (p.breaker_state !== "CLOSED") {
+        p.breaker_state = "CLOSED";
+        p.consecutive_failures = 0;
+        p.open_until = null;
+        p.is_healthy = true;
+      }
       p.sent += 1;
       p.cost_usd += p.cost_per_message_usd;
       deliveredBy = p.id;
@@ -168,11 +183,40 @@ type Handler = (args: any) => unknown;
 
 export const handlers: Record<string, Handler> = {
   app_status: () => state.status,
-  health_snapshot: () => state.health,
+  health_snapshot: () => fixtures.withChains(state.health),
   set_provider_enabled: ({ provider, enabled }: { provider: string; enabled: boolean }) => {
     findProvider(provider).enabled = enabled;
-    return state.health;
+    return fixtures.withChains(state.health);
   },
+  control_provider: ({ provider, control }: { provider: ProviderKind; control: Control }): ControlOutcome => {
+    const p = findProvider(provider);
+    const from = p.breaker_state;
+    let transition: Transition | null = null;
+    const move = (to: ProviderHealth["breaker_state"], reason: string) => {
+      transition = { from, to, at: new Date().toISOString(), reason };
+      p.breaker_state = to;
+      p.open_until = null;
+      p.open_remaining_ms = null;
+      setTimeout(() => emitChain({ kind: "breaker_transition", channel: p.channel, provider: p.id, transition: transition as Transition }));
+    };
+    const by = "ops@support-desk (app)";
+    if (control === "reset" && (from !== "CLOSED" || p.consecutive_failures > 0)) {
+      move("CLOSED", `reset by ${by}`);
+      p.consecutive_failures = 0;
+      p.last_error = null;
+      p.is_healthy = p.enabled && p.configured;
+      state.failing.delete(p.id);
+    } else if (control === "trial" && from === "OPEN") {
+      move("HALF_OPEN", `trial by ${by}`);
+    }
+    if (control === "probe") p.last_probe = { ok: true, error_kind: null, message: null, at: new Date().toISOString() };
+    const outcome: ControlOutcome = { provider: p.id, control, transition, state: p.breaker_state, probe: control === "probe" ? p.last_probe : null };
+    const detail = transition ? `${from} → ${p.breaker_state}` : control === "probe" ? "probe succeeded" : `nothing to do: ${p.breaker_state}`;
+    const operation = control === "reset" ? "breaker_reset" : control === "trial" ? "breaker_trial" : "probe";
+    state.operations.unshift({ at: new Date().toISOString(), actor: { via: "app", user: "ops", host: "support-desk" }, operation, provider: p.id, ok: true, detail });
+    return outcome;
+  },
+  operations_audit: () => state.operations,
   send_test: ({ request }: { request: TestSendRequest }) => {
     const result = sendTest(request);
     state.sends.push(result.record);

@@ -3,6 +3,7 @@
 import type { AppStatus } from "../../../ui/src/bindings/AppStatus";
 import type { CredentialAuditEntry } from "../../../ui/src/bindings/CredentialAuditEntry";
 import type { FallbackCode } from "../../../ui/src/bindings/FallbackCode";
+import type { ChainHealth } from "../../../ui/src/bindings/ChainHealth";
 import type { HealthSnapshot } from "../../../ui/src/bindings/HealthSnapshot";
 import type { ImportPreview } from "../../../ui/src/bindings/ImportPreview";
 import type { KeychainHealth } from "../../../ui/src/bindings/KeychainHealth";
@@ -56,9 +57,41 @@ function provider(fields: Partial<ProviderHealth> & Pick<ProviderHealth, "id" | 
   };
 }
 
+/**
+ * Each chain's status from its providers, as `ChainHealth::of` in crates/core/src/health.rs:
+ * healthy when a provider before the last resort can deliver, degraded when only the last
+ * resort can, down when none can, unconfigured when only the Console has what it needs.
+ */
+export function chainHealth(providers: ProviderHealth[]): ChainHealth {
+  const can = (p: ProviderHealth) => p.is_healthy && !p.throttled_until;
+  const why = (ps: ProviderHealth[]) =>
+    ps
+      .filter((p) => !can(p))
+      .map((p) => `${p.display_name}: ${!p.configured ? "not configured" : !p.enabled ? "disabled" : p.breaker_state === "OPEN" ? "breaker open" : "unavailable"}`)
+      .join("; ");
+  const before = providers.slice(0, -1);
+  const last = providers[providers.length - 1];
+  const can_deliver = providers.filter(can).map((p) => p.id);
+  if (!providers.some((p) => p.configured && p.id !== "console")) {
+    return { status: "unconfigured", reason: "no provider with credentials is set up", can_deliver };
+  }
+  if (before.some(can)) {
+    return { status: "healthy", reason: `can deliver through ${before.filter(can).map((p) => p.display_name).join(", ")}`, can_deliver };
+  }
+  if (last && can(last)) return { status: "degraded", reason: `only ${last.display_name} can deliver (${why(before)})`, can_deliver };
+  return { status: "down", reason: `no provider can deliver (${why(providers)})`, can_deliver };
+}
+
+/** The snapshot with its chains' status worked out again from its providers. */
+export function withChains(h: Pick<HealthSnapshot, "sms_providers" | "email_providers">): HealthSnapshot {
+  const chains = { sms: chainHealth(h.sms_providers), email: chainHealth(h.email_providers) };
+  const fails = (s: ChainHealth["status"]) => s === "degraded" || s === "down";
+  return { ...h, chains, ok: !fails(chains.sms.status) && !fails(chains.email.status) };
+}
+
 export function health(): HealthSnapshot {
   const now = Date.now();
-  return {
+  return withChains({
     sms_providers: [
       provider({ id: "sns", name: "AWSSNSProvider", display_name: "AWS SNS", channel: "sms", priority: "PRIMARY", sent: 1204, failed: 3, cost_usd: 7.82, cost_per_message_usd: 0.00645, rate_per_second: 20, rate_available: 20 }),
       provider({ id: "twilio", name: "TwilioSMSProvider", display_name: "Twilio", channel: "sms", priority: "SECONDARY", sent: 96, failed: 1, cost_usd: 0.76, cost_per_message_usd: 0.0079, rate_per_second: 10, rate_available: 10 }),
@@ -83,7 +116,7 @@ export function health(): HealthSnapshot {
       }),
       provider({ id: "smtp", name: "SMTPEmailProvider", display_name: "SMTP", channel: "email", priority: "FALLBACK", is_healthy: false, configured: false, last_probe: null }),
     ],
-  };
+  });
 }
 
 export const appStatus = (): AppStatus => ({

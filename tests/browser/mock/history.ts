@@ -1,17 +1,27 @@
-// The fake send history: seeded sends, and the query and summary of crates/history
-// (query.rs, summary.rs) over them, simplified.
+// The fake send history: seeded sends (the app's and some of a `msgops serve`), and the query
+// and summary of crates/history (query.rs, summary.rs) over them, simplified.
 import type { Attempt } from "../../../ui/src/bindings/Attempt";
 import type { Channel } from "../../../ui/src/bindings/Channel";
 import type { DayCost } from "../../../ui/src/bindings/DayCost";
+import type { FailoverRoute } from "../../../ui/src/bindings/FailoverRoute";
 import type { HistoryFilter } from "../../../ui/src/bindings/HistoryFilter";
 import type { HistoryPage } from "../../../ui/src/bindings/HistoryPage";
 import type { HistorySummary } from "../../../ui/src/bindings/HistorySummary";
+import type { ProviderKind } from "../../../ui/src/bindings/ProviderKind";
+import type { RecordedSend } from "../../../ui/src/bindings/RecordedSend";
+import type { SendOrigin } from "../../../ui/src/bindings/SendOrigin";
 import type { SendRecord } from "../../../ui/src/bindings/SendRecord";
 
-const CHAIN: Record<Channel, string[]> = { sms: ["sns", "twilio", "console"], email: ["ses", "sendgrid", "smtp"] };
+/** A send in the fake history; one pushed without an origin (a test send) is the app's. */
+export type StoredSend = SendRecord & { origin?: SendOrigin };
+
+const APP: SendOrigin = { kind: "app", host: "ops-laptop", pid: 812 };
+export const SERVICE: SendOrigin = { kind: "service", host: "ops-box", pid: 4242 };
+
+const CHAIN: Record<Channel, ProviderKind[]> = { sms: ["sns", "twilio", "console"], email: ["ses", "sendgrid", "smtp"] };
 const DAY_MS = 86_400_000;
 
-const attempt = (provider: string, delivered: boolean, cost_usd: number): Attempt => ({
+const attempt = (provider: ProviderKind, delivered: boolean, cost_usd: number, i: number): Attempt => ({
   provider,
   outcome: delivered ? "delivered" : "failed",
   latency_ms: delivered ? 310 : 1_250,
@@ -19,13 +29,15 @@ const attempt = (provider: string, delivered: boolean, cost_usd: number): Attemp
   error: delivered ? null : "HTTP 503: Service Unavailable",
   provider_code: null,
   cost_usd: delivered ? cost_usd : 0,
+  provider_message_id: delivered ? `msg-${provider}-${(i + 1).toString(16).padStart(6, "0")}` : null,
 });
 
 /**
  * `n` sends over the last 20 days, oldest first: one in three is an email, some fail over
- * from the first provider to the second, and every 25th fails on both.
+ * from the first provider to the second, and every 25th fails on both; every 4th was made by
+ * `msgops serve`. Delivered attempts carry a receipt `msg-<provider>-<i + 1 in hex>`.
  */
-export function seedSends(n: number): SendRecord[] {
+export function seedSends(n: number): StoredSend[] {
   const now = Date.now();
   return Array.from({ length: n }, (_, i) => {
     const channel: Channel = i % 3 === 2 ? "email" : "sms";
@@ -33,12 +45,13 @@ export function seedSends(n: number): SendRecord[] {
     const cost = channel === "sms" ? 0.00645 : 0.0001;
     const attempts =
       i % 25 === 24
-        ? [attempt(first, false, cost), attempt(second, false, cost)]
+        ? [attempt(first, false, cost, i), attempt(second, false, cost, i)]
         : i % 8 === 5 || (channel === "email" && i % 6 === 5)
-          ? [attempt(first, false, cost), attempt(second, true, cost * 1.2)]
-          : [attempt(first, true, cost)];
+          ? [attempt(first, false, cost, i), attempt(second, true, cost * 1.2, i)]
+          : [attempt(first, true, cost, i)];
     const delivered = attempts.find((a) => a.outcome === "delivered");
     return {
+      origin: i % 4 === 3 ? SERVICE : APP,
       channel,
       recipient: channel === "sms" ? `+1416555${String(1000 + i).slice(-4)}` : `ops${i}@example.com`,
       started_at: new Date(now - (n - i) * ((20 * DAY_MS) / n)).toISOString(),
@@ -51,7 +64,7 @@ export function seedSends(n: number): SendRecord[] {
 }
 
 /** The provider a delivered send failed over from (the first in chain order that failed or was passed over). */
-function failedOverFrom(r: SendRecord): string | null {
+function failedOverFrom(r: SendRecord): ProviderKind | null {
   if (r.outcome.status !== "delivered") return null;
   const from = [
     ...r.outcome.attempts.filter((a) => a.outcome === "failed").map((a) => a.provider),
@@ -63,8 +76,12 @@ function failedOverFrom(r: SendRecord): string | null {
 
 const normalise = (s: string) => s.replace(/[\s()-]/g, "").toLowerCase();
 
-export function queryHistory(sends: SendRecord[], filter: HistoryFilter): HistoryPage {
+const receipts = (r: SendRecord) => r.outcome.attempts.flatMap((a) => (a.provider_message_id ? [a.provider_message_id] : []));
+
+export function queryHistory(sends: StoredSend[], filter: HistoryFilter): HistoryPage {
+  const search = normalise(filter.search ?? "");
   const matching = sends
+    .map((r): RecordedSend => ({ ...r, origin: r.origin ?? APP }))
     .filter((r) => {
       const o = r.outcome;
       if (filter.channel && r.channel !== filter.channel) return false;
@@ -73,6 +90,8 @@ export function queryHistory(sends: SendRecord[], filter: HistoryFilter): Histor
       if (filter.outcome === "failed" && o.status !== "failed") return false;
       if (filter.outcome === "failed_over" && failedOverFrom(r) === null) return false;
       if (filter.recipient && !normalise(r.recipient).includes(normalise(filter.recipient))) return false;
+      if (filter.origin && r.origin.kind !== filter.origin) return false;
+      if (search && ![r.recipient, ...receipts(r)].some((text) => normalise(text).includes(search))) return false;
       return true;
     })
     .reverse();
@@ -80,11 +99,11 @@ export function queryHistory(sends: SendRecord[], filter: HistoryFilter): Histor
   return { total: matching.length, sends: matching.slice(offset, offset + (filter.limit ?? 100)) };
 }
 
-export function summarise(sends: SendRecord[], days: number): HistorySummary {
+export function summarise(sends: StoredSend[], days: number): HistorySummary {
   const since = new Date(Date.now() - (days - 1) * DAY_MS).toISOString().slice(0, 10);
   const summary: HistorySummary = { since, days, sends: 0, delivered: 0, failed: 0, failed_over: 0, total_cost_usd: 0, cost_per_day: [], failover_routes: [] };
   const perDay = new Map<string, DayCost>();
-  const routes = new Map<string, { from: string; to: string; count: number }>();
+  const routes = new Map<string, FailoverRoute>();
   for (const r of sends) {
     const day = r.started_at.slice(0, 10);
     if (day < since) continue;

@@ -24,6 +24,10 @@ import type { HistorySummary } from "../bindings/HistorySummary";
 import type { SavedSettings } from "../bindings/SavedSettings";
 import type { Settings } from "../bindings/Settings";
 import type { SettingsProblem } from "../bindings/SettingsProblem";
+import type { Control } from "../bindings/Control";
+import type { ControlOutcome } from "../bindings/ControlOutcome";
+import type { OperationEntry } from "../bindings/OperationEntry";
+import type { ProviderKind } from "../bindings/ProviderKind";
 
 export interface Backend {
   healthSnapshot(): Promise<HealthSnapshot>;
@@ -32,6 +36,10 @@ export interface Backend {
   /** Puts text on the system clipboard. */
   copyText(text: string): Promise<void>;
   setProviderEnabled(provider: string, enabled: boolean): Promise<HealthSnapshot>;
+  /** On-call controls of one provider: reset its breaker, start its trial now, or probe it. */
+  controlProvider(provider: ProviderKind, control: Control): Promise<ControlOutcome>;
+  /** The newest on-call operations of every msgops process on this machine, newest first. */
+  operationsAudit(): Promise<OperationEntry[]>;
   /** Calls `handler` for every chain event; resolves to an unsubscribe function. */
   onChainEvent(handler: (event: ChainEvent) => void): Promise<() => void>;
 

@@ -18,6 +18,8 @@ export const tauriBackend: Backend = {
   appStatus: () => invoke("app_status"),
   copyText: (text) => writeText(text),
   setProviderEnabled: (provider, enabled) => invoke("set_provider_enabled", { provider, enabled }),
+  controlProvider: (provider, control) => invoke("control_provider", { provider, control }),
+  operationsAudit: () => invoke("operations_audit"),
   onChainEvent: (handler) => listen<ChainEvent>(CHAIN_EVENT, (e) => handler(e.payload)),
   logSnapshot: () => invoke("log_snapshot"),
   onLogEvent: (handler) => listen<LogEvent>(LOG_EVENT, (e) => handler(e.payload)),

@@ -17,6 +17,11 @@ function AttemptStep({ attempt }: { attempt: Attempt }) {
       <span>{attempt.outcome === "delivered" ? "delivered" : failure}</span>
       <span>{formatLatency(attempt.latency_ms)}</span>
       <span>{formatUsd(attempt.cost_usd)}</span>
+      {attempt.outcome === "delivered" && attempt.provider_message_id && (
+        <span className="attempt-receipt">
+          receipt <span className="mono">{attempt.provider_message_id}</span>
+        </span>
+      )}
       {(attempt.error || attempt.provider_code !== null) && (
         <span className="attempt-error">
           {attempt.error}
@@ -29,7 +34,8 @@ function AttemptStep({ attempt }: { attempt: Attempt }) {
 
 /**
  * What the chain did for one send, in chain order: each provider called (outcome, latency,
- * cost, error) and each provider passed over with the reason.
+ * cost, error, and the provider's receipt id for the delivery) and each provider passed over
+ * with the reason.
  */
 export function AttemptTimeline({ attempts, skipped }: { attempts: Attempt[]; skipped: Skip[] }) {
   const steps: Step[] = [

@@ -6,11 +6,12 @@ import type { ChainEvent } from "../bindings/ChainEvent";
 import type { HistoryFilter } from "../bindings/HistoryFilter";
 import type { HistoryPage } from "../bindings/HistoryPage";
 import type { HistorySummary } from "../bindings/HistorySummary";
-import type { SendRecord } from "../bindings/SendRecord";
+import type { RecordedSend } from "../bindings/RecordedSend";
 import { costDays } from "./CostChart";
 import { History } from "./History";
 
-const failedOver: SendRecord = {
+const failedOver: RecordedSend = {
+  origin: { kind: "app", host: "ops-laptop", pid: 812 },
   channel: "sms",
   recipient: "+14165550123",
   started_at: "2026-11-23T12:00:00Z",
@@ -19,15 +20,42 @@ const failedOver: SendRecord = {
     status: "delivered",
     provider: "console",
     attempts: [
-      { provider: "twilio", outcome: "failed", latency_ms: 380, error_kind: "authentication", error: "Authenticate", provider_code: 20003, cost_usd: 0 },
-      { provider: "console", outcome: "delivered", latency_ms: 2, error_kind: null, error: null, provider_code: null, cost_usd: 0 },
+      { provider: "twilio", outcome: "failed", latency_ms: 380, error_kind: "authentication", error: "Authenticate", provider_code: 20003, cost_usd: 0, provider_message_id: null },
+      { provider: "console", outcome: "delivered", latency_ms: 2, error_kind: null, error: null, provider_code: null, cost_usd: 0, provider_message_id: null },
     ],
     skipped: [{ provider: "sns", reason: "breaker_open" }],
   },
 };
 
-function sendAt(i: number): SendRecord {
+/** Delivered by SES for `msgops serve` on ops-box, with SES's receipt. */
+const fromService: RecordedSend = {
+  origin: { kind: "service", host: "ops-box", pid: 4242 },
+  channel: "email",
+  recipient: "ops@example.com",
+  started_at: "2026-11-23T12:05:00Z",
+  duration_ms: 95,
+  outcome: {
+    status: "delivered",
+    provider: "ses",
+    attempts: [
+      {
+        provider: "ses",
+        outcome: "delivered",
+        latency_ms: 95,
+        error_kind: null,
+        error: null,
+        provider_code: null,
+        cost_usd: 0.0001,
+        provider_message_id: "0100018f2a3b4c5d-9e8f0000-0000-0000-0000-000000000000-000000",
+      },
+    ],
+    skipped: [],
+  },
+};
+
+function sendAt(i: number): RecordedSend {
   return {
+    origin: { kind: "app", host: null, pid: null },
     channel: "email",
     recipient: `user${i}@example.com`,
     started_at: new Date(Date.UTC(2026, 10, 23, 12, 0, 0) - i * 60_000).toISOString(),
@@ -35,7 +63,7 @@ function sendAt(i: number): SendRecord {
     outcome: {
       status: "delivered",
       provider: "ses",
-      attempts: [{ provider: "ses", outcome: "delivered", latency_ms: 90, error_kind: null, error: null, provider_code: null, cost_usd: 0.0001 }],
+      attempts: [{ provider: "ses", outcome: "delivered", latency_ms: 90, error_kind: null, error: null, provider_code: null, cost_usd: 0.0001, provider_message_id: null }],
       skipped: [],
     },
   };
@@ -61,7 +89,7 @@ const summary: HistorySummary = {
 };
 
 /** A history of `total` sends, paged as the backend pages it. */
-function fakeBackend({ total = 1, sends = [failedOver] as SendRecord[] } = {}) {
+function fakeBackend({ total = 1, sends = [failedOver] as RecordedSend[] } = {}) {
   let onEvent: ((e: ChainEvent) => void) | null = null;
   const sendHistory = vi.fn(async (filter: HistoryFilter): Promise<HistoryPage> => {
     const offset = filter.offset ?? 0;
@@ -88,6 +116,8 @@ function fakeBackend({ total = 1, sends = [failedOver] as SendRecord[] } = {}) {
 }
 
 const lastFilter = (f: ReturnType<typeof fakeBackend>) => f.sendHistory.mock.lastCall?.[0];
+/** For the tests that count requests: no poll comes between. */
+const NO_POLL = 3_600_000;
 
 describe("History", () => {
   it("shows the totals and the failover routes of the window, and asks again when the window changes", async () => {
@@ -129,11 +159,11 @@ describe("History", () => {
     expect(days[6].total).toBeCloseTo(0.0004);
   });
 
-  it("narrows the sends by channel, provider, outcome and recipient, back on the first page each time", async () => {
+  it("narrows the sends by channel, provider, outcome, origin and recipient or receipt, back on the first page each time", async () => {
     const f = fakeBackend();
     // Many matches, one row shown: the filter is what matters here.
     f.sendHistory.mockImplementation(async () => ({ total: 250, sends: [failedOver] }));
-    render(<History backend={f.backend} />);
+    render(<History backend={f.backend} pollMs={NO_POLL} />);
     await screen.findByText("1–1 of 250");
     expect(lastFilter(f)).toEqual({ limit: 100, offset: 0 });
 
@@ -158,14 +188,70 @@ describe("History", () => {
     await userEvent.click(screen.getByRole("button", { name: "Older" }));
     await waitFor(() => expect(lastFilter(f)?.offset).toBe(100));
     const calls = f.sendHistory.mock.calls.length;
-    await userEvent.type(screen.getByLabelText("Recipient"), "(416) 555");
+    await userEvent.type(screen.getByLabelText("Recipient or receipt"), "(416) 555");
     // Debounced: one request once typing pauses, not one per key.
-    await waitFor(() => expect(lastFilter(f)).toEqual({ channel: "sms", provider: "twilio", outcome: "failed_over", recipient: "(416) 555", limit: 100, offset: 0 }));
+    await waitFor(() => expect(lastFilter(f)).toEqual({ channel: "sms", provider: "twilio", outcome: "failed_over", search: "(416) 555", limit: 100, offset: 0 }));
     expect(f.sendHistory.mock.calls.length).toBe(calls + 1);
 
     // Switching to email drops a provider that is not in the email chain.
     await userEvent.selectOptions(screen.getByLabelText("Channel"), "email");
-    expect(lastFilter(f)).toEqual({ channel: "email", outcome: "failed_over", recipient: "(416) 555", limit: 100, offset: 0 });
+    expect(lastFilter(f)).toEqual({ channel: "email", outcome: "failed_over", search: "(416) 555", limit: 100, offset: 0 });
+
+    expect(within(screen.getByLabelText("Origin")).getAllByRole("option").map((o) => o.textContent)).toEqual([
+      "Any origin",
+      "This app",
+      "msgops serve",
+    ]);
+    await userEvent.selectOptions(screen.getByLabelText("Origin"), "service");
+    expect(lastFilter(f)).toEqual({ channel: "email", outcome: "failed_over", origin: "service", search: "(416) 555", limit: 100, offset: 0 });
+    await userEvent.selectOptions(screen.getByLabelText("Origin"), "");
+    expect(lastFilter(f)).toEqual({ channel: "email", outcome: "failed_over", search: "(416) 555", limit: 100, offset: 0 });
+  });
+
+  it("searches receipts too: a provider's message id pasted into the search box asks for it", async () => {
+    const f = fakeBackend();
+    render(<History backend={f.backend} />);
+    await screen.findByText("1–1 of 1");
+    await userEvent.type(screen.getByLabelText("Recipient or receipt"), "0100018f2a3b");
+    await waitFor(() => expect(lastFilter(f)).toEqual({ search: "0100018f2a3b", limit: 100, offset: 0 }));
+  });
+
+  it("marks the service's sends, says which process made each, and shows the receipt of the delivery", async () => {
+    const f = fakeBackend({ total: 2, sends: [fromService, failedOver] });
+    render(<History backend={f.backend} />);
+    const serviceToggle = await screen.findByRole("button", { name: /Attempts for the send to ops@example\.com/ });
+    const serviceRow = serviceToggle.closest("tr")!;
+    const badge = within(serviceRow).getByText("service");
+    expect(badge).toHaveClass("badge");
+    expect(badge).toHaveAttribute("title", "Sent by msgops serve on ops-box (process 4242)");
+    const appRow = screen.getByRole("button", { name: /Attempts for the send to \+14165550123/ }).closest("tr")!;
+    expect(within(appRow).queryByText("service")).not.toBeInTheDocument();
+
+    await userEvent.click(serviceToggle);
+    const timeline = screen.getByRole("list", { name: "Attempts" });
+    const [delivered] = within(timeline).getAllByRole("listitem");
+    expect(delivered).toHaveTextContent("AWS SESdelivered");
+    expect(delivered).toHaveTextContent("receipt 0100018f2a3b4c5d-9e8f0000-0000-0000-0000-000000000000-000000");
+    expect(timeline.closest("td")).toHaveTextContent("Sent by msgops serve on ops-box (process 4242)");
+  });
+
+  it("shows no receipt where the provider gave none, and the app as the origin of its own sends", async () => {
+    const f = fakeBackend();
+    render(<History backend={f.backend} />);
+    await userEvent.click(await screen.findByRole("button", { name: /Attempts for the send to \+14165550123/ }));
+    const timeline = screen.getByRole("list", { name: "Attempts" });
+    expect(timeline).not.toHaveTextContent("receipt");
+    expect(timeline.closest("td")).toHaveTextContent("Sent by the app on ops-laptop (process 812)");
+  });
+
+  it("asks again every little while when shown, for the sends other processes made", async () => {
+    const f = fakeBackend();
+    render(<History backend={f.backend} pollMs={40} />);
+    await screen.findByText("1–1 of 1");
+    const pages = f.sendHistory.mock.calls.length;
+    const summaries = f.historySummary.mock.calls.length;
+    await waitFor(() => expect(f.sendHistory.mock.calls.length).toBeGreaterThan(pages + 1));
+    expect(f.historySummary.mock.calls.length).toBeGreaterThan(summaries);
   });
 
   it("pages through the sends with Newer and Older", async () => {
@@ -213,7 +299,7 @@ describe("History", () => {
 
   it("fetches the page and the summary again when a send finishes, not on other events", async () => {
     const f = fakeBackend();
-    render(<History backend={f.backend} />);
+    render(<History backend={f.backend} pollMs={NO_POLL} />);
     await screen.findByTestId("history-summary");
     await screen.findByText("1–1 of 1");
     const pages = f.sendHistory.mock.calls.length;

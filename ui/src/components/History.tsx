@@ -8,6 +8,11 @@ import { CostChart } from "./CostChart";
 import { SendTable } from "./SendTable";
 
 const WINDOWS = [7, 30, 90];
+/**
+ * How often the page asks again while it is shown: sends made by a `msgops serve` on this
+ * machine reach the history without an event in this window.
+ */
+export const HISTORY_POLL_MS = 15_000;
 
 function SummaryStrip({ summary }: { summary: HistorySummary }) {
   const facts: [string, string][] = [
@@ -106,9 +111,13 @@ function HistoryOverview({ backend, reload }: { backend: Backend; reload: number
   );
 }
 
-/** Every send the window has made, with what it cost and where it failed over. Live. */
-export function History({ backend }: { backend: Backend }) {
-  // Bumped by each finished send: both halves fetch again.
+/**
+ * Every send the app and any `msgops serve` on this machine have made, with what it cost and
+ * where it failed over. Live.
+ */
+export function History({ backend, pollMs = HISTORY_POLL_MS }: { backend: Backend; pollMs?: number }) {
+  // Bumped by each finished send and, while the window is in view, every `pollMs`: both
+  // halves fetch again.
   const [reload, setReload] = useState(0);
   useEffect(() => {
     const unlisten = backend.onChainEvent((event) => {
@@ -118,6 +127,12 @@ export function History({ backend }: { backend: Backend }) {
       unlisten.then((f) => f());
     };
   }, [backend]);
+  useEffect(() => {
+    const timer = setInterval(() => {
+      if (document.visibilityState === "visible") setReload((n) => n + 1);
+    }, pollMs);
+    return () => clearInterval(timer);
+  }, [pollMs]);
 
   return (
     <div className="history">

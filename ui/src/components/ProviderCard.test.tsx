@@ -34,6 +34,31 @@ function twilio(overrides: Partial<ProviderHealth> = {}): ProviderHealth {
 }
 
 describe("ProviderCard", () => {
+  it("offers the controls that make sense for the breaker's state, and runs them", async () => {
+    const calls: string[] = [];
+    const onControl = async (c: string) => {
+      calls.push(c);
+    };
+    const { rerender } = render(<ProviderCard provider={twilio()} now={() => NOW} onControl={onControl} />);
+    // CLOSED with no failures: nothing to reset or try, only a probe.
+    expect(screen.queryByTestId("control-reset")).toBeNull();
+    expect(screen.queryByTestId("control-trial")).toBeNull();
+    await userEvent.click(screen.getByTestId("control-probe"));
+    rerender(
+      <ProviderCard
+        provider={twilio({ breaker_state: "OPEN", is_healthy: false, consecutive_failures: 3, open_until: new Date(NOW + 60_000).toISOString() })}
+        now={() => NOW}
+        onControl={onControl}
+      />,
+    );
+    await userEvent.click(screen.getByTestId("control-trial"));
+    await userEvent.click(screen.getByTestId("control-reset"));
+    expect(calls).toEqual(["probe", "trial", "reset"]);
+    // A provider without credentials has no controls.
+    rerender(<ProviderCard provider={twilio({ configured: false, is_healthy: false })} now={() => NOW} onControl={onControl} />);
+    expect(screen.queryByTestId("control-probe")).toBeNull();
+  });
+
   it("shows CLOSED with icon, word and failures against the threshold", () => {
     render(<ProviderCard provider={twilio({ consecutive_failures: 2 })} now={() => NOW} />);
     expect(screen.getByTestId("breaker-state")).toHaveTextContent("✓ Closed");

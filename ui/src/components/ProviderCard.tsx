@@ -1,4 +1,5 @@
 import { useEffect, useState } from "react";
+import type { Control } from "../bindings/Control";
 import type { ProviderHealth } from "../bindings/ProviderHealth";
 import { ERROR_KIND_LABEL, STATE_HINT, STATE_LABEL, formatCountdown, formatUsd, type ProviderToday } from "../format";
 
@@ -26,6 +27,7 @@ export function ProviderCard({
   onToggle,
   today,
   onFix,
+  onControl,
 }: {
   provider: ProviderHealth;
   now?: () => number;
@@ -34,7 +36,15 @@ export function ProviderCard({
   today?: ProviderToday;
   /** Opens the rotation of this provider's key (shown when the provider refused its key). */
   onFix?: () => void;
+  /** On-call controls: reset the breaker, start its trial now, probe now. */
+  onControl?: (control: Control) => Promise<unknown>;
 }) {
+  const [busy, setBusy] = useState<Control | null>(null);
+  const control = (c: Control) => {
+    if (!onControl) return;
+    setBusy(c);
+    onControl(c).finally(() => setBusy(null));
+  };
   const left = useCountdown(provider.open_until, now);
   const state = provider.breaker_state;
   const status = !provider.enabled ? "disabled" : !provider.configured ? "unconfigured" : state.toLowerCase();
@@ -107,6 +117,23 @@ export function ProviderCard({
           Probe {provider.last_probe.ok ? "OK" : `failed: ${provider.last_probe.message ?? "no details"}`} at{" "}
           {new Date(provider.last_probe.at).toLocaleTimeString()}
         </p>
+      )}
+      {onControl && provider.configured && (
+        <div className="controls" role="group" aria-label={`${provider.display_name} controls`}>
+          {(state !== "CLOSED" || provider.consecutive_failures > 0) && (
+            <button type="button" onClick={() => control("reset")} disabled={busy !== null} data-testid="control-reset" title="The upstream cause is fixed: close the breaker now">
+              {busy === "reset" ? "Resetting…" : "Reset breaker"}
+            </button>
+          )}
+          {state === "OPEN" && (
+            <button type="button" onClick={() => control("trial")} disabled={busy !== null} data-testid="control-trial" title="End the cool-down now: the next send is the trial">
+              {busy === "trial" ? "Starting…" : "Try now"}
+            </button>
+          )}
+          <button type="button" onClick={() => control("probe")} disabled={busy !== null} data-testid="control-probe" title="Check the provider and our credentials now (never counted by the breaker)">
+            {busy === "probe" ? "Probing…" : "Probe now"}
+          </button>
+        </div>
       )}
       {onToggle && (
         <button type="button" className="link-button" onClick={() => onToggle(!provider.enabled)} data-testid="toggle-enabled">

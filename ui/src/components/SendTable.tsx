@@ -5,23 +5,38 @@ import { errorMessage } from "../api/backend";
 import type { Channel } from "../bindings/Channel";
 import type { HistoryFilter } from "../bindings/HistoryFilter";
 import type { HistoryPage } from "../bindings/HistoryPage";
+import type { OriginKind } from "../bindings/OriginKind";
 import type { OutcomeFilter } from "../bindings/OutcomeFilter";
+import type { RecordedSend } from "../bindings/RecordedSend";
+import type { SendOrigin } from "../bindings/SendOrigin";
 import type { SendOutcome } from "../bindings/SendOutcome";
-import type { SendRecord } from "../bindings/SendRecord";
 import { CHAIN, CHANNEL_LABEL, formatCount, formatLatency, formatUsd, providerName } from "../format";
 import { AttemptTimeline } from "./AttemptTimeline";
 
 export const PAGE_SIZE = 100;
-/** How long the recipient search waits for typing to pause. */
-export const RECIPIENT_DEBOUNCE_MS = 300;
+/** How long the search (recipient or receipt) waits for typing to pause. */
+export const SEARCH_DEBOUNCE_MS = 300;
 
-type Narrowing = Pick<HistoryFilter, "channel" | "provider" | "outcome" | "recipient">;
+type Narrowing = Pick<HistoryFilter, "channel" | "provider" | "outcome" | "origin" | "search">;
 
 const OUTCOME_LABEL: Record<OutcomeFilter, string> = {
   delivered: "Delivered",
   failed: "Failed",
   failed_over: "Failed over",
 };
+
+const ORIGIN_LABEL: Record<OriginKind, string> = {
+  app: "This app",
+  service: "msgops serve",
+};
+
+/** Which process made the send, for people: "msgops serve on ops-box (process 4242)". */
+export function originText(origin: SendOrigin): string {
+  const who = origin.kind === "service" ? "msgops serve" : "the app";
+  const where = origin.host ? ` on ${origin.host}` : "";
+  const process = origin.pid !== null ? ` (process ${origin.pid})` : "";
+  return `${who}${where}${process}`;
+}
 
 /** Delivered, but not by the first provider able to take it (as `failed_over_from` in crates/history). */
 export function failedOver(outcome: SendOutcome): boolean {
@@ -38,13 +53,13 @@ function compact(n: Narrowing): Narrowing {
 }
 
 function SendFilters({ narrowing, onChange }: { narrowing: Narrowing; onChange: (n: Narrowing) => void }) {
-  const [recipient, setRecipient] = useState(narrowing.recipient ?? "");
+  const [search, setSearch] = useState(narrowing.search ?? "");
   useEffect(() => {
-    const wanted = recipient.trim() || undefined;
-    if (wanted === narrowing.recipient) return;
-    const t = setTimeout(() => onChange({ ...narrowing, recipient: wanted }), RECIPIENT_DEBOUNCE_MS);
+    const wanted = search.trim() || undefined;
+    if (wanted === narrowing.search) return;
+    const t = setTimeout(() => onChange({ ...narrowing, search: wanted }), SEARCH_DEBOUNCE_MS);
     return () => clearTimeout(t);
-  }, [recipient, narrowing, onChange]);
+  }, [search, narrowing, onChange]);
 
   const providers = narrowing.channel ? CHAIN[narrowing.channel] : [...CHAIN.sms, ...CHAIN.email];
   return (
@@ -92,9 +107,20 @@ function SendFilters({ narrowing, onChange }: { narrowing: Narrowing; onChange: 
           ))}
         </select>
       </label>
+      <label>
+        Origin
+        <select value={narrowing.origin ?? ""} onChange={(e) => onChange({ ...narrowing, origin: (e.target.value || undefined) as OriginKind | undefined })}>
+          <option value="">Any origin</option>
+          {(Object.keys(ORIGIN_LABEL) as OriginKind[]).map((o) => (
+            <option key={o} value={o}>
+              {ORIGIN_LABEL[o]}
+            </option>
+          ))}
+        </select>
+      </label>
       <label className="send-filters-recipient">
-        Recipient
-        <input type="search" value={recipient} onChange={(e) => setRecipient(e.target.value)} placeholder="Any part of a number or address" />
+        Recipient or receipt
+        <input type="search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="Any part of a number, an address or a provider's receipt id" />
       </label>
     </form>
   );
@@ -110,7 +136,7 @@ function OutcomeCell({ outcome }: { outcome: SendOutcome }) {
   );
 }
 
-function SendRow({ record, id, open, onToggle }: { record: SendRecord; id: string; open: boolean; onToggle: () => void }) {
+function SendRow({ record, id, open, onToggle }: { record: RecordedSend; id: string; open: boolean; onToggle: () => void }) {
   const time = new Date(record.started_at).toLocaleString();
   const cost = record.outcome.attempts.reduce((sum, a) => sum + a.cost_usd, 0);
   return (
@@ -124,6 +150,11 @@ function SendRow({ record, id, open, onToggle }: { record: SendRecord; id: strin
         </td>
         <td>
           <time dateTime={record.started_at}>{time}</time>
+          {record.origin.kind === "service" && (
+            <span className="badge badge-origin" title={`Sent by ${originText(record.origin)}`}>
+              service
+            </span>
+          )}
         </td>
         <td>{CHANNEL_LABEL[record.channel]}</td>
         <td className="mono">{record.recipient}</td>
@@ -138,6 +169,7 @@ function SendRow({ record, id, open, onToggle }: { record: SendRecord; id: strin
           <td />
           <td colSpan={6}>
             <AttemptTimeline attempts={record.outcome.attempts} skipped={record.outcome.skipped} />
+            <p className="send-origin muted">Sent by {originText(record.origin)}</p>
           </td>
         </tr>
       )}
@@ -161,7 +193,7 @@ function Pager({ offset, shown, total, onOffset }: { offset: number; shown: numb
   );
 }
 
-const keyOf = (r: SendRecord) => `${r.started_at}|${r.channel}|${r.recipient}`;
+const keyOf = (r: RecordedSend) => `${r.started_at}|${r.channel}|${r.recipient}|${r.origin.host}|${r.origin.pid}`;
 
 /** The sends, newest first, filtered and paged by the backend. */
 export function SendTable({ backend, reload }: { backend: Backend; reload: number }) {

@@ -16,8 +16,8 @@ const result: TestSendResult = {
       status: "delivered",
       provider: "console",
       attempts: [
-        { provider: "twilio", outcome: "failed", latency_ms: 8, error_kind: "authentication", error: "Authenticate", provider_code: 20003, cost_usd: 0 },
-        { provider: "console", outcome: "delivered", latency_ms: 1, error_kind: null, error: null, provider_code: null, cost_usd: 0 },
+        { provider: "twilio", outcome: "failed", latency_ms: 8, error_kind: "authentication", error: "Authenticate", provider_code: 20003, cost_usd: 0, provider_message_id: null },
+        { provider: "console", outcome: "delivered", latency_ms: 1, error_kind: null, error: null, provider_code: null, cost_usd: 0, provider_message_id: "console-1" },
       ],
       skipped: [{ provider: "sns", reason: "breaker_open" }],
     },

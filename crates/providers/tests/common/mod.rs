@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+pub mod scripted_smtp;
+
 pub const FAKE_TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const FAKE_TWILIO_TOKEN: &str = "f00dfacef00dfacef00dfacef00dface";
 pub const FAKE_SENDGRID_KEY: &str = "SG.EXAMPLE-fake-key-for-tests.EXAMPLE-only-0001";
@@ -306,6 +308,8 @@ pub enum Reply {
     Hang,
     /// Answers with bytes that are not HTTP, then closes.
     Garbage(String),
+    /// Reads the request, then resets the connection (RST) without answering.
+    Reset,
 }
 
 impl Reply {
@@ -404,6 +408,9 @@ impl ScriptedServer {
                         Reply::Garbage(bytes) => {
                             let _ = socket.write_all(bytes.as_bytes()).await;
                             let _ = socket.shutdown().await;
+                        }
+                        Reply::Reset => {
+                            let _ = socket.set_zero_linger();
                         }
                     }
                 });

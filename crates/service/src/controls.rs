@@ -1,0 +1,109 @@
+//! On-call controls over HTTP: reset a provider's breaker, start its trial now, or probe it
+//! (`POST /api/v1/providers/{provider}/{control}`). Always behind the bearer token, and each
+//! one written to the operations audit trail with who asked (the client's address and what it
+//! declared in `X-Msgops-Actor`) and when.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use msgops_audit::{Actor, OperationEntry};
+use msgops_core::{Control, ProviderKind};
+
+use crate::api::{json_response, ApiError, ApiErrorCode};
+use crate::state::ServiceState;
+
+/// The header a client names itself in for the audit trail (`cli ops@laptop`).
+pub const ACTOR_HEADER: &str = "x-msgops-actor";
+
+/// The audit operation of a control.
+pub fn operation(control: Control) -> msgops_audit::Operation {
+    match control {
+        Control::Reset => msgops_audit::Operation::BreakerReset,
+        Control::Trial => msgops_audit::Operation::BreakerTrial,
+        Control::Probe => msgops_audit::Operation::Probe,
+    }
+}
+
+/// Runs a control for `actor` and writes it to the service's operations audit trail, if it
+/// keeps one. An audit trail that cannot be written is logged, and the control still answers.
+pub async fn run_control(
+    state: &ServiceState,
+    provider: ProviderKind,
+    control: Control,
+    actor: Actor,
+) -> msgops_core::ControlOutcome {
+    let reason = match control {
+        Control::Reset => format!("reset by {}", actor.describe()),
+        Control::Trial => format!("trial requested by {}", actor.describe()),
+        Control::Probe => format!("probe requested by {}", actor.describe()),
+    };
+    let outcome = state.messaging().control(provider, control, &reason).await;
+    tracing::info!(%provider, control = control.as_str(), actor = %actor.describe(), outcome = %outcome.describe(), "on-call control");
+    if let Some(log) = &state.settings().operations {
+        let entry = OperationEntry::now(
+            actor,
+            operation(control),
+            provider,
+            outcome.ok(),
+            outcome.describe(),
+        );
+        if let Err(e) = log.record(&entry) {
+            tracing::error!(error = %e, "operations audit trail not written");
+        }
+    }
+    outcome
+}
+
+/// Resets a provider's breaker (`reset`: CLOSED now, its failures forgotten), ends its
+/// cool-down (`trial`: HALF_OPEN, the next send is the trial) or runs its health probe
+/// (`probe`, never counted by the breaker). Answers what it did and the breaker's state after.
+#[utoipa::path(
+    post,
+    path = "/api/v1/providers/{provider}/{control}",
+    tag = "operations",
+    params(
+        ("provider" = crate::doc::ProviderKind, Path, description = "sns, twilio, console, ses, sendgrid or smtp"),
+        ("control" = crate::doc::Control, Path, description = "reset, trial or probe"),
+        ("X-Msgops-Actor" = Option<String>, Header, description = "Who is asking, for the operations audit trail (`cli ops@laptop`); the client's address is recorded as well"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done: what moved, and the breaker's state now (a probe's result when probing; a failed probe is still a 200)", body = crate::doc::ControlOutcome),
+        (status = 404, description = "No such provider or control", body = ApiError),
+        (status = 401, description = "No or wrong bearer token", body = ApiError),
+    )
+)]
+pub(crate) async fn provider_control(
+    State(state): State<ServiceState>,
+    Path((provider, control)): Path<(String, String)>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Response {
+    let provider = match provider.parse::<ProviderKind>() {
+        Ok(p) => p,
+        Err(message) => return ApiError::new(ApiErrorCode::NotFound, message).into_response(),
+    };
+    let control = match control.as_str() {
+        "reset" => Control::Reset,
+        "trial" => Control::Trial,
+        "probe" => Control::Probe,
+        other => {
+            return ApiError::new(
+                ApiErrorCode::NotFound,
+                format!("no control `{other}`: use reset, trial or probe"),
+            )
+            .into_response()
+        }
+    };
+    let client = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown client".to_string(), |c| c.0.to_string());
+    let declared = headers
+        .get(ACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let outcome = run_control(&state, provider, control, Actor::api(client, declared)).await;
+    json_response(StatusCode::OK, &outcome)
+}

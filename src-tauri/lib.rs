@@ -90,11 +90,19 @@ pub fn run() {
                 let messaging = state.messaging.clone();
                 let config = state.config.current();
                 let shutdown = state.shutdown.clone();
+                let stamp = state.audit.path().to_path_buf();
+                let config_handle = app.handle().clone();
                 tauri::async_runtime::spawn(async move {
                     let reports = msgops_providers::install_providers(&messaging, &config, store.as_ref()).await;
                     for report in reports {
                         tracing::info!(provider = %report.provider, installed = report.installed, missing = ?report.missing, error = ?report.error, "provider");
                     }
+                    // Keys rotated by the CLI or another msgops process are in force here
+                    // within a second, and a refused key is re-read before it counts.
+                    let current: std::sync::Arc<dyn Fn() -> msgops_core::config::Config + Send + Sync> =
+                        std::sync::Arc::new(move || config_handle.state::<AppState>().config.current());
+                    let sync = msgops_providers::CredentialSync::start(messaging.clone(), store.clone(), current).await;
+                    sync.watch(stamp, shutdown.child_token());
                     // Cheap read-only probes on a jittered schedule; their results show beside
                     // each breaker and never count toward it.
                     msgops_providers::ProbeScheduler::new(messaging, std::time::Duration::from_secs(60))

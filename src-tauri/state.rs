@@ -77,7 +77,8 @@ impl AppState {
         for problem in problems {
             tracing::warn!(%problem, "send history");
         }
-        let audit = AuditLog::new(msgops_core::config::data_dir().join("credentials-audit.jsonl"));
+        let audit = AuditLog::in_dir(&msgops_core::config::data_dir())
+            .by(msgops_audit::Actor::local(msgops_audit::Via::App));
         Self {
             config,
             config_error: error.map(|e| e.to_string()),

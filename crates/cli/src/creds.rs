@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use msgops_audit::{Actor, Via};
 use msgops_credentials::{
     apply_import, check_keychain, credential_statuses, preview_import, remove_provider, rotate,
     AuditLog, CredentialError, CredentialProvider, CredentialSet, CredentialState, CredentialStore,
@@ -62,8 +63,13 @@ pub enum CredsCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Print the audit trail of imports, rotations, refused validations and removals.
-    Audit,
+    /// Print the audit trail of imports, rotations, refused validations, removals and token
+    /// creations, with who did each, from where and through what.
+    Audit {
+        /// One JSON object per line, as stored.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Terminal I/O for one command, replaceable in tests.
@@ -75,7 +81,8 @@ pub struct Io<'a> {
 }
 
 pub fn run(args: CredsArgs) -> ExitCode {
-    let audit = AuditLog::new(args.audit_log.clone().unwrap_or_else(default_audit_path));
+    let audit = AuditLog::new(args.audit_log.clone().unwrap_or_else(default_audit_path))
+        .by(Actor::local(Via::Cli));
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     let mut input = stdin.lock();
@@ -85,8 +92,8 @@ pub fn run(args: CredsArgs) -> ExitCode {
         out: &mut stdout,
         interactive,
     };
-    let result = if matches!(args.command, CredsCommand::Audit) {
-        print_audit(&audit, io.out)
+    let result = if let CredsCommand::Audit { json } = args.command {
+        print_audit(&audit, json, io.out)
     } else {
         match KeychainStore::open() {
             Ok(store) => run_with(args.command, &store, &audit, None, &mut io),
@@ -106,8 +113,10 @@ pub fn run(args: CredsArgs) -> ExitCode {
 }
 
 /// The same audit trail the desktop app writes and shows.
-fn default_audit_path() -> PathBuf {
-    msgops_core::config::data_dir().join("credentials-audit.jsonl")
+pub(crate) fn default_audit_path() -> PathBuf {
+    AuditLog::in_dir(&msgops_core::config::data_dir())
+        .path()
+        .to_path_buf()
 }
 
 /// Runs one command against `store`. `validator` overrides the built-in HTTP validator.
@@ -177,7 +186,7 @@ pub fn run_with(
             }
             Ok(())
         }
-        CredsCommand::Audit => print_audit(audit, io.out),
+        CredsCommand::Audit { json } => print_audit(audit, json, io.out),
     }
 }
 
@@ -434,12 +443,20 @@ fn confirm(io: &mut Io<'_>, question: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
-fn print_audit(audit: &AuditLog, out: &mut dyn Write) -> anyhow::Result<()> {
+fn print_audit(audit: &AuditLog, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     for e in audit.read_all()? {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&e)?)?;
+            continue;
+        }
         let provider = e.provider.map(|p| p.as_str()).unwrap_or("-");
+        let actor = e
+            .actor
+            .as_ref()
+            .map_or_else(|| "-".to_string(), Actor::describe);
         writeln!(
             out,
-            "{} {provider:<8} {:<17} {:<7} {}",
+            "{} {provider:<8} {:<17} {:<7} {actor} {}",
             e.timestamp.format("%Y-%m-%d %H:%M:%S"),
             serde_json::to_value(e.action)?.as_str().unwrap_or_default(),
             serde_json::to_value(e.outcome)?
@@ -576,7 +593,14 @@ mod tests {
             yes: true,
         };
         run_cli(remove, &store, &audit, "", &mut out).expect("remove");
-        run_cli(CredsCommand::Audit, &store, &audit, "", &mut out).expect("audit");
+        run_cli(
+            CredsCommand::Audit { json: false },
+            &store,
+            &audit,
+            "",
+            &mut out,
+        )
+        .expect("audit");
         assert!(out.text().contains("validation_failed"), "{}", out.text());
 
         let everything = format!(

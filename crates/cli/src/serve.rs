@@ -137,6 +137,19 @@ pub async fn build_messaging(
     Ok(messaging)
 }
 
+/// Keeps the providers on the keychain's credentials: re-read when the credentials audit trail
+/// moves (every import, rotation and removal writes it) and when a provider refuses its key.
+async fn follow_credentials(messaging: Arc<Messaging>, cancel: CancellationToken) {
+    let store: Arc<dyn msgops_credentials::CredentialStore> = match open_keychain() {
+        Ok(store) => Arc::new(store),
+        Err(_) => return,
+    };
+    let config: Arc<dyn Fn() -> msgops_core::config::Config + Send + Sync> =
+        Arc::new(|| ConfigFile::open(config_path()).0.current());
+    let sync = msgops_providers::CredentialSync::start(messaging, store, config).await;
+    sync.watch(crate::creds::default_audit_path(), cancel);
+}
+
 fn open_keychain() -> Result<KeychainStore, String> {
     KeychainStore::open().map_err(|e| format!("the OS keychain cannot be used: {e}"))
 }
@@ -146,6 +159,20 @@ fn find_token(create: bool) -> Result<Option<SecretString>, String> {
     if create {
         let store = open_keychain()?;
         let token = msgops_service::create_token(&store).map_err(|e| e.to_string())?;
+        let audit = msgops_credentials::AuditLog::new(crate::creds::default_audit_path())
+            .by(msgops_audit::Actor::local(msgops_audit::Via::Cli));
+        let entry = msgops_credentials::CredentialAuditEntry::now(
+            None,
+            msgops_credentials::AuditAction::TokenCreate,
+            msgops_credentials::AuditOutcome::Success,
+            format!(
+                "API token created in {} (shown once)",
+                msgops_service::TOKEN_ACCOUNT
+            ),
+        );
+        if let Err(e) = audit.record(&entry) {
+            eprintln!("msgops serve: the audit trail was not written: {e}");
+        }
         println!(
             "New API token, stored in {} as {} (shown only this once):\n{}",
             store.describe(),
@@ -242,6 +269,10 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
         );
     }
     let shutdown = CancellationToken::new();
+    // Keys rotated by the app, the CLI or another process are in force here within a second.
+    if !args.emulated {
+        follow_credentials(messaging.clone(), shutdown.child_token()).await;
+    }
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
     let finished = messaging.subscribe();
     let state = ServiceState::new(messaging, settings);

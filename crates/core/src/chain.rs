@@ -25,7 +25,7 @@ use ts_rs::TS;
 use crate::breaker::{Admission, BreakerPolicy, BreakerState, CircuitBreaker, Permit, Transition};
 use crate::error::{ErrorKind, SendError};
 use crate::message::{Channel, Message};
-use crate::provider::{Provider, ProviderKind};
+use crate::provider::{CredentialRefresh, Provider, ProviderKind};
 use crate::rate_limit::{Throttle, TokenBucket, THROTTLES_PER_FAILURE, THROTTLE_WINDOW};
 
 /// The shortest attempt the chain starts: with less time left, a call would only end as an
@@ -358,6 +358,8 @@ pub struct ProviderChain<M> {
     entries: Vec<ChainEntry<M>>,
     settings: RwLock<ChainSettings>,
     events: broadcast::Sender<ChainEvent>,
+    /// Asked before an authentication failure counts (held weakly: it holds the chains).
+    credential_refresh: RwLock<Option<std::sync::Weak<dyn CredentialRefresh>>>,
 }
 
 impl<M: Message> ProviderChain<M> {
@@ -384,7 +386,13 @@ impl<M: Message> ProviderChain<M> {
             entries,
             settings: RwLock::new(settings),
             events,
+            credential_refresh: RwLock::new(None),
         }
+    }
+
+    /// Who re-reads a provider's credentials when it refuses them, before the failure counts.
+    pub fn set_credential_refresh(&self, refresh: std::sync::Weak<dyn CredentialRefresh>) {
+        *write(&self.credential_refresh) = Some(refresh);
     }
 
     pub fn channel(&self) -> Channel {
@@ -750,6 +758,18 @@ impl<M: Message> ProviderChain<M> {
             ))),
         };
         let latency_ms = call_started.elapsed().as_secs_f64() * 1000.0;
+        if matches!(&result, Err(e) if e.kind == ErrorKind::Authentication) {
+            // Another process may have rotated the key: if the credentials changed, the provider
+            // is installed again (a new generation) and this old key's failure counts for nothing.
+            let refresh = read(&self.credential_refresh)
+                .as_ref()
+                .and_then(std::sync::Weak::upgrade);
+            if let Some(refresh) = refresh {
+                if refresh.refresh(id).await {
+                    tracing::info!(provider = %id, "refused key replaced by newer credentials; this failure does not count");
+                }
+            }
+        }
         Ok(self.record_result(entry, &id, permit, result, latency_ms))
     }
 

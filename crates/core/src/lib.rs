@@ -24,4 +24,4 @@ pub use chain::{
 pub use error::{ErrorKind, SendError};
 pub use message::{Channel, EmailMessage, SmsMessage};
 pub use messaging::{Control, ControlOutcome, Messaging};
-pub use provider::{Provider, ProviderKind, Receipt};
+pub use provider::{CredentialRefresh, Provider, ProviderKind, Receipt};

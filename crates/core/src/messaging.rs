@@ -218,6 +218,15 @@ impl Messaging {
         }
     }
 
+    /// Who re-reads a provider's credentials when it refuses them (both chains).
+    pub fn set_credential_refresh(
+        &self,
+        refresh: std::sync::Weak<dyn crate::provider::CredentialRefresh>,
+    ) {
+        self.sms.set_credential_refresh(refresh.clone());
+        self.email.set_credential_refresh(refresh);
+    }
+
     /// Whether `id` names a provider of either chain.
     pub fn knows(&self, id: &ProviderKind) -> bool {
         self.sms.provider_ids().contains(id) || self.email.provider_ids().contains(id)

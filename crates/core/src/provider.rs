@@ -26,3 +26,13 @@ pub trait Provider<M>: Send + Sync {
     /// A cheap, read-only check that the provider is reachable and our credentials work.
     async fn probe(&self) -> Result<(), SendError>;
 }
+
+/// Asked by the chain when a provider refuses its credentials, before the failure counts
+/// against its breaker: re-read the credentials (the keychain may hold newer ones, rotated by
+/// another process) and, when they changed, install the provider again. Returns whether it did;
+/// the failure of the old key then counts for nothing (the new installation is a new breaker
+/// generation).
+#[async_trait]
+pub trait CredentialRefresh: Send + Sync {
+    async fn refresh(&self, provider: ProviderKind) -> bool;
+}

@@ -682,3 +682,54 @@ async fn a_trial_on_demand_and_a_test_send_through_an_open_provider_are_made_now
         Some(BreakerState::Closed)
     );
 }
+
+/// A refused key is re-read before the refusal counts: when the keychain holds newer
+/// credentials (rotated by another process), the provider is installed again and the old key's
+/// failure counts for nothing against the new one's breaker.
+#[tokio::test(start_paused = true)]
+async fn a_refused_key_is_re_read_before_it_counts() {
+    struct Rotated {
+        chain: std::sync::Mutex<Option<Arc<ProviderChain<SmsMessage>>>>,
+        asked: std::sync::atomic::AtomicU32,
+    }
+    #[async_trait::async_trait]
+    impl msgops_core::CredentialRefresh for Rotated {
+        async fn refresh(&self, provider: ProviderKind) -> bool {
+            self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let chain = self.chain.lock().expect("lock").clone();
+            let Some(chain) = chain else { return false };
+            chain.set_provider(
+                &provider,
+                Some(Arc::new(ScriptedProvider::instant())),
+                "rotated elsewhere",
+            );
+            true
+        }
+    }
+    let r = rig(
+        down(),
+        ScriptedProvider::failing(SendError::authentication("20003").with_code(20003)),
+        ScriptedProvider::instant(),
+        ChainSettings::default(),
+    );
+    let chain = Arc::new(r.chain);
+    let refresh = Arc::new(Rotated {
+        chain: std::sync::Mutex::new(Some(chain.clone())),
+        asked: Default::default(),
+    });
+    let as_dyn: Arc<dyn msgops_core::CredentialRefresh> = refresh.clone();
+    chain.set_credential_refresh(Arc::downgrade(&as_dyn));
+    let record = chain.send(&otp()).await;
+    // This send failed over (its Twilio call was refused) ...
+    assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Console));
+    assert_eq!(refresh.asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // ... but the refusal did not count against the new key, and the next send uses it.
+    let twilio = chain
+        .breaker(&ProviderKind::Twilio)
+        .expect("twilio")
+        .reading();
+    assert_eq!(twilio.consecutive_failures, 0);
+    let record = chain.send(&otp()).await;
+    assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Twilio));
+    *refresh.chain.lock().expect("lock") = None;
+}

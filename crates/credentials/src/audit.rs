@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+pub use msgops_audit::{Actor, Via};
+
 use crate::error::{CredentialError, Result};
 use crate::provider::CredentialProvider;
 
@@ -22,6 +24,8 @@ pub enum AuditAction {
     Rotate,
     ValidationFailed,
     Remove,
+    /// The service's API token was created (`msgops serve --create-token`).
+    TokenCreate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -42,6 +46,10 @@ pub struct CredentialAuditEntry {
     pub action: AuditAction,
     pub outcome: AuditOutcome,
     pub message: String,
+    /// Who did it, from where, through what (the app, the CLI, the API). Absent in entries
+    /// written before msgops recorded it.
+    #[serde(default)]
+    pub actor: Option<Actor>,
 }
 
 impl CredentialAuditEntry {
@@ -57,19 +65,39 @@ impl CredentialAuditEntry {
             action,
             outcome,
             message: message.into(),
+            actor: None,
         }
     }
 }
 
-/// The audit file. Appends are flushed to disk before `record` returns.
+/// The audit file. Appends are flushed to disk before `record` returns. It is also the change
+/// stamp other msgops processes watch to learn that credentials changed (see
+/// `msgops_providers::sync`).
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     path: PathBuf,
+    /// Recorded in each entry that does not name its own.
+    actor: Option<Actor>,
 }
 
 impl AuditLog {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            actor: None,
+        }
+    }
+
+    /// The trail every msgops process of the machine writes: `credentials-audit.jsonl` in the
+    /// data directory.
+    pub fn in_dir(data_dir: &Path) -> Self {
+        Self::new(data_dir.join("credentials-audit.jsonl"))
+    }
+
+    /// The same trail, its entries recorded as done by `actor`.
+    pub fn by(mut self, actor: Actor) -> Self {
+        self.actor = Some(actor);
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -78,11 +106,15 @@ impl AuditLog {
 
     /// Appends one entry.
     pub fn record(&self, entry: &CredentialAuditEntry) -> Result<()> {
+        let mut entry = entry.clone();
+        if entry.actor.is_none() {
+            entry.actor.clone_from(&self.actor);
+        }
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| CredentialError::io("creating the audit directory", parent, e))?;
         }
-        let mut line = serde_json::to_vec(entry).map_err(|e| {
+        let mut line = serde_json::to_vec(&entry).map_err(|e| {
             CredentialError::io("encoding an audit entry for", &self.path, e.into())
         })?;
         line.push(b'\n');

@@ -37,6 +37,9 @@ pub struct InstallReport {
     pub missing: Vec<String>,
     /// A problem other than something missing (keychain locked, invalid setting).
     pub error: Option<String>,
+    /// The keychain could not be read: a provider that was working keeps the credentials it
+    /// has instead of being taken out of its chain.
+    pub keychain_unreadable: bool,
 }
 
 impl InstallReport {
@@ -48,6 +51,7 @@ impl InstallReport {
             credentials_from: None,
             missing: Vec::new(),
             error: None,
+            keychain_unreadable: false,
         }
     }
 }
@@ -107,7 +111,8 @@ fn secrets(
         Ok(values) => Some(values),
         Err(e) => {
             for r in reports.iter_mut() {
-                r.error = Some(format!("cannot read the credentials: {e}"));
+                r.error = Some(format!("keychain unreadable: {e}"));
+                r.keychain_unreadable = true;
             }
             None
         }
@@ -193,6 +198,8 @@ fn apply(
         );
         tracing::info!(provider = %report.provider, "{reason}");
         set(&reason);
+    } else if report.keychain_unreadable {
+        tracing::warn!(provider = %report.provider, error = ?report.error, "keychain unreadable: the provider keeps the credentials it has");
     } else if clear_when_missing {
         let reason = if report.missing.is_empty() {
             "not configured".to_owned()

@@ -174,7 +174,56 @@ async fn a_locked_keychain_is_reported_not_a_panic() {
         reports[0]
             .error
             .as_deref()
-            .is_some_and(|e| e.contains("cannot read the credentials")),
+            .is_some_and(|e| e.contains("keychain unreadable")),
         "{reports:?}"
+    );
+    assert!(reports[0].keychain_unreadable);
+}
+
+/// A keychain that cannot be read when a provider is reinstalled (locked by the desktop
+/// session, say) keeps the provider that was working, instead of taking it out of its chain.
+#[tokio::test]
+async fn an_unreadable_keychain_keeps_the_provider_that_was_working() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config(dir.path());
+    config.twilio.from_number = Some("+15005550006".into());
+    config.twilio.base_url = refused_url();
+    let store = MemoryStore::new();
+    store
+        .set_secret(
+            SecretKind::TwilioAccountSid,
+            &SecretString::from(FAKE_TWILIO_SID),
+        )
+        .expect("stored");
+    store
+        .set_secret(
+            SecretKind::TwilioAuthToken,
+            &SecretString::from(FAKE_TWILIO_TOKEN),
+        )
+        .expect("stored");
+    let messaging = Messaging::from_config(&config);
+    assert!(reinstall(CredentialProvider::Twilio, &messaging, &config, &store).await[0].installed);
+
+    store.fail_with(Some(CredentialErrorCode::KeychainLocked));
+    let reports = reinstall(CredentialProvider::Twilio, &messaging, &config, &store).await;
+    assert!(
+        reports[0].keychain_unreadable && !reports[0].installed,
+        "{reports:?}"
+    );
+    let twilio = messaging
+        .health()
+        .sms_providers
+        .into_iter()
+        .find(|p| p.id == ProviderKind::Twilio)
+        .expect("twilio");
+    assert!(twilio.configured, "Twilio kept its installed credentials");
+    let record = messaging
+        .sms
+        .send_via(&otp_sms("1"), Some(&ProviderKind::Twilio))
+        .await;
+    assert_eq!(
+        record.outcome.attempts().len(),
+        1,
+        "Twilio is still called: {record:?}"
     );
 }

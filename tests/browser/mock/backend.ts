@@ -117,7 +117,7 @@ function credentialStatuses(): CredentialStatus[] {
 }
 
 function record(provider: CredentialProvider | null, action: CredentialAuditEntry["action"], outcome: CredentialAuditEntry["outcome"], message: string) {
-  state.audit.push({ timestamp: new Date().toISOString(), provider, action, outcome, message });
+  state.audit.push({ timestamp: new Date().toISOString(), provider, action, outcome, message, actor: { via: "app", user: "ops", host: "support-desk" } });
 }
 
 const providers = (): ProviderHealth[] => [...state.health.sms_providers, ...state.health.email_providers];

@@ -235,7 +235,7 @@ export function importPreview(path: string, mask: (v: string) => string, stored:
 
 export function audit(): CredentialAuditEntry[] {
   return [
-    { timestamp: iso(Date.now() - 86_400_000), provider: "aws", action: "import", outcome: "success", message: "stored aws_access_key_id, aws_secret_access_key from /srv/backend/.env" },
-    { timestamp: iso(Date.now() - 3_600_000), provider: "twilio", action: "validation_failed", outcome: "failure", message: "HTTP 401, Twilio error 20003: Authenticate" },
+    { timestamp: iso(Date.now() - 86_400_000), provider: "aws", action: "import", outcome: "success", message: "stored aws_access_key_id, aws_secret_access_key from /srv/backend/.env", actor: { via: "cli", user: "deploy", host: "backend-1" } },
+    { timestamp: iso(Date.now() - 3_600_000), provider: "twilio", action: "validation_failed", outcome: "failure", message: "HTTP 401, Twilio error 20003: Authenticate", actor: null },
   ];
 }

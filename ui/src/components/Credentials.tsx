@@ -206,6 +206,13 @@ export function Credentials({ backend, rotate }: { backend: Backend; rotate?: Cr
         {audit.slice(0, 200).map((a, i) => (
           <li key={i}>
             <time>{new Date(a.timestamp).toLocaleString()}</time> {a.provider ?? "—"} {a.action}: {a.outcome} <span className="muted">{a.message}</span>
+            {a.actor && (
+              <span className="muted" data-testid="audit-actor">
+                {" "}
+                — by {a.actor.user ? `${a.actor.user}@` : ""}
+                {a.actor.host} ({a.actor.via})
+              </span>
+            )}
           </li>
         ))}
       </ol>

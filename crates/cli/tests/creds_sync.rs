@@ -18,14 +18,13 @@ use std::time::{Duration, Instant};
 
 use msgops_credentials::{CredentialStoreExt, KeychainStore, SecretKind, SecretString};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+
+mod common;
 
 const INNER: &str = "MSGOPS_CREDS_SYNC_INNER";
 const SID: &str = "ACtest0000000000000000000000sid01";
 const OLD: &str = "oldtoken-test-0000000000000000aa";
 const NEW: &str = "newtoken-test-0000000000000000bb";
-const TWILIO_20003: &str = r#"{"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}"#;
 
 fn keyring_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../credentials/tests/run-with-keyring.sh")
@@ -89,15 +88,11 @@ struct Twilio {
     sids: AtomicU64,
 }
 
-fn which_token(head: &str) -> &'static str {
+fn which_token(request: &common::Request) -> &'static str {
     use base64::Engine;
-    let auth = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("authorization: basic ")
-                .then(|| l[21..].trim().to_string())
-        })
+    let auth = request
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Basic "))
         .unwrap_or_default();
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(auth)
@@ -114,73 +109,32 @@ fn which_token(head: &str) -> &'static str {
 }
 
 async fn twilio_server(state: Arc<Twilio>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let state = state.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let body_start = loop {
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..body_start]).into_owned();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let lower = l.to_ascii_lowercase();
-                        lower
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().to_string())
-                    })
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < body_start + length {
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let token = which_token(&head);
-                let sending = head.starts_with("POST ") && head.contains("/Messages.json");
-                if sending {
-                    state
-                        .sends
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(token);
-                }
-                let (status, body) = match (token, sending) {
-                    ("new", true) => {
-                        let n = state.sids.fetch_add(1, Ordering::SeqCst);
-                        (
-                            "201 Created",
-                            format!(r#"{{"sid": "SM{n:032}", "status": "queued"}}"#),
-                        )
-                    }
-                    ("new", false) => (
-                        "200 OK",
-                        format!(r#"{{"sid": "{SID}", "status": "active"}}"#),
-                    ),
-                    _ => ("401 Unauthorized", TWILIO_20003.to_string()),
-                };
-                let answer = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(answer.as_bytes()).await;
-                let _ = socket.shutdown().await;
-            });
+    common::http_server(move |request| {
+        let token = which_token(request);
+        let sending = request.head.starts_with("POST ") && request.head.contains("/Messages.json");
+        if sending {
+            state
+                .sends
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(token);
         }
-    });
-    url
+        match (token, sending) {
+            ("new", true) => {
+                let n = state.sids.fetch_add(1, Ordering::SeqCst);
+                (
+                    "201 Created",
+                    format!(r#"{{"sid": "SM{n:032}", "status": "queued"}}"#),
+                )
+            }
+            ("new", false) => (
+                "200 OK",
+                format!(r#"{{"sid": "{SID}", "status": "active"}}"#),
+            ),
+            _ => ("401 Unauthorized", common::TWILIO_20003.to_string()),
+        }
+    })
+    .await
 }
 
 struct Env {

@@ -22,65 +22,28 @@ use msgops_providers::{
 };
 use msgops_service::{ApiAuth, AuthScope, ServiceSettings, ServiceState};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+mod common;
+
 const TOKEN: &str = "msgops_incident_token_0123456789abcdef";
-const TWILIO_20003: &str = r#"{"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}"#;
 const SID: &str = "SM0123456789abcdef0123456789abcdef";
 
 /// Twilio as it answered during the incident (401, 20003) until `fixed`, then as it answers a
 /// good key (201 with the message SID). Counts the calls.
 async fn twilio_server(fixed: Arc<AtomicBool>, calls: Arc<std::sync::atomic::AtomicU64>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let fixed = fixed.clone();
-            let calls = calls.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let body_start = loop {
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..body_start]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < body_start + length {
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                calls.fetch_add(1, Ordering::SeqCst);
-                let (status, body) = if fixed.load(Ordering::SeqCst) {
-                    (
-                        "201 Created",
-                        format!(r#"{{"sid": "{SID}", "status": "queued", "error_code": null}}"#),
-                    )
-                } else {
-                    ("401 Unauthorized", TWILIO_20003.to_string())
-                };
-                let answer = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(answer.as_bytes()).await;
-                let _ = socket.shutdown().await;
-            });
+    common::http_server(move |_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        if fixed.load(Ordering::SeqCst) {
+            (
+                "201 Created",
+                format!(r#"{{"sid": "{SID}", "status": "queued", "error_code": null}}"#),
+            )
+        } else {
+            ("401 Unauthorized", common::TWILIO_20003.to_string())
         }
-    });
-    url
+    })
+    .await
 }
 
 /// A loopback port with nobody listening: AWS SNS, unreachable.

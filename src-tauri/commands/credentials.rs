@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use msgops_credentials::import::ImportPreview;
+use msgops_core::config::{Config, ConfigError, ConfigFile};
+use msgops_credentials::import::{ImportPreview, ImportedSettings, SettingsError, SettingsTarget};
 use msgops_credentials::{
-    CredentialAuditEntry, CredentialProvider, CredentialSet, CredentialStatus, CredentialStore,
-    ImportOptions, ImportReport, KeychainHealth, RotationReport, SecretKind,
+    off_the_runtime, CredentialAuditEntry, CredentialProvider, CredentialSet, CredentialStatus,
+    CredentialStore, ImportOptions, ImportReport, KeychainHealth, RotationReport, SecretKind,
 };
 use msgops_providers::{ProviderValidator, Timeouts};
 use serde::Deserialize;
-use tauri::State;
+use tauri::{AppHandle, Manager, State};
 use ts_rs::TS;
 
 use crate::error::IpcError;
@@ -33,14 +34,9 @@ fn store(state: &AppState) -> Result<Arc<dyn CredentialStore>, IpcError> {
     })
 }
 
-/// Keychain calls block on D-Bus: run them off the async runtime's worker threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, IpcError> + Send + 'static,
-) -> Result<T, IpcError> {
-    tauri::async_runtime::spawn_blocking(f)
-        .await
-        .map_err(|e| IpcError::internal(format!("keychain task failed: {e}")))?
-}
+/// Keychain calls block on D-Bus: they run off the async runtime's worker threads, and the
+/// window gets an answer (a timeout error at worst) within this long.
+const KEYCHAIN: std::time::Duration = msgops_credentials::DEFAULT_KEYCHAIN_TASK_TIMEOUT;
 
 #[tauri::command]
 pub async fn keychain_health(state: State<'_, AppState>) -> Result<KeychainHealth, IpcError> {
@@ -51,7 +47,7 @@ pub async fn keychain_health(state: State<'_, AppState>) -> Result<KeychainHealt
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone());
     };
-    let health = blocking(move || Ok(msgops_credentials::check_keychain(store.as_ref()))).await?;
+    let health = msgops_credentials::check_keychain_off_the_runtime(store, KEYCHAIN).await;
     *state
         .keychain
         .lock()
@@ -70,11 +66,8 @@ pub async fn credential_statuses(
         .into_iter()
         .filter(|c| c.used_by().iter().all(|id| !config.policy(*id).enabled()))
         .collect();
-    let mut statuses = blocking(move || {
-        Ok(msgops_credentials::credential_statuses(
-            store.as_ref(),
-            &disabled,
-        )?)
+    let mut statuses = off_the_runtime("reading the stored credentials", KEYCHAIN, move || {
+        msgops_credentials::credential_statuses(store.as_ref(), &disabled)
     })
     .await?;
     msgops_providers::mark_refused(&mut statuses, &state.messaging.health());
@@ -88,12 +81,11 @@ pub async fn preview_env_import(
 ) -> Result<ImportPreview, IpcError> {
     let store = store(&state)?;
     let path = PathBuf::from(path.trim());
-    let plan = blocking(move || {
-        Ok(msgops_credentials::preview_import(
-            &path,
-            Some(store.as_ref()),
-        )?)
-    })
+    let plan = off_the_runtime(
+        "comparing the .env with the keychain",
+        KEYCHAIN,
+        move || msgops_credentials::preview_import(&path, Some(store.as_ref())),
+    )
     .await?;
     let preview = plan.preview.clone();
     *state
@@ -115,6 +107,7 @@ pub struct ApplyImportRequest {
 
 #[tauri::command]
 pub async fn apply_env_import(
+    app: AppHandle,
     state: State<'_, AppState>,
     request: ApplyImportRequest,
 ) -> Result<ImportReport, IpcError> {
@@ -133,23 +126,48 @@ pub async fn apply_env_import(
         ..ImportOptions::default()
     };
     let importing = store.clone();
-    let report = blocking(move || {
-        Ok(msgops_credentials::apply_import(
-            importing.as_ref(),
-            &audit,
-            &plan,
-            &options,
-        )?)
-    })
+    // The settings go to the configuration inside the import, one job with the keychain and
+    // the rewrite: a setting the configuration refuses stops it before anything is written.
+    let (plan, result) = off_the_runtime(
+        "storing the .env's secrets in the keychain",
+        KEYCHAIN,
+        move || {
+            let state = app.state::<AppState>();
+            let mut settings = ConfigSettings::new(&state.config);
+            let result = msgops_credentials::apply_import_with_settings(
+                importing.as_ref(),
+                &audit,
+                &plan,
+                &options,
+                &mut settings,
+            );
+            Ok((plan, result))
+        },
+    )
     .await?;
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            // Nothing is half done: once the cause is fixed, the same preview can be applied
+            // again (a file changed since needs a new preview).
+            if e.code() != msgops_credentials::CredentialErrorCode::Conflict {
+                *state
+                    .pending_import
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(plan);
+            }
+            return Err(e.into());
+        }
+    };
     let settings = &report.settings;
-    if !settings.is_empty() {
-        let mut config = state.config.current();
-        apply_settings(&mut config, settings);
-        state.config.save(config)?;
-    }
-    let mut providers: Vec<CredentialProvider> =
-        report.stored.iter().map(|k| k.provider()).collect();
+    // Stored now or already there: a retry after an interrupted import finds the values
+    // "unchanged", and its chain must get them all the same.
+    let mut providers: Vec<CredentialProvider> = report
+        .stored
+        .iter()
+        .chain(&report.unchanged)
+        .map(|k| k.provider())
+        .collect();
     providers.extend(
         CredentialProvider::ALL
             .into_iter()
@@ -201,13 +219,11 @@ pub async fn remove_credentials(
     let store = store(&state)?;
     let audit = state.audit.clone();
     let removing = store.clone();
-    let removed = blocking(move || {
-        Ok(msgops_credentials::remove_provider(
-            removing.as_ref(),
-            &audit,
-            provider,
-        )?)
-    })
+    let removed = off_the_runtime(
+        "removing credentials from the keychain",
+        KEYCHAIN,
+        move || msgops_credentials::remove_provider(removing.as_ref(), &audit, provider),
+    )
     .await?;
     reinstall(&state, provider, store.as_ref()).await;
     Ok(removed)
@@ -226,14 +242,77 @@ pub async fn credential_audit(
     state: State<'_, AppState>,
 ) -> Result<Vec<CredentialAuditEntry>, IpcError> {
     let audit = state.audit.clone();
-    blocking(move || Ok(audit.read_all()?)).await
+    // A file read, not a keychain call: off the workers, without the keychain's timeout.
+    tauri::async_runtime::spawn_blocking(move || audit.read_all())
+        .await
+        .map_err(|e| IpcError::internal(format!("reading the audit trail failed: {e}")))?
+        .map_err(IpcError::from)
+}
+
+/// The configuration file as the place for a `.env`'s settings: checked by its own rules
+/// before the import writes anything, saved after the keychain, put back when the rewrite of
+/// the `.env` fails.
+struct ConfigSettings<'a> {
+    file: &'a ConfigFile,
+    before: Option<Config>,
+}
+
+impl<'a> ConfigSettings<'a> {
+    fn new(file: &'a ConfigFile) -> Self {
+        Self { file, before: None }
+    }
+}
+
+impl SettingsTarget for ConfigSettings<'_> {
+    fn check(&mut self, found: &ImportedSettings) -> Result<(), SettingsError> {
+        let mut config = self.file.current();
+        apply_settings(&mut config, found);
+        Config::from_toml(&config.to_toml(), &self.file.path().display().to_string())
+            .map(|_| ())
+            .map_err(settings_error)
+    }
+
+    fn save(&mut self, found: &ImportedSettings) -> Result<(), SettingsError> {
+        let before = self.file.current();
+        let mut config = before.clone();
+        apply_settings(&mut config, found);
+        self.file.save(config).map_err(settings_error)?;
+        self.before = Some(before);
+        Ok(())
+    }
+
+    fn restore(&mut self) -> Result<(), String> {
+        match self.before.take() {
+            Some(before) => self.file.save(before).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn settings_error(e: ConfigError) -> SettingsError {
+    use msgops_credentials::SettingKind as K;
+    match e {
+        ConfigError::Invalid { field, message, .. } => SettingsError::Invalid {
+            setting: match field.as_str() {
+                "sns.region" | "ses.region" => Some(K::AwsRegion),
+                "twilio.from_number" => Some(K::TwilioPhoneNumber),
+                "smtp.host" => Some(K::SmtpHost),
+                "smtp.port" => Some(K::SmtpPort),
+                "smtp.username" => Some(K::SmtpUser),
+                "smtp.from" => Some(K::SmtpFrom),
+                _ => None,
+            },
+            message: format!("{field}: {message}"),
+        },
+        ConfigError::Unreadable { path, message } => SettingsError::Unwritable {
+            path: path.into(),
+            message,
+        },
+    }
 }
 
 /// Non-secret settings found in the `.env` go to the configuration file.
-fn apply_settings(
-    config: &mut msgops_core::config::Config,
-    found: &msgops_credentials::import::ImportedSettings,
-) {
+fn apply_settings(config: &mut Config, found: &ImportedSettings) {
     if let Some(region) = &found.aws_region {
         config.sns.region.clone_from(region);
         config.ses.region.clone_from(region);

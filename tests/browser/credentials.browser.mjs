@@ -35,7 +35,7 @@ test("statuses show masked values only", async () => {
   await page.getByTestId("keychain-health").filter({ hasText: "Keychain ready: Secret Service (OS keyring)" }).waitFor();
   const states = await page.locator(".cred-card .state-badge").allInnerTexts();
   assert.deepEqual(states, ["stored", "partial", "missing", "stored"]);
-  assert.match(await card("aws").innerText(), /AWS access key ID\s+EXAM…0001/);
+  assert.match(await card("aws").innerText(), /AWS access key ID\s+••••••••0001/);
   assert.match(await card("twilio").innerText(), /Twilio auth token\s+not stored/);
   await assertNoSecretShown();
   await app.screenshot("credentials");
@@ -48,7 +48,7 @@ test(".env import: preview with masked values, then store in the keychain", asyn
   await preview.waitFor();
   const text = await preview.innerText();
   assert.match(text, /2 secret\(s\), 1 setting\(s\), 1 unknown and 1 malformed line\(s\) in \/srv\/backend\/\.env/);
-  assert.match(text, /line 7: SENDGRID_API_KEY = EXAM…0001/);
+  assert.match(text, /line 7: SENDGRID_API_KEY = ••••••••0001/);
   assert.match(text, /line 11: no '=' on this line/);
   assert.deepEqual((await app.calls("preview_env_import")).map((c) => c.args), [{ path: "/srv/backend/.env" }]);
   await app.screenshot("credentials-import-preview");
@@ -88,7 +88,7 @@ test("rotate: a refused key is said, a good one is validated and stored", async 
   });
   assert.equal(await form.count(), 0);
   await card("twilio").locator(".state-badge").filter({ hasText: "stored" }).waitFor();
-  assert.match(await card("twilio").innerText(), /Twilio auth token\s+EXAM…0002/);
+  assert.match(await card("twilio").innerText(), /Twilio auth token\s+••••••••0002/);
   await assertNoSecretShown();
   // Both attempts are in the audit trail, newest first.
   const audit = await page.locator(".audit li").allInnerTexts();

@@ -49,7 +49,7 @@ test("a .env is previewed with masked values, imported, and rewritten without it
   }, "the import preview");
   const shown = await preview.getText();
   assert.match(shown, /2 secret\(s\)/);
-  assert.match(shown, /TWILIO_AUTH_TOKEN = e2e0…/);
+  assert.match(shown, /TWILIO_AUTH_TOKEN = ••••••••0d42/);
   const page = await browser.getPageSource();
   assert.ok(!page.includes(TOKEN) && !page.includes(SID), "a secret reached the window");
 

@@ -10,10 +10,12 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use msgops_audit::{Actor, Via};
+use msgops_credentials::import::{ImportedSettings, SettingsError, SettingsTarget};
 use msgops_credentials::{
-    apply_import, check_keychain, credential_statuses, preview_import, remove_provider, rotate,
-    AuditLog, CredentialError, CredentialProvider, CredentialSet, CredentialState, CredentialStore,
-    CredentialValidator, ImportOptions, KeychainStore, SecretKind, SecretString,
+    apply_import_with_settings, check_keychain, credential_statuses, preview_import,
+    remove_provider, rotate, AuditLog, CredentialError, CredentialProvider, CredentialSet,
+    CredentialState, CredentialStore, CredentialValidator, ImportOptions, KeychainStore,
+    SecretKind, SecretString,
 };
 
 #[derive(Args)]
@@ -283,6 +285,30 @@ fn import(
             m.line, m.reason
         )?;
     }
+    for x in p.expanded.iter().flatten() {
+        let from_file: Vec<String> = x
+            .from_file
+            .iter()
+            .map(|r| format!("{} (line {})", r.name, r.line))
+            .collect();
+        let mut parts = Vec::new();
+        if !from_file.is_empty() {
+            parts.push(format!("uses {}", from_file.join(", ")));
+        }
+        if !x.from_environment.is_empty() {
+            parts.push(format!(
+                "needs {} from the backend's environment (not imported)",
+                x.from_environment.join(", ")
+            ));
+        }
+        writeln!(
+            out,
+            "  expanded line {:>3}  {}: {}",
+            x.line,
+            x.name,
+            parts.join("; ")
+        )?;
+    }
     if let Some(e) = &p.keychain_error {
         writeln!(out, "  keychain: {e}")?;
     }
@@ -303,7 +329,7 @@ fn import(
         writeln!(io.out, "Nothing imported.")?;
         return Ok(());
     }
-    let report = apply_import(
+    let report = apply_import_with_settings(
         store,
         audit,
         &plan,
@@ -312,6 +338,7 @@ fn import(
             replace_existing,
             ..ImportOptions::default()
         },
+        &mut ConfigRules,
     )?;
     let out = &mut *io.out;
     let names = |kinds: &[SecretKind]| {
@@ -347,6 +374,9 @@ fn import(
             lines.join(", ")
         )?;
     }
+    if let Some(warning) = &report.rewrite_warning {
+        writeln!(out, "Warning: {warning}.")?;
+    }
     if !report.settings.is_empty() {
         writeln!(
             out,
@@ -355,6 +385,61 @@ fn import(
         )?;
     }
     Ok(())
+}
+
+/// The CLI prints a `.env`'s settings for the configuration file instead of saving them, but
+/// checks them by the configuration's own rules first: an import with a setting the
+/// configuration would refuse (a `TWILIO_PHONE_NUMBER` that is not E.164) stops before
+/// anything is written.
+struct ConfigRules;
+
+impl SettingsTarget for ConfigRules {
+    fn check(&mut self, found: &ImportedSettings) -> Result<(), SettingsError> {
+        use msgops_core::config::{Config, ConfigError};
+        use msgops_credentials::SettingKind as K;
+        let mut config = Config::default();
+        if let Some(region) = &found.aws_region {
+            config.sns.region.clone_from(region);
+            config.ses.region.clone_from(region);
+        }
+        config
+            .twilio
+            .from_number
+            .clone_from(&found.twilio_phone_number);
+        config.smtp.host.clone_from(&found.smtp_host);
+        config.smtp.username.clone_from(&found.smtp_user);
+        config.smtp.from.clone_from(&found.smtp_from);
+        if let Some(port) = found.smtp_port {
+            config.smtp.port = port;
+        }
+        match Config::from_toml(&config.to_toml(), "the configuration") {
+            Ok(_) => Ok(()),
+            Err(ConfigError::Invalid { field, message, .. }) => Err(SettingsError::Invalid {
+                setting: match field.as_str() {
+                    "sns.region" | "ses.region" => Some(K::AwsRegion),
+                    "twilio.from_number" => Some(K::TwilioPhoneNumber),
+                    "smtp.host" => Some(K::SmtpHost),
+                    "smtp.port" => Some(K::SmtpPort),
+                    "smtp.username" => Some(K::SmtpUser),
+                    "smtp.from" => Some(K::SmtpFrom),
+                    _ => None,
+                },
+                message: format!("{field}: {message}"),
+            }),
+            Err(e) => Err(SettingsError::Invalid {
+                setting: None,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn save(&mut self, found: &ImportedSettings) -> Result<(), SettingsError> {
+        self.check(found)
+    }
+
+    fn restore(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 fn rotate_cmd(
@@ -565,7 +650,7 @@ mod tests {
             "{}",
             out.text()
         );
-        assert!(out.text().contains("oldt…00aa"), "{}", out.text());
+        assert!(out.text().contains("••••••••00aa"), "{}", out.text());
 
         let bad = format!("TWILIO_AUTH_TOKEN={BAD}\n");
         let rotate = || CredsCommand::Rotate {
@@ -584,7 +669,7 @@ mod tests {
 
         let good = format!("# new token\ntwilio.auth_token={NEW}\n");
         run_cli(rotate(), &store, &audit, &good, &mut out).expect("rotate");
-        assert!(out.text().contains("stored newt…00bb"), "{}", out.text());
+        assert!(out.text().contains("stored ••••••••00bb"), "{}", out.text());
 
         run_cli(CredsCommand::List, &store, &audit, "", &mut out)
             .expect_err("memory store is not a keychain");
@@ -647,5 +732,75 @@ mod tests {
         run_cli(import, &store, &audit, "\n", &mut out).expect("declined");
         assert!(store.accounts().is_empty());
         assert!(out.text().contains("Nothing imported."));
+    }
+
+    #[test]
+    fn a_sender_number_the_configuration_refuses_stops_the_import_before_any_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = dir.path().join(".env");
+        let text = |number: &str| {
+            format!(
+                "TWILIO_ACCOUNT_SID={SID}\nTWILIO_AUTH_TOKEN={OLD}\nTWILIO_PHONE_NUMBER={number}\n"
+            )
+        };
+        std::fs::write(&env, text("4165550100")).expect("env");
+        let store = MemoryStore::new();
+        let audit = AuditLog::new(dir.path().join("audit.jsonl"));
+        let mut out = Capture::default();
+        let import = || CredsCommand::Import {
+            file: env.clone(),
+            rewrite: true,
+            replace_existing: false,
+            yes: true,
+        };
+        let err = run_cli(import(), &store, &audit, "", &mut out).expect_err("not E.164");
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("TWILIO_PHONE_NUMBER on line 3") && message.contains("E.164"),
+            "{message}"
+        );
+        assert!(store.accounts().is_empty(), "nothing in the keychain");
+        assert_eq!(
+            std::fs::read_to_string(&env).expect("env"),
+            text("4165550100")
+        );
+
+        std::fs::write(&env, text("+14165550100")).expect("fixed");
+        run_cli(import(), &store, &audit, "", &mut out).expect("retry");
+        assert!(
+            out.text()
+                .contains("Stored: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"),
+            "{}",
+            out.text()
+        );
+        let after = std::fs::read_to_string(&env).expect("env");
+        assert!(!after.contains(OLD) && after.contains("TWILIO_PHONE_NUMBER=+14165550100"));
+    }
+
+    #[test]
+    fn the_preview_names_values_that_need_the_backends_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = dir.path().join(".env");
+        std::fs::write(
+            &env,
+            format!("SENDGRID_API_KEY=${{SG_FROM_VAULT}}\nSMTP_PASSWORD='{SMTP}'\n"),
+        )
+        .expect("env");
+        let store = MemoryStore::new();
+        let audit = AuditLog::new(dir.path().join("audit.jsonl"));
+        let mut out = Capture::default();
+        let import = CredsCommand::Import {
+            file: env,
+            rewrite: false,
+            replace_existing: false,
+            yes: true,
+        };
+        run_cli(import, &store, &audit, "", &mut out).expect("import");
+        assert!(
+            out.text().contains("SENDGRID_API_KEY: needs SG_FROM_VAULT from the backend's environment (not imported)"),
+            "{}",
+            out.text()
+        );
+        assert_eq!(store.accounts(), vec!["smtp.password".to_owned()]);
     }
 }

@@ -85,6 +85,18 @@ pub enum CredentialError {
     },
     #[error("{0}")]
     Conflict(String),
+    #[error("The OS keychain did not answer within {} while {what}. If your keyring is asking to be unlocked, unlock it and try again; otherwise check that your Secret Service provider (e.g. gnome-keyring) is running. msgops stopped waiting, but what was asked may still take effect when the keychain answers: look at the current state before trying again.", seconds(.timeout))]
+    KeychainTimeout {
+        what: &'static str,
+        timeout: std::time::Duration,
+    },
+    #[error("msgops stopped while {what}: the task {detail} before answering. This is a fault in msgops, not in your keyring; try again.")]
+    KeychainTask { what: &'static str, detail: String },
+}
+
+/// `10 s`, `0.05 s`: a timeout as people read it.
+fn seconds(d: &std::time::Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }
 
 impl CredentialError {
@@ -101,6 +113,10 @@ impl CredentialError {
             Self::ProviderUnreachable { .. } => CredentialErrorCode::ProviderUnreachable,
             Self::Io { .. } => CredentialErrorCode::Io,
             Self::Conflict(_) => CredentialErrorCode::Conflict,
+            // A keychain that does not answer is most often one waiting for an unlock prompt;
+            // the code's contract already covers "unlocking ... timed out".
+            Self::KeychainTimeout { .. } => CredentialErrorCode::KeychainLocked,
+            Self::KeychainTask { .. } => CredentialErrorCode::KeychainUnavailable,
         }
     }
 

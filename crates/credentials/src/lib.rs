@@ -6,9 +6,11 @@
 //! What this crate must never do: put a secret into a log line, an error, an audit record, a
 //! serialized value or a file other than the keychain; or fall back silently to plaintext when
 //! the keychain cannot be used. Secrets travel as [`secrecy::SecretString`] and leave only
-//! masked ([`mask`]).
+//! masked ([`mask`]); text from outside is scrubbed of them ([`scrub`]). Keychain calls block:
+//! async callers run them through [`off_the_runtime`].
 
 pub mod audit;
+pub mod blocking;
 pub mod dotenv;
 pub mod error;
 pub mod health;
@@ -22,10 +24,14 @@ pub mod store;
 pub mod validate_http;
 
 pub use audit::{AuditAction, AuditLog, AuditOutcome, CredentialAuditEntry};
+pub use blocking::{off_the_runtime, DEFAULT_KEYCHAIN_TASK_TIMEOUT};
 pub use error::{CredentialError, CredentialErrorCode, Result};
-pub use health::{check_keychain, check_os_keychain, KeychainHealth};
+pub use health::{
+    check_keychain, check_keychain_off_the_runtime, check_os_keychain, KeychainHealth,
+};
 pub use import::{apply_import, preview_import, ImportOptions, ImportPlan, ImportReport};
-pub use mask::mask;
+pub use import::{apply_import_with_settings, ImportedSettings, SettingsError, SettingsTarget};
+pub use mask::{mask, scrub};
 pub use provider::{CredentialProvider, SecretKind, SettingKind, KEYCHAIN_SERVICE};
 pub use remove::remove_provider;
 pub use rotate::{rotate, CredentialSet, CredentialValidator, RotationReport, ValidationFailure};

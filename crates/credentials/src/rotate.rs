@@ -1,7 +1,8 @@
 //! Rotation: new credentials replace the stored ones only after the provider accepted them.
 //!
-//! On any failure the old secrets stay as they were, and the error carries what the provider
-//! said (scrubbed of the values that were sent). Validation itself is behind
+//! On any failure the old secrets stay as they were (a value already written when a later one
+//! fails is put back, and the error says whether that worked), and the error carries what the
+//! provider said (scrubbed of the values that were sent). Validation itself is behind
 //! [`CredentialValidator`], implemented by the providers crate (and, for Twilio and SendGrid,
 //! by [`crate::HttpValidator`]).
 
@@ -190,7 +191,9 @@ pub async fn rotate(
     let mut complete = CredentialSet::new(provider);
     let mut previous: BTreeMap<SecretKind, Option<SecretString>> = BTreeMap::new();
     for &kind in provider.secrets() {
-        let current = store.get_secret(kind)?;
+        let current = store
+            .get_secret(kind)
+            .map_err(|e| with_state(e, "nothing was changed"))?;
         match (new_values.get(kind), &current) {
             (Some(new), _) => complete.insert(kind, new.clone())?,
             (None, Some(old)) => complete.insert(kind, old.clone())?,
@@ -236,15 +239,26 @@ pub async fn rotate(
         return Err(error);
     }
 
-    if let Err(e) = write_all(store, &new_values) {
-        restore(store, &previous);
-        audit.record_or_warn(&CredentialAuditEntry::now(
-            Some(provider),
-            AuditAction::Rotate,
-            AuditOutcome::Failure,
-            format!("{provider} accepted the new {names}, but storing failed: {e}"),
-        ));
-        return Err(e);
+    let mut changes = KeychainChanges::new(store);
+    for (kind, value) in &new_values.values {
+        let before = previous.get(kind).cloned().flatten();
+        if let Err(e) = changes.write(*kind, value, before) {
+            let undone = changes.undo();
+            let e = with_state(
+                e,
+                &format!(
+                    "{provider} accepted the new values, but storing {} failed; {undone}",
+                    kind.env_var()
+                ),
+            );
+            audit.record_or_warn(&CredentialAuditEntry::now(
+                Some(provider),
+                AuditAction::Rotate,
+                AuditOutcome::Failure,
+                format!("new {names} not stored: {e}"),
+            ));
+            return Err(e);
+        }
     }
     tracing::info!(provider = provider.as_str(), secrets = %names, "rotated credentials");
     audit.record_or_warn(&CredentialAuditEntry::now(
@@ -264,10 +278,75 @@ pub async fn rotate(
     })
 }
 
-fn write_all(store: &dyn CredentialStore, values: &CredentialSet) -> Result<()> {
-    for (kind, value) in &values.values {
-        store.set_secret(*kind, value)?;
-        let back = store.get_secret(*kind)?;
+/// Keychain values written by one operation (an import, a rotation), each with the value it
+/// replaced, so that when a later step fails everything is put back as it was.
+pub(crate) struct KeychainChanges<'a> {
+    store: &'a dyn CredentialStore,
+    written: Vec<(SecretKind, Option<SecretString>)>,
+}
+
+/// What [`KeychainChanges::undo`] managed, as words for an error message.
+pub(crate) struct Undone {
+    restored: Vec<SecretKind>,
+    failed: Vec<(SecretKind, String)>,
+}
+
+impl std::fmt::Display for Undone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |kinds: &mut dyn Iterator<Item = SecretKind>| {
+            kinds.map(|k| k.env_var()).collect::<Vec<_>>().join(", ")
+        };
+        match (self.restored.is_empty(), self.failed.is_empty()) {
+            (true, true) => write!(f, "nothing had been written to the keychain"),
+            (false, true) => write!(
+                f,
+                "the keychain holds its previous values again (put back: {})",
+                names(&mut self.restored.iter().copied())
+            ),
+            (_, false) => {
+                let failed: Vec<String> = self
+                    .failed
+                    .iter()
+                    .map(|(k, e)| format!("{} ({e})", k.env_var()))
+                    .collect();
+                write!(
+                    f,
+                    "the previous keychain value of {} could not be put back, so the keychain \
+                     holds the new value for it",
+                    failed.join(", ")
+                )?;
+                if !self.restored.is_empty() {
+                    write!(
+                        f,
+                        "; put back: {}",
+                        names(&mut self.restored.iter().copied())
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<'a> KeychainChanges<'a> {
+    pub(crate) fn new(store: &'a dyn CredentialStore) -> Self {
+        Self {
+            store,
+            written: Vec::new(),
+        }
+    }
+
+    /// Stores `value` and reads it back; `previous` is what the keychain held (`None`: no
+    /// entry). A failed write is remembered too: it may have changed the entry before failing.
+    pub(crate) fn write(
+        &mut self,
+        kind: SecretKind,
+        value: &SecretString,
+        previous: Option<SecretString>,
+    ) -> Result<()> {
+        self.written.push((kind, previous));
+        self.store.set_secret(kind, value)?;
+        let back = self.store.get_secret(kind)?;
         if back.as_ref().map(|b| b.expose_secret()) != Some(value.expose_secret()) {
             return Err(CredentialError::KeychainRefused {
                 detail: format!(
@@ -276,19 +355,84 @@ fn write_all(store: &dyn CredentialStore, values: &CredentialSet) -> Result<()> 
                 ),
             });
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Puts back what every write replaced, the last write first.
+    pub(crate) fn undo(self) -> Undone {
+        let mut undone = Undone {
+            restored: Vec::new(),
+            failed: Vec::new(),
+        };
+        for (kind, previous) in self.written.into_iter().rev() {
+            let result = match &previous {
+                Some(value) => self.store.set_secret(kind, value),
+                None => self.store.delete_secret(kind).map(|_| ()),
+            };
+            match result {
+                Ok(()) => undone.restored.insert(0, kind),
+                Err(e) => {
+                    tracing::error!(account = kind.account(), error = %e, "could not restore the previous keychain value");
+                    undone.failed.insert(0, (kind, e.to_string()));
+                }
+            }
+        }
+        undone
+    }
 }
 
-/// Best effort: put back what was there before a failed multi-value write.
-fn restore(store: &dyn CredentialStore, previous: &BTreeMap<SecretKind, Option<SecretString>>) {
-    for (kind, old) in previous {
-        let result = match old {
-            Some(value) => store.set_secret(*kind, value),
-            None => store.delete_secret(*kind).map(|_| ()),
-        };
-        if let Err(e) = result {
-            tracing::error!(account = kind.account(), error = %e, "could not restore the previous value");
+/// `error` with a sentence saying what state things are in after it, keeping its code.
+pub(crate) fn with_state(error: CredentialError, state: &str) -> CredentialError {
+    use CredentialError as E;
+    let add = |text: String| format!("{text}; {state}");
+    match error {
+        E::KeychainUnavailable { detail } => E::KeychainUnavailable {
+            detail: add(detail),
+        },
+        E::KeychainLocked { detail } => E::KeychainLocked {
+            detail: add(detail),
+        },
+        E::KeychainRefused { detail } => E::KeychainRefused {
+            detail: add(detail),
+        },
+        E::NotFound { what } => E::NotFound { what: add(what) },
+        E::Validation(text) => E::Validation(format!("{text} {}", sentence(state))),
+        E::Conflict(text) => E::Conflict(format!("{text} {}", sentence(state))),
+        E::ProviderRejected { provider, message } => E::ProviderRejected {
+            provider,
+            message: add(message),
+        },
+        E::ProviderUnreachable { provider, message } => E::ProviderUnreachable {
+            provider,
+            message: add(message),
+        },
+        E::Io {
+            action,
+            path,
+            source,
+        } => E::Io {
+            action,
+            path,
+            source: std::io::Error::new(source.kind(), format!("{source}; {state}")),
+        },
+        // No free text to add to: the state goes to the log.
+        other => {
+            tracing::warn!(%state, "{other}");
+            other
         }
     }
+}
+
+/// `state` as a sentence of its own: capitalised, with a full stop.
+fn sentence(state: &str) -> String {
+    let mut chars = state.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }

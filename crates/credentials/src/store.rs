@@ -18,7 +18,7 @@ use crate::provider::{SecretKind, KEYCHAIN_SERVICE};
 /// A place that keeps secrets by account name (e.g. `twilio.auth_token`).
 ///
 /// Implementations block (the Secret Service is a D-Bus round trip, and may show an unlock
-/// prompt); call them from `spawn_blocking` in async code.
+/// prompt); call them through [`crate::off_the_runtime`] in async code.
 pub trait CredentialStore: Send + Sync + std::fmt::Debug {
     /// The secret for `account`, or `Ok(None)` when there is none.
     fn get(&self, account: &str) -> Result<Option<SecretString>>;

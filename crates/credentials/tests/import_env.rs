@@ -78,11 +78,11 @@ fn preview_reports_secrets_settings_blanks_duplicates_unknown_and_malformed_by_l
     assert_eq!(
         secrets,
         vec![
-            (SecretKind::AwsAccessKeyId, 3, "AKIA…Y-ID"),
-            (SecretKind::AwsSecretAccessKey, 4, "aws-…0000"),
-            (SecretKind::TwilioAccountSid, 6, "ACte…id01"),
-            (SecretKind::TwilioAuthToken, 7, "oldt…00aa"),
-            (SecretKind::SmtpPassword, 14, "smtp…0000"),
+            (SecretKind::AwsAccessKeyId, 3, "••••••••Y-ID"),
+            (SecretKind::AwsSecretAccessKey, 4, "••••••••0000"),
+            (SecretKind::TwilioAccountSid, 6, "••••••••id01"),
+            (SecretKind::TwilioAuthToken, 7, "••••••••00aa"),
+            (SecretKind::SmtpPassword, 14, "••••••••0000"),
         ]
     );
     assert!(p

@@ -33,7 +33,7 @@ pub const STAMP_POLL: Duration = Duration::from_millis(250);
 /// An authentication failure re-reads a credential set at most this often.
 const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 /// A keychain read that takes longer is given up (the providers stay as they are).
-const KEYCHAIN_WAIT: Duration = Duration::from_secs(10);
+const KEYCHAIN_WAIT: Duration = msgops_credentials::DEFAULT_KEYCHAIN_TASK_TIMEOUT;
 
 /// What a credential set looked like when its providers were built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,34 +98,32 @@ impl CredentialSync {
     /// Reads one credential set off the async workers, within [`KEYCHAIN_WAIT`].
     async fn fingerprint(&self, provider: CredentialProvider) -> Result<Fingerprint, String> {
         let store = self.store.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            let mut hash = Sha256::new();
-            let mut any = false;
-            for kind in provider.secrets() {
-                match store.get_secret(*kind).map_err(|e| e.to_string())? {
-                    Some(value) => {
-                        any = true;
-                        hash.update([1u8]);
-                        hash.update((value.expose_secret().len() as u64).to_le_bytes());
-                        hash.update(value.expose_secret().as_bytes());
+        msgops_credentials::off_the_runtime(
+            "reading the stored credentials",
+            KEYCHAIN_WAIT,
+            move || {
+                let mut hash = Sha256::new();
+                let mut any = false;
+                for kind in provider.secrets() {
+                    match store.get_secret(*kind)? {
+                        Some(value) => {
+                            any = true;
+                            hash.update([1u8]);
+                            hash.update((value.expose_secret().len() as u64).to_le_bytes());
+                            hash.update(value.expose_secret().as_bytes());
+                        }
+                        None => hash.update([0u8]),
                     }
-                    None => hash.update([0u8]),
                 }
-            }
-            Ok::<_, String>(if any {
-                Fingerprint::Of(hash.finalize().into())
-            } else {
-                Fingerprint::Absent
-            })
-        });
-        match tokio::time::timeout(KEYCHAIN_WAIT, read).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(e)) => Err(format!("the keychain read stopped: {e}")),
-            Err(_) => Err(format!(
-                "the keychain did not answer within {} s",
-                KEYCHAIN_WAIT.as_secs()
-            )),
-        }
+                Ok(if any {
+                    Fingerprint::Of(hash.finalize().into())
+                } else {
+                    Fingerprint::Absent
+                })
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
 
     /// Re-reads every credential set and reinstalls the providers of those that changed.

@@ -83,10 +83,12 @@ const FIELDS: Record<CredentialProvider, [SecretKind, string, string][]> = {
   smtp: [["smtp_password", "SMTP password", "SMTP_PASSWORD"]],
 };
 
-/** The backend's masking (crates/credentials/src/mask.rs): first four and last four. */
+/** The backend's masking (crates/credentials/src/mask.rs): the mask, then the last
+ * characters, at most 4 and never more than a quarter of the value. */
 function mask(value: string): string {
   const chars = [...value];
-  return chars.length <= 12 ? "•".repeat(8) : `${chars.slice(0, 4).join("")}…${chars.slice(-4).join("")}`;
+  const shown = Math.min(4, Math.floor(chars.length / 4));
+  return "•".repeat(8) + chars.slice(chars.length - shown).join("");
 }
 
 /** Which providers use which credentials (msgops_providers::providers_using). */

@@ -205,7 +205,7 @@ export function diagnostics(): LogEvent[] {
   ];
 }
 
-/** What the keychain holds at start. Values are fake and at least 13 characters, so masked. */
+/** What the keychain holds at start. Values are fake and at least 16 characters, so the mask shows their last four. */
 export const secrets = (): Partial<Record<SecretKind, string>> => ({
   aws_access_key_id: "EXAMPLEACCESSKEY0001",
   aws_secret_access_key: "EXAMPLE/secret/access/key/for/tests/0001",

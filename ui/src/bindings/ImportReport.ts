@@ -25,4 +25,9 @@ rewritten: boolean,
 /**
  * Lines of the `.env` that were replaced by a comment.
  */
-removed_lines: Array<number>, settings: ImportedSettings, };
+removed_lines: Array<number>, settings: ImportedSettings, 
+/**
+ * What the rewrite could not do as asked: the owner or group the file could not keep,
+ * secrets left in the file because other lines use them as `${NAME}`.
+ */
+rewrite_warning?: string, };

@@ -112,7 +112,7 @@ export function Credentials({ backend, rotate }: { backend: Backend; rotate?: Cr
     try {
       const report = await backend.applyEnvImport({ path, rewrite, replace_existing: false });
       setPreview(null);
-      done(`Imported: ${report.stored.length} stored, ${report.unchanged.length} unchanged${report.rewritten ? `; .env rewritten without ${report.removed_lines.length} secret line(s)` : ""}.`);
+      done(`Imported: ${report.stored.length} stored, ${report.unchanged.length} unchanged${report.rewritten ? `; .env rewritten without ${report.removed_lines.length} secret line(s)` : ""}.${report.rewrite_warning ? ` Warning: ${report.rewrite_warning}.` : ""}`);
     } catch (err) {
       setError(errorMessage(err));
     }
@@ -191,6 +191,13 @@ export function Credentials({ backend, rotate }: { backend: Backend; rotate?: Cr
                 line {m.line}: {m.reason}
               </li>
             ))}
+            {(preview.expanded ?? [])
+              .filter((x) => x.from_environment.length > 0)
+              .map((x) => (
+                <li key={`expanded-${x.line}`} className="form-error">
+                  line {x.line}: {x.name} needs {x.from_environment.map((v) => `\${${v}}`).join(", ")} from the backend's environment: not imported
+                </li>
+              ))}
           </ul>
           <label>
             <input type="checkbox" checked={rewrite} onChange={(e) => setRewrite(e.target.checked)} /> Rewrite the .env without the secrets

@@ -1,6 +1,10 @@
 //! Test helpers: a scripted provider API on 127.0.0.1:0 and a log capture.
 #![allow(dead_code)]
 
+pub mod failing_store;
+#[cfg(unix)]
+pub mod users;
+
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;

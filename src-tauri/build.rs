@@ -6,6 +6,8 @@ fn main() {
         "send_test",
         "app_status",
         "set_provider_enabled",
+        "control_provider",
+        "operations_audit",
         "keychain_health",
         "credential_statuses",
         "preview_env_import",

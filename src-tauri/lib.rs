@@ -92,6 +92,7 @@ pub fn run() {
                 let shutdown = state.shutdown.clone();
                 let stamp = state.audit.path().to_path_buf();
                 let config_handle = app.handle().clone();
+                let sync_handle = app.handle().clone();
                 tauri::async_runtime::spawn(async move {
                     let reports = msgops_providers::install_providers(&messaging, &config, store.as_ref()).await;
                     for report in reports {
@@ -102,7 +103,8 @@ pub fn run() {
                     let current: std::sync::Arc<dyn Fn() -> msgops_core::config::Config + Send + Sync> =
                         std::sync::Arc::new(move || config_handle.state::<AppState>().config.current());
                     let sync = msgops_providers::CredentialSync::start(messaging.clone(), store.clone(), current).await;
-                    sync.watch(stamp, shutdown.child_token());
+                    sync.clone().watch(stamp, shutdown.child_token());
+                    let _ = sync_handle.state::<AppState>().credential_sync.set(sync);
                     // Cheap read-only probes on a jittered schedule; their results show beside
                     // each breaker and never count toward it.
                     msgops_providers::ProbeScheduler::new(messaging, std::time::Duration::from_secs(60))

@@ -27,6 +27,8 @@ pub struct AppState {
     /// On-call operations (breaker resets, trials, probes, providers switched on and off) of
     /// every msgops process on this machine.
     pub operations: msgops_audit::OperationsLog,
+    /// Keeps the providers on the keychain's credentials (set once they are installed).
+    pub credential_sync: std::sync::OnceLock<Arc<msgops_providers::CredentialSync>>,
     /// Stops background work (the HTTP service) when the app exits.
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Cancelled once the embedded service has drained and stopped (at once when it is not
@@ -90,6 +92,7 @@ impl AppState {
             history: Arc::new(history),
             logs: Arc::new(LogFeed::default()),
             operations: msgops_audit::OperationsLog::in_dir(&msgops_core::config::data_dir()),
+            credential_sync: std::sync::OnceLock::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             service_stopped: tokio_util::sync::CancellationToken::new(),
         }

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use msgops_core::config::{Config, ConfigError, ConfigFile};
-use msgops_credentials::import::{ImportPreview, ImportedSettings, SettingsError, SettingsTarget};
+use msgops_credentials::import::ImportPreview;
 use msgops_credentials::{
     off_the_runtime, CredentialAuditEntry, CredentialProvider, CredentialSet, CredentialStatus,
     CredentialStore, ImportOptions, ImportReport, KeychainHealth, RotationReport, SecretKind,
@@ -133,7 +132,7 @@ pub async fn apply_env_import(
         KEYCHAIN,
         move || {
             let state = app.state::<AppState>();
-            let mut settings = ConfigSettings::new(&state.config);
+            let mut settings = msgops_settings::env_import::ConfigFileSettings::new(&state.config);
             let result = msgops_credentials::apply_import_with_settings(
                 importing.as_ref(),
                 &audit,
@@ -229,10 +228,17 @@ pub async fn remove_credentials(
     Ok(removed)
 }
 
-/// Rebuilds a provider from the keychain: used by the next send, breaker reset.
+/// Rebuilds a provider from the keychain: used by the next send, breaker reset. Through the
+/// credential watcher once it runs, so that it does not rebuild it a second time.
 async fn reinstall(state: &AppState, provider: CredentialProvider, store: &dyn CredentialStore) {
-    let config = state.config.current();
-    for report in msgops_providers::reinstall(provider, &state.messaging, &config, store).await {
+    let reports = match state.credential_sync.get() {
+        Some(sync) => sync.reinstall(provider).await,
+        None => {
+            let config = state.config.current();
+            msgops_providers::reinstall(provider, &state.messaging, &config, store).await
+        }
+    };
+    for report in reports {
         tracing::info!(provider = %report.provider, installed = report.installed, missing = ?report.missing, "provider reinstalled");
     }
 }
@@ -247,89 +253,4 @@ pub async fn credential_audit(
         .await
         .map_err(|e| IpcError::internal(format!("reading the audit trail failed: {e}")))?
         .map_err(IpcError::from)
-}
-
-/// The configuration file as the place for a `.env`'s settings: checked by its own rules
-/// before the import writes anything, saved after the keychain, put back when the rewrite of
-/// the `.env` fails.
-struct ConfigSettings<'a> {
-    file: &'a ConfigFile,
-    before: Option<Config>,
-}
-
-impl<'a> ConfigSettings<'a> {
-    fn new(file: &'a ConfigFile) -> Self {
-        Self { file, before: None }
-    }
-}
-
-impl SettingsTarget for ConfigSettings<'_> {
-    fn check(&mut self, found: &ImportedSettings) -> Result<(), SettingsError> {
-        let mut config = self.file.current();
-        apply_settings(&mut config, found);
-        Config::from_toml(&config.to_toml(), &self.file.path().display().to_string())
-            .map(|_| ())
-            .map_err(settings_error)
-    }
-
-    fn save(&mut self, found: &ImportedSettings) -> Result<(), SettingsError> {
-        let before = self.file.current();
-        let mut config = before.clone();
-        apply_settings(&mut config, found);
-        self.file.save(config).map_err(settings_error)?;
-        self.before = Some(before);
-        Ok(())
-    }
-
-    fn restore(&mut self) -> Result<(), String> {
-        match self.before.take() {
-            Some(before) => self.file.save(before).map_err(|e| e.to_string()),
-            None => Ok(()),
-        }
-    }
-}
-
-fn settings_error(e: ConfigError) -> SettingsError {
-    use msgops_credentials::SettingKind as K;
-    match e {
-        ConfigError::Invalid { field, message, .. } => SettingsError::Invalid {
-            setting: match field.as_str() {
-                "sns.region" | "ses.region" => Some(K::AwsRegion),
-                "twilio.from_number" => Some(K::TwilioPhoneNumber),
-                "smtp.host" => Some(K::SmtpHost),
-                "smtp.port" => Some(K::SmtpPort),
-                "smtp.username" => Some(K::SmtpUser),
-                "smtp.from" => Some(K::SmtpFrom),
-                _ => None,
-            },
-            message: format!("{field}: {message}"),
-        },
-        ConfigError::Unreadable { path, message } => SettingsError::Unwritable {
-            path: path.into(),
-            message,
-        },
-    }
-}
-
-/// Non-secret settings found in the `.env` go to the configuration file.
-fn apply_settings(config: &mut Config, found: &ImportedSettings) {
-    if let Some(region) = &found.aws_region {
-        config.sns.region.clone_from(region);
-        config.ses.region.clone_from(region);
-    }
-    if let Some(number) = &found.twilio_phone_number {
-        config.twilio.from_number = Some(number.clone());
-    }
-    if let Some(host) = &found.smtp_host {
-        config.smtp.host = Some(host.clone());
-    }
-    if let Some(port) = found.smtp_port {
-        config.smtp.port = port;
-    }
-    if let Some(user) = &found.smtp_user {
-        config.smtp.username = Some(user.clone());
-    }
-    if let Some(from) = &found.smtp_from {
-        config.smtp.from = Some(from.clone());
-    }
 }

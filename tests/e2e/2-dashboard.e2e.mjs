@@ -103,3 +103,23 @@ test("a breaker opening is pushed to the window as it happens", async () => {
   assert.match(await transitions.getText(), /console Closed → Open/);
   screenshot("dashboard-open.png");
 });
+
+test("once the cause is fixed, on-call resets the breaker from its card: CLOSED at once, and on record", async () => {
+  // The cause fixed: the Console log is a file again.
+  rmSync(consoleLog, { recursive: true, force: true });
+  const card = await browser.$('[data-testid="provider-console"]');
+  await (await card.$('[data-testid="control-reset"]')).click();
+  await eventually(async () => (await cardState("console")) === "CLOSED", "console card CLOSED");
+  const operations = await eventually(async () => {
+    const list = await browser.$('[data-testid="operations"]');
+    return (await list.isExisting()) ? list : null;
+  }, "the on-call operations list");
+  assert.match(await operations.getText(), /Console breaker reset.*OPEN → CLOSED; by .*\(app\)/);
+  const record = JSON.parse(readFileSync(`${process.env.MSGOPS_DATA_DIR}/operations.jsonl`, "utf8").trim().split("\n").pop());
+  assert.equal(record.operation, "breaker_reset");
+  assert.equal(record.provider, "console");
+  assert.equal(record.actor.via, "app");
+  // The next send is delivered by the Console without waiting out a cool-down.
+  await (await browser.$('[data-testid="test-send-submit"]')).click();
+  await eventually(async () => readFileSync(consoleLog, "utf8").includes("OTP"), "a code in the Console log");
+});

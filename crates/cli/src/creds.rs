@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use msgops_audit::{Actor, Via};
-use msgops_credentials::import::{ImportedSettings, SettingsError, SettingsTarget};
 use msgops_credentials::{
     apply_import_with_settings, check_keychain, credential_statuses, preview_import,
     remove_provider, rotate, AuditLog, CredentialError, CredentialProvider, CredentialSet,
@@ -338,7 +337,11 @@ fn import(
             replace_existing,
             ..ImportOptions::default()
         },
-        &mut ConfigRules,
+        &mut msgops_settings::env_import::ConfigRules(
+            msgops_core::config::ConfigFile::open(msgops_core::config::config_path())
+                .0
+                .current(),
+        ),
     )?;
     let out = &mut *io.out;
     let names = |kinds: &[SecretKind]| {
@@ -385,61 +388,6 @@ fn import(
         )?;
     }
     Ok(())
-}
-
-/// The CLI prints a `.env`'s settings for the configuration file instead of saving them, but
-/// checks them by the configuration's own rules first: an import with a setting the
-/// configuration would refuse (a `TWILIO_PHONE_NUMBER` that is not E.164) stops before
-/// anything is written.
-struct ConfigRules;
-
-impl SettingsTarget for ConfigRules {
-    fn check(&mut self, found: &ImportedSettings) -> Result<(), SettingsError> {
-        use msgops_core::config::{Config, ConfigError};
-        use msgops_credentials::SettingKind as K;
-        let mut config = Config::default();
-        if let Some(region) = &found.aws_region {
-            config.sns.region.clone_from(region);
-            config.ses.region.clone_from(region);
-        }
-        config
-            .twilio
-            .from_number
-            .clone_from(&found.twilio_phone_number);
-        config.smtp.host.clone_from(&found.smtp_host);
-        config.smtp.username.clone_from(&found.smtp_user);
-        config.smtp.from.clone_from(&found.smtp_from);
-        if let Some(port) = found.smtp_port {
-            config.smtp.port = port;
-        }
-        match Config::from_toml(&config.to_toml(), "the configuration") {
-            Ok(_) => Ok(()),
-            Err(ConfigError::Invalid { field, message, .. }) => Err(SettingsError::Invalid {
-                setting: match field.as_str() {
-                    "sns.region" | "ses.region" => Some(K::AwsRegion),
-                    "twilio.from_number" => Some(K::TwilioPhoneNumber),
-                    "smtp.host" => Some(K::SmtpHost),
-                    "smtp.port" => Some(K::SmtpPort),
-                    "smtp.username" => Some(K::SmtpUser),
-                    "smtp.from" => Some(K::SmtpFrom),
-                    _ => None,
-                },
-                message: format!("{field}: {message}"),
-            }),
-            Err(e) => Err(SettingsError::Invalid {
-                setting: None,
-                message: e.to_string(),
-            }),
-        }
-    }
-
-    fn save(&mut self, found: &ImportedSettings) -> Result<(), SettingsError> {
-        self.check(found)
-    }
-
-    fn restore(&mut self) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 fn rotate_cmd(

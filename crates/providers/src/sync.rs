@@ -167,10 +167,32 @@ impl CredentialSync {
         true
     }
 
-    /// Re-reads `provider`'s credential set now (after this process changed it itself).
+    /// Re-reads `provider`'s credential set now; reinstalls its providers when it changed.
     pub async fn sync_one(&self, provider: CredentialProvider) -> bool {
         let mut seen = self.seen.lock().await;
         self.sync_locked(&mut seen, provider).await
+    }
+
+    /// Reinstalls `provider`'s providers now, whether or not its secrets changed (after this
+    /// process changed them, or the settings they are built with), and remembers what they were
+    /// built from, so that the change stamp this process just moved does not reinstall them a
+    /// second time.
+    pub async fn reinstall(&self, provider: CredentialProvider) -> Vec<crate::InstallReport> {
+        let mut seen = self.seen.lock().await;
+        seen.last_read.insert(provider, Instant::now());
+        let fingerprint = self.fingerprint(provider).await;
+        let config = (self.config)();
+        let reports =
+            crate::reinstall(provider, &self.messaging, &config, self.store.as_ref()).await;
+        match fingerprint {
+            Ok(fp) if !reports.iter().any(|r| r.keychain_unreadable) => {
+                seen.fingerprints.insert(provider, fp);
+            }
+            _ => {
+                seen.fingerprints.remove(&provider);
+            }
+        }
+        reports
     }
 
     /// Follows the change stamp (the credentials audit trail at `stamp`) until `cancel`, and

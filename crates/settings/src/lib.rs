@@ -6,6 +6,8 @@
 //! operator types; [`Settings::apply_to`] writes a draft into a [`Config`] only when nothing
 //! blocks it. Everything else in the configuration file is left as it is.
 
+pub mod env_import;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 

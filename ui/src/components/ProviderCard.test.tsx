@@ -34,6 +34,15 @@ function twilio(overrides: Partial<ProviderHealth> = {}): ProviderHealth {
 }
 
 describe("ProviderCard", () => {
+  it("shows until when the provider throttles us, its breaker still CLOSED", () => {
+    const until = new Date(NOW + 30_000).toISOString();
+    const { rerender } = render(<ProviderCard provider={twilio({ throttled_until: until })} now={() => NOW} />);
+    expect(screen.getByTestId("breaker-state")).toHaveTextContent("✓ Closed");
+    expect(screen.getByTestId("throttled")).toHaveTextContent(new Date(until).toLocaleTimeString());
+    rerender(<ProviderCard provider={twilio({ throttled_until: null })} now={() => NOW} />);
+    expect(screen.queryByTestId("throttled")).toBeNull();
+  });
+
   it("offers the controls that make sense for the breaker's state, and runs them", async () => {
     const calls: string[] = [];
     const onControl = async (c: string) => {

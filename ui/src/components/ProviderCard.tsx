@@ -87,6 +87,14 @@ export function ProviderCard({
             {provider.failure_threshold > 0 ? `${provider.consecutive_failures} / ${provider.failure_threshold}` : "no breaker"}
           </dd>
         </div>
+        {provider.throttled_until && (
+          <div>
+            <dt>Throttled until</dt>
+            <dd data-testid="throttled" title="The provider asked us to slow down (HTTP 429): skipped until its Retry-After, without opening the breaker">
+              {new Date(provider.throttled_until).toLocaleTimeString()}
+            </dd>
+          </div>
+        )}
         {state === "OPEN" && left !== null && (
           <div>
             <dt>Trial in</dt>

@@ -3,7 +3,8 @@
 // secrets, and Twilio joining the SMS chain without a restart.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { openApp, eventually, screenshot } from "./session.mjs";
 
@@ -72,4 +73,32 @@ test("Twilio joins the SMS chain without a restart", async () => {
   await (await browser.$('[data-testid="nav-dashboard"]')).click();
   const card = await browser.$('[data-testid="provider-twilio"]');
   await eventually(async () => /sending normally/.test(await card.getText()), "twilio configured on the dashboard");
+});
+
+test("a rotation from the CLI, in another process, is in force in the running window within 2 s", async () => {
+  const NEW = "e2e11111111111111111111111f00d43";
+  const msgops = path.join(path.dirname(process.env.MSGOPS_E2E_APP), "msgops");
+  const logs = path.join(process.env.MSGOPS_DATA_DIR, "logs");
+  const appLog = () =>
+    readdirSync(logs)
+      .filter((f) => f.startsWith("msgops.log"))
+      .map((f) => readFileSync(path.join(logs, f), "utf8"))
+      .join("");
+  const before = appLog().length;
+  // Validated by Twilio (Prism) first, then stored: the CLI's own process, not the window's.
+  const rotated = spawnSync(msgops, ["creds", "rotate", "twilio"], { input: `TWILIO_AUTH_TOKEN=${NEW}\n`, encoding: "utf8" });
+  assert.equal(rotated.status, 0, rotated.stdout + rotated.stderr);
+  const done = Date.now();
+  await eventually(
+    () => /credentials=Twilio[^\n]*credentials changed in the keychain: providers reinstalled|credentials changed in the keychain: providers reinstalled[^\n]*credentials=Twilio/.test(appLog().slice(before)),
+    "the window's process to reinstall Twilio",
+    2_000,
+  );
+  const took = Date.now() - done;
+  console.log(`the CLI's rotation in force in the window's process after ${took} ms`);
+  // The Credentials page shows the new key (masked: its last 4 characters at most).
+  await (await browser.$('[data-testid="nav-credentials"]')).click();
+  const card = await browser.$('[data-testid="cred-twilio"]');
+  await eventually(async () => (await card.getText()).includes(NEW.slice(-4)), "the new Twilio token, masked");
+  assert.ok(!(await card.getText()).includes(NEW.slice(0, 8)), "never more than the last characters");
 });

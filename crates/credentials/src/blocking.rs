@@ -51,6 +51,18 @@ pub async fn off_the_runtime<T: Send + 'static>(
     }
 }
 
+/// Runs `f`, which makes keychain calls on a store borrowed by an async caller, without stalling
+/// the runtime: on a multi-threaded runtime the current worker hands its other tasks to the
+/// others while `f` blocks (`block_in_place`); elsewhere `f` simply runs. Each call keeps the
+/// store's own time limit ([`crate::store::DEFAULT_KEYCHAIN_TIMEOUT`]). For a store that can be
+/// moved to another thread, prefer [`off_the_runtime`].
+pub fn blocking_section<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,3 +142,4 @@ mod tests {
         assert!(err.to_string().contains("panicked"), "{err}");
     }
 }
+

@@ -24,7 +24,7 @@ pub mod store;
 pub mod validate_http;
 
 pub use audit::{AuditAction, AuditLog, AuditOutcome, CredentialAuditEntry};
-pub use blocking::{off_the_runtime, DEFAULT_KEYCHAIN_TASK_TIMEOUT};
+pub use blocking::{blocking_section, off_the_runtime, DEFAULT_KEYCHAIN_TASK_TIMEOUT};
 pub use error::{CredentialError, CredentialErrorCode, Result};
 pub use health::{
     check_keychain, check_keychain_off_the_runtime, check_os_keychain, KeychainHealth,

@@ -191,8 +191,7 @@ pub async fn rotate(
     let mut complete = CredentialSet::new(provider);
     let mut previous: BTreeMap<SecretKind, Option<SecretString>> = BTreeMap::new();
     for &kind in provider.secrets() {
-        let current = store
-            .get_secret(kind)
+        let current = crate::blocking_section(|| store.get_secret(kind))
             .map_err(|e| with_state(e, "nothing was changed"))?;
         match (new_values.get(kind), &current) {
             (Some(new), _) => complete.insert(kind, new.clone())?,
@@ -242,8 +241,8 @@ pub async fn rotate(
     let mut changes = KeychainChanges::new(store);
     for (kind, value) in &new_values.values {
         let before = previous.get(kind).cloned().flatten();
-        if let Err(e) = changes.write(*kind, value, before) {
-            let undone = changes.undo();
+        if let Err(e) = crate::blocking_section(|| changes.write(*kind, value, before)) {
+            let undone = crate::blocking_section(|| changes.undo());
             let e = with_state(
                 e,
                 &format!(

@@ -64,8 +64,8 @@ const DEFAULT_CHAIN_WAIT: Duration = Duration::from_secs(3);
 /// SMS chain, SES, SendGrid and SMTP in the email chain. Providers that lack something are
 /// left as they are (not configured) and reported with what is missing.
 ///
-/// Keychain reads block; on a multi-threaded runtime they run in `block_in_place` so other
-/// tasks keep running.
+/// Keychain reads block; they run in a blocking section (`block_in_place` on a multi-threaded
+/// runtime) so other tasks keep running, each within the store's own time limit.
 pub async fn install_providers(
     messaging: &Messaging,
     config: &Config,
@@ -94,11 +94,7 @@ fn read_blocking(
     store: &dyn CredentialStore,
     kinds: &[SecretKind],
 ) -> Result<Vec<Option<SecretString>>, CredentialError> {
-    let read = || kinds.iter().map(|k| store.get_secret(*k)).collect();
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(read),
-        _ => read(),
-    }
+    msgops_credentials::blocking_section(|| kinds.iter().map(|k| store.get_secret(*k)).collect())
 }
 
 /// Reads the secrets of `kinds`; records each missing one in the report.

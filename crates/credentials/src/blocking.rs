@@ -142,4 +142,3 @@ mod tests {
         assert!(err.to_string().contains("panicked"), "{err}");
     }
 }
-

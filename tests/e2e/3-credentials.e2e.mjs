@@ -101,4 +101,30 @@ test("a rotation from the CLI, in another process, is in force in the running wi
   const card = await browser.$('[data-testid="cred-twilio"]');
   await eventually(async () => (await card.getText()).includes(NEW.slice(-4)), "the new Twilio token, masked");
   assert.ok(!(await card.getText()).includes(NEW.slice(0, 8)), "never more than the last characters");
+
+  // The window's next Twilio send uses the new key (the proxy in front of Prism says which).
+  const keys = async () => (await (await fetch(`${process.env.MSGOPS_E2E_TWILIO}/__keys`)).json()).filter((k) => k.method === "POST" && k.path.endsWith("/Messages.json"));
+  const sendsBefore = (await keys()).length;
+  await (await browser.$('[data-testid="nav-dashboard"]')).click();
+  await (await browser.$('[data-testid="test-send-to"]')).setValue("+14165550177");
+  await (await browser.$('[data-testid="test-send-provider"]')).selectByAttribute("value", "twilio");
+  await (await browser.$('[data-testid="test-send-submit"]')).click();
+  await eventually(async () => (await keys()).length > sendsBefore, "the window's Twilio send");
+  const sent = (await keys()).slice(sendsBefore);
+  assert.equal(sent.length, 1);
+  assert.ok(sent[0].token === NEW, "the window's send used the new token");
+  await (await browser.$('[data-testid="test-send-provider"]')).selectByAttribute("value", "");
+
+  // Removed by the CLI: Twilio leaves the window's chain within 2 s.
+  const twilioCard = async () => (await browser.$('[data-testid="provider-twilio"]')).getText();
+  const removed = spawnSync(msgops, ["creds", "remove", "twilio", "--yes"], { encoding: "utf8" });
+  assert.equal(removed.status, 0, removed.stdout + removed.stderr);
+  await eventually(async () => /Not configured/.test(await twilioCard()), "Twilio out of the window's chain", 2_000);
+
+  // Imported by the CLI from a .env: back in the window's chain within 2 s, on that key.
+  const again = path.join(path.dirname(envFile), "again.env");
+  writeFileSync(again, `TWILIO_ACCOUNT_SID=${SID}\nTWILIO_AUTH_TOKEN=${NEW}\n`);
+  const imported = spawnSync(msgops, ["creds", "import", again, "--yes"], { encoding: "utf8" });
+  assert.equal(imported.status, 0, imported.stdout + imported.stderr);
+  await eventually(async () => /sending normally/.test(await twilioCard()), "Twilio back in the window's chain", 2_000);
 });

@@ -31,6 +31,10 @@ moto_pid=$!
 peers+=("$moto_pid")
 "$root/tests/peers/node_modules/.bin/prism" mock -h 127.0.0.1 -p "$prism_port" "$specs/twilio_api_v2010.json" >"$artifacts.prism.log" 2>&1 &
 peers+=("$!")
+# The window's Twilio: Prism behind a proxy that notes which auth token each request carried.
+twilio_port=$((6400 + RANDOM % 300))
+node "$root/tests/e2e/twilio-keys.mjs" "$twilio_port" "http://127.0.0.1:$prism_port" >"$artifacts.twilio-keys.log" 2>&1 &
+peers+=("$!")
 mkdir -p "$work"/{home,config,data,cache,runtime,logs}
 chmod 700 "$work/runtime"
 : > "$work/logs/backend.log"
@@ -52,7 +56,7 @@ endpoint_url = "http://127.0.0.1:$moto_port"
 [ses]
 endpoint_url = "http://127.0.0.1:9"
 [twilio]
-base_url = "http://127.0.0.1:$prism_port"
+base_url = "http://127.0.0.1:$twilio_port"
 [sendgrid]
 base_url = "http://127.0.0.1:9"
 
@@ -69,12 +73,12 @@ export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/dat
   MSGOPS_E2E_APP="$app" MSGOPS_E2E_SERVICE="http://127.0.0.1:$service_port" MSGOPS_E2E_BACKEND_LOG="$work/logs/backend.log" MSGOPS_E2E_CONSOLE_LOG="$work/data/msgops/console-sms.log" MSGOPS_E2E_OTP_LOG="$work/logs/otp.log" \
   MSGOPS_E2E_ARTIFACTS="$artifacts" \
   MSGOPS_E2E_MOTO="http://127.0.0.1:$moto_port" MSGOPS_E2E_MOTO_PID="$moto_pid" \
-  MSGOPS_E2E_PRISM="http://127.0.0.1:$prism_port" \
+  MSGOPS_E2E_PRISM="http://127.0.0.1:$prism_port" MSGOPS_E2E_TWILIO="http://127.0.0.1:$twilio_port" \
   WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1 AWS_EC2_METADATA_DISABLED=true
 
 # Prism reads a large description: wait for both peers before the window starts.
 for _ in $(seq 300); do
-  (exec 3<>/dev/tcp/127.0.0.1/$moto_port) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$prism_port) 2>/dev/null && break
+  (exec 3<>/dev/tcp/127.0.0.1/$moto_port) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$prism_port) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$twilio_port) 2>/dev/null && break
   sleep 0.2
 done
 dbus-run-session -- bash -c '

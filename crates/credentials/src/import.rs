@@ -531,14 +531,7 @@ pub fn apply_import(
     plan: &ImportPlan,
     options: &ImportOptions,
 ) -> Result<ImportReport> {
-    apply_import_steps(
-        store,
-        audit,
-        plan,
-        options,
-        &mut SettingsReportedOnly,
-        &mut |_| Ok(()),
-    )
+    apply_import_with_settings(store, audit, plan, options, &mut SettingsReportedOnly)
 }
 
 /// [`apply_import`] that also saves the settings through `settings`, as one job with the

@@ -104,25 +104,27 @@ async fn providers_lacking_something_stay_not_configured_and_say_what_is_missing
     assert_eq!(record.outcome.delivered_by(), Some(&ProviderKind::Console));
 }
 
+/// A store holding Twilio's (fake) account SID and auth token.
+fn twilio_store() -> MemoryStore {
+    let store = MemoryStore::new();
+    for (kind, value) in [
+        (SecretKind::TwilioAccountSid, FAKE_TWILIO_SID),
+        (SecretKind::TwilioAuthToken, FAKE_TWILIO_TOKEN),
+    ] {
+        store
+            .set_secret(kind, &SecretString::from(value))
+            .expect("stored");
+    }
+    store
+}
+
 #[tokio::test]
 async fn reinstall_after_a_removal_takes_the_provider_out_of_its_chain() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = config(dir.path());
     config.twilio.from_number = Some("+15005550006".into());
     config.twilio.base_url = refused_url();
-    let store = MemoryStore::new();
-    store
-        .set_secret(
-            SecretKind::TwilioAccountSid,
-            &SecretString::from(FAKE_TWILIO_SID),
-        )
-        .expect("stored");
-    store
-        .set_secret(
-            SecretKind::TwilioAuthToken,
-            &SecretString::from(FAKE_TWILIO_TOKEN),
-        )
-        .expect("stored");
+    let store = twilio_store();
     let messaging = Messaging::from_config(&config);
 
     let reports = reinstall(CredentialProvider::Twilio, &messaging, &config, &store).await;
@@ -188,19 +190,7 @@ async fn an_unreadable_keychain_keeps_the_provider_that_was_working() {
     let mut config = config(dir.path());
     config.twilio.from_number = Some("+15005550006".into());
     config.twilio.base_url = refused_url();
-    let store = MemoryStore::new();
-    store
-        .set_secret(
-            SecretKind::TwilioAccountSid,
-            &SecretString::from(FAKE_TWILIO_SID),
-        )
-        .expect("stored");
-    store
-        .set_secret(
-            SecretKind::TwilioAuthToken,
-            &SecretString::from(FAKE_TWILIO_TOKEN),
-        )
-        .expect("stored");
+    let store = twilio_store();
     let messaging = Messaging::from_config(&config);
     assert!(reinstall(CredentialProvider::Twilio, &messaging, &config, &store).await[0].installed);
 

@@ -162,7 +162,7 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn probes_every_configured_provider_and_never_moves_a_breaker() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::default();
@@ -174,20 +174,32 @@ mod tests {
             .set_provider(&twilio, Some(Arc::new(RefusedProbe)), "test");
         let reports = Arc::new(Mutex::new(Vec::new()));
         let sink = reports.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
-        let task = ProbeScheduler::new(messaging.clone(), Duration::from_secs(60)).spawn(
+        // Real time, a short interval: a paused clock auto-advances while the Console probe
+        // waits on the blocking pool, which made the count of rounds depend on the machine.
+        let task = ProbeScheduler::new(messaging.clone(), Duration::from_millis(40)).spawn(
             cancel.clone(),
             move |r| {
+                let twilio_round = r.provider == ProviderKind::Twilio;
                 sink.lock().expect("lock").push(r);
+                if twilio_round {
+                    let _ = tx.send(());
+                }
             },
         );
-        // Three rounds: at 0, ~60 s and ~120 s (jitter at most 6 s).
-        tokio::time::sleep(Duration::from_secs(130)).await;
+        // Three rounds, each reporting Twilio once.
+        for _ in 0..3 {
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("a round within 10 s")
+                .expect("the scheduler is running");
+        }
         cancel.cancel();
         task.await.expect("task ends when cancelled");
         let reports = reports.lock().expect("lock").clone();
         let twilio_reports: Vec<_> = reports.iter().filter(|r| r.provider == twilio).collect();
-        assert_eq!(twilio_reports.len(), 3, "{reports:?}");
+        assert!(twilio_reports.len() >= 3, "{reports:?}");
         assert!(twilio_reports
             .iter()
             .all(|r| !r.healthy && r.error_kind == Some(ErrorKind::Authentication)));
@@ -196,11 +208,46 @@ mod tests {
             .iter()
             .any(|r| r.provider.as_str() == "console" && r.healthy));
         assert!(!reports.iter().any(|r| r.provider.as_str() == "sns"));
-        // Three failed probes, threshold 3: the breaker has not moved.
+        // Three or more failed probes, threshold 3: the breaker has not moved.
         assert_eq!(
             messaging.sms.breaker(&twilio).expect("breaker").state(),
             BreakerState::Closed
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rounds_follow_the_interval() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::default();
+        config.console.log_path = dir.path().join("console.log");
+        let messaging = Arc::new(Messaging::from_config(&config));
+        messaging
+            .sms
+            .set_provider(&ProviderKind::Twilio, Some(Arc::new(RefusedProbe)), "test");
+        // Only Twilio, whose probe never waits on the blocking pool: the paused clock is exact.
+        messaging
+            .sms
+            .set_provider(&ProviderKind::Console, None, "test");
+        let rounds = Arc::new(Mutex::new(Vec::new()));
+        let sink = rounds.clone();
+        let cancel = CancellationToken::new();
+        let task = ProbeScheduler::new(messaging, Duration::from_secs(60))
+            .spawn(cancel.clone(), move |_| {
+                sink.lock().expect("lock").push(tokio::time::Instant::now())
+            });
+        tokio::time::sleep(Duration::from_secs(130)).await;
+        cancel.cancel();
+        task.await.expect("task ends when cancelled");
+        let rounds = rounds.lock().expect("lock").clone();
+        // At 0, ~60 s and ~120 s (jitter at most 6 s).
+        assert_eq!(rounds.len(), 3, "{rounds:?}");
+        for pair in rounds.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= Duration::from_secs(54) && gap <= Duration::from_secs(66),
+                "{gap:?}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub use state::AppState;
 
 /// Name of the Tauri event carrying every [`msgops_core::ChainEvent`].
 pub const CHAIN_EVENT: &str = "msgops://chain";
+/// Name of the Tauri event raised when new delivery reports arrived; it carries the delivery
+/// rates over the last hour.
+pub const DELIVERY_EVENT: &str = "msgops://delivery";
 
 pub fn run() {
     let data_dir = msgops_core::config::data_dir();
@@ -74,12 +77,13 @@ pub fn run() {
                 let config = state.config.current();
                 let messaging = state.messaging.clone();
                 let store = state.store.clone();
+                let deliveries = state.deliveries.clone();
                 let logs = state.logs.clone();
                 let shutdown = state.shutdown.clone();
                 let stopped = state.service_stopped.clone();
                 tauri::async_runtime::spawn(async move {
                     if let Some(service) =
-                        service::start(&config, messaging, store, shutdown, stopped).await
+                        service::start(&config, messaging, store, deliveries, shutdown, stopped).await
                     {
                         logs.set_service(service);
                     }
@@ -146,6 +150,9 @@ pub fn run() {
                     tray::refresh(&tray_handle);
                 }
             });
+            // Delivery reports, from the embedded service or any `msgops serve`: the window
+            // hears of new ones, and a provider whose delivered share drops is announced.
+            notify::watch_deliveries(app.handle().clone());
             // SIGTERM and Ctrl-C quit as the tray's Quit does: draining first.
             let signal_handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {

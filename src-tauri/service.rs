@@ -17,6 +17,7 @@ pub async fn start(
     config: &Config,
     messaging: Arc<Messaging>,
     store: Option<Arc<dyn CredentialStore>>,
+    deliveries: Arc<msgops_history::DeliveryLog>,
     shutdown: CancellationToken,
     stopped: CancellationToken,
 ) -> Option<ServiceState> {
@@ -24,6 +25,14 @@ pub async fn start(
     if !config.service.enabled {
         return None;
     }
+    let secrets: Arc<dyn msgops_service::WebhookSecrets> = match &store {
+        Some(store) => Arc::new(msgops_service::KeychainWebhookSecrets::new(
+            store.clone(),
+            std::time::Duration::from_secs(config.delivery.twilio_previous_token_grace_secs),
+        )),
+        None => Arc::new(msgops_service::NoWebhookSecrets),
+    };
+    let store_for_logs = store.clone();
     let token = match store {
         Some(store) => {
             tokio::task::spawn_blocking(move || msgops_service::load_token(store.as_ref()))
@@ -43,8 +52,28 @@ pub async fn start(
             &msgops_core::config::data_dir(),
         )),
         ..ServiceSettings::default()
-    };
+    }
+    .with_deliveries(config, secrets, deliveries);
     let state = ServiceState::new(messaging, settings);
+    // SNS SMS delivery status from CloudWatch Logs, when `[delivery] sns_sms_log_account` is set.
+    if let Some(store) = &store_for_logs {
+        let dir = msgops_core::config::data_dir();
+        if let Some(reader) =
+            msgops_providers::sms_delivery_logs::reader_from_config(config, store.as_ref(), &dir)
+                .await
+        {
+            let feed = state.clone();
+            reader.spawn(
+                std::time::Duration::from_secs(config.delivery.sns_sms_log_poll_secs),
+                shutdown.child_token(),
+                move |events| {
+                    if let Err(e) = feed.ingest_deliveries(events) {
+                        tracing::error!(error = %e, "SNS SMS delivery reports not kept");
+                    }
+                },
+            );
+        }
+    }
     let listener = match tokio::net::TcpListener::bind(&config.service.listen).await {
         Ok(l) => l,
         Err(e) => {

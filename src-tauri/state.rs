@@ -22,6 +22,9 @@ pub struct AppState {
     /// Every finished send, the app's and those of any `msgops serve` on this machine, for the
     /// History page.
     pub history: Arc<msgops_history::SendHistory>,
+    /// The providers' delivery reports, beside the history (written by the embedded service
+    /// and by any `msgops serve` on this machine).
+    pub deliveries: Arc<msgops_history::DeliveryLog>,
     /// Codes and diagnostics read from the backend logs.
     pub logs: Arc<LogFeed>,
     /// On-call operations (breaker resets, trials, probes, providers switched on and off) of
@@ -37,6 +40,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The chains' health with each provider's delivery rate over the last hour.
+    pub fn health(&self) -> msgops_core::health::HealthSnapshot {
+        let mut snapshot = self.messaging.health();
+        snapshot.delivery = Some(
+            self.deliveries
+                .rates(chrono::Utc::now(), msgops_service::delivery::RATE_WINDOW),
+        );
+        snapshot
+    }
+
     /// Writes one on-call operation to the audit trail; a trail that cannot be written is
     /// logged, and the operation stands.
     pub fn record_operation(&self, entry: msgops_audit::OperationEntry) {
@@ -79,6 +92,13 @@ impl AppState {
         for problem in problems {
             tracing::warn!(%problem, "send history");
         }
+        let (deliveries, problems) = msgops_history::DeliveryLog::open(
+            msgops_history::default_deliveries_path(),
+            msgops_history::DEFAULT_DELIVERIES_CAP,
+        );
+        for problem in problems {
+            tracing::warn!(%problem, "delivery reports");
+        }
         let audit = AuditLog::in_dir(&msgops_core::config::data_dir())
             .by(msgops_audit::Actor::local(msgops_audit::Via::App));
         Self {
@@ -90,6 +110,7 @@ impl AppState {
             audit,
             pending_import: Mutex::new(None),
             history: Arc::new(history),
+            deliveries: Arc::new(deliveries),
             logs: Arc::new(LogFeed::default()),
             operations: msgops_audit::OperationsLog::in_dir(&msgops_core::config::data_dir()),
             credential_sync: std::sync::OnceLock::new(),

@@ -13,7 +13,7 @@ use crate::state::AppState;
 
 #[tauri::command]
 pub fn health_snapshot(state: State<'_, AppState>) -> HealthSnapshot {
-    state.messaging.health()
+    state.health()
 }
 
 /// A test send from the dashboard: a fresh one-time code to one recipient.
@@ -138,7 +138,7 @@ pub fn set_provider_enabled(
             "taken out of its chain"
         },
     ));
-    Ok(state.messaging.health())
+    Ok(state.health())
 }
 
 /// On-call controls from a dashboard card: reset the breaker, start its trial now, or probe.

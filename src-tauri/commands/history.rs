@@ -1,5 +1,6 @@
 //! The send history: every finished send with its attempts and its origin (this app or a
-//! `msgops serve` on this machine, which write to the same file), and its totals.
+//! `msgops serve` on this machine, which write to the same file), the providers' delivery
+//! reports about them, and its totals.
 
 use msgops_history::{HistoryFilter, HistoryPage, HistorySummary};
 use tauri::State;
@@ -8,7 +9,7 @@ use crate::state::AppState;
 
 #[tauri::command]
 pub fn send_history(state: State<'_, AppState>, filter: HistoryFilter) -> HistoryPage {
-    state.history.query(&filter)
+    state.deliveries.fill(state.history.query(&filter))
 }
 
 #[tauri::command]

@@ -190,3 +190,23 @@ test("each card counts today's sends from the history, refreshed by the send_fin
   assert.deepEqual(await counts("sns"), [snsSent, snsFailed + 1]);
   assert.match(await card("twilio").locator("dt").allInnerTexts().then((t) => t.join("|")), /Sent \/ failed today/i);
 });
+
+test("a card shows its provider's delivered share of the last hour, from the reports, and follows new ones", async () => {
+  const rate = card("twilio").getByTestId("delivery-rate");
+  assert.equal(await rate.innerText(), "92 % (23 of 25)");
+  assert.match(await card("twilio").locator(".facts").innerText(), /Delivered \(1 h\)\s+92 % \(23 of 25\)/i);
+  // Providers without reports say nothing about them.
+  for (const id of ["console", "sendgrid", "smtp"]) assert.equal(await card(id).getByTestId("delivery-rate").count(), 0, id);
+  assert.equal(await card("twilio").locator(".delivery-low").count(), 0);
+
+  // New reports: the carrier lost more of Twilio's messages.
+  await page.evaluate(() => {
+    const { state, emitDeliveries } = window.__msgops;
+    Object.assign(state.health.delivery.providers.find((r) => r.provider === "twilio"), { delivered: 18, failed: 7, pending: 0, rate: 0.72 });
+    return emitDeliveries();
+  });
+  await rate.filter({ hasText: "72 % (18 of 25)" }).waitFor();
+  assert.equal(await card("twilio").locator(".delivery-low").count(), 1);
+  assert.match(await rate.innerText(), /below 80 %/);
+  await app.screenshot("dashboard-delivery-low");
+});

@@ -117,3 +117,57 @@ test("the sends of a msgops serve are marked and picked out by origin; a provide
   assert.match(expanded, /Sent by msgops serve on ops-box \(process 4242\)/);
   await app.screenshot("history-service-receipt");
 });
+
+/** The row of the send whose attempt carries `receipt`, and that send. */
+async function rowOfReceipt(receipt) {
+  const send = (await sends()).find((r) => r.outcome.attempts.some((a) => a.provider_message_id === receipt));
+  assert.ok(send, `a seeded send has the receipt ${receipt}`);
+  const toggle = page.getByRole("button", { name: new RegExp(`Attempts for the send to ${send.recipient.replace("+", "\\+")} `) });
+  return { send, toggle, row: rows().filter({ has: toggle }) };
+}
+
+test("where delivery ended is in the row; opened, the provider's reports with the code in plain words", async () => {
+  const reports = await page.evaluate(() => window.__msgops.state.deliveries);
+  const twilio = reports.find((r) => r.provider === "twilio").provider_message_id;
+  const ses = reports.find((r) => r.provider === "ses").provider_message_id;
+  await range("1–100 of 250");
+  // Only the two messages with reports say anything more.
+  assert.deepEqual((await page.getByTestId("delivery-badge").allInnerTexts()).map((t) => t.replace("Provider report:", "").trim()).sort(), ["delivered", "⚠ undelivered 30003"]);
+
+  const { send, toggle, row } = await rowOfReceipt(twilio);
+  assert.match(await row.innerText(), /Delivered by Twilio[\s\S]*undelivered 30003/);
+  assert.equal(await row.getByTestId("delivery-badge").getAttribute("data-fate"), "failed");
+  assert.match(await (await rowOfReceipt(ses)).row.getByTestId("delivery-badge").innerText(), /delivered/);
+
+  await toggle.click();
+  const expanded = page.locator("tr.send-attempts");
+  const accepted = new Date(Date.parse(send.started_at) + send.duration_ms);
+  const hhmmss = [accepted.getHours(), accepted.getMinutes(), accepted.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+  assert.match(await expanded.innerText(), new RegExp(`Accepted by Twilio at ${hhmmss} \\(receipt ${twilio}\\)`));
+  const items = expanded.getByRole("list", { name: "Delivery reports" }).getByRole("listitem");
+  // Twilio's retried callback is shown once.
+  assert.equal(await items.count(), 3);
+  assert.match(await items.nth(0).innerText(), /^\d\d:\d\d:\d\d\s+queued at the provider$/);
+  assert.match(await items.nth(1).innerText(), /sent to the carrier/);
+  assert.match(await items.nth(2).innerText(), /not delivered by the carrier\s+error 30003: the phone is unreachable: switched off or out of coverage/);
+  assert.ok(await items.nth(2).evaluate((li) => li.classList.contains("delivery-failed")));
+  assert.ok((await items.nth(2).locator("time").getAttribute("datetime")).endsWith("Z"));
+  await app.screenshot("history-delivery");
+});
+
+test("delivery reports arriving now show on their send without reloading the page", async () => {
+  await range("1–100 of 250");
+  const target = (await sends()).findLast((r) => r.outcome.status === "delivered" && r.outcome.provider === "sns");
+  const receipt = target.outcome.attempts.find((a) => a.provider === "sns" && a.outcome === "delivered").provider_message_id;
+  const { row } = await rowOfReceipt(receipt);
+  assert.equal(await row.getByTestId("delivery-badge").count(), 0);
+  const pages = (await app.calls("send_history")).length;
+  await page.evaluate((id) => {
+    const at = new Date().toISOString();
+    return window.__msgops.emitDeliveries([
+      { provider: "sns", provider_message_id: id, status: "delivered", error_code: null, detail: "Message has been accepted by phone", occurred_at: at, received_at: at, source: "cloudwatch_logs", event_id: `cw-${id}` },
+    ]);
+  }, receipt);
+  await row.getByTestId("delivery-badge").filter({ hasText: "delivered" }).waitFor();
+  assert.equal((await app.calls("send_history")).length, pages + 1);
+});

@@ -2,6 +2,8 @@ import { act, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { Backend } from "./api/backend";
+import type { DeliveryRates } from "./bindings/DeliveryRates";
+import type { HealthSnapshot } from "./bindings/HealthSnapshot";
 import type { LogClockInfo } from "./bindings/LogClockInfo";
 import type { LogEvent } from "./bindings/LogEvent";
 import type { LogSnapshot } from "./bindings/LogSnapshot";
@@ -15,10 +17,11 @@ function fakeBackend(): Backend {
     appStatus: vi.fn(async () => ({ version: "0.1.0", config_path: "/home/op/.config/msgops/config.toml", config_error: null, console_log: "/tmp/console.log" })),
     keychainHealth: vi.fn(async () => ({ ok: true, message: "" })),
     onChainEvent: vi.fn(async () => () => undefined),
+    onDeliveryReports: vi.fn(async () => () => undefined),
     onLogEvent: vi.fn(async () => () => undefined),
     onLogReset: vi.fn(async () => () => undefined),
     logSnapshot: vi.fn(never),
-    sendHistory: vi.fn(async () => ({ total: 0, sends: [] })),
+    sendHistory: vi.fn(async () => ({ total: 0, sends: [], deliveries: [] })),
     historySummary: vi.fn(never),
     getSettings: vi.fn(never),
     operationsAudit: vi.fn(async () => []),
@@ -115,5 +118,70 @@ describe("App log clocks", () => {
     act(() => push({ kind: "clock", ...clock("UTC−05:00", "inferred", "newest line 16:34 vs file modified 21:34 UTC") }));
     expect(screen.getAllByTestId("log-clock")).toHaveLength(1);
     expect(screen.getByTestId("log-clock")).toHaveTextContent("Log times read as UTC−05:00 — inferred: newest line 16:34 vs file modified 21:34 UTC");
+  });
+});
+
+describe("App delivery reports", () => {
+  const n = (v: number) => v;
+  const rates = (delivered: number, failed: number): DeliveryRates => ({
+    window_secs: n(3600),
+    providers: [{ provider: "twilio", delivered: n(delivered), failed: n(failed), pending: n(0), rate: delivered / (delivered + failed) }],
+  });
+  const snapshot = (delivery?: DeliveryRates): HealthSnapshot => ({
+    sms_providers: [
+      {
+        name: "TwilioSMSProvider",
+        priority: "SECONDARY",
+        is_healthy: true,
+        id: "twilio",
+        display_name: "Twilio",
+        channel: "sms",
+        enabled: true,
+        configured: true,
+        breaker_state: "CLOSED",
+        consecutive_failures: 0,
+        failure_threshold: 3,
+        open_until: null,
+        open_remaining_ms: null,
+        last_error: null,
+        last_probe: null,
+        sent: 25,
+        failed: 0,
+        cost_usd: 0.2,
+        cost_per_message_usd: 0.0079,
+        rate_per_second: 10,
+        rate_available: 10,
+      },
+    ],
+    email_providers: [],
+    chains: {
+      sms: { status: "healthy", reason: "can deliver through Twilio", can_deliver: ["twilio"] },
+      email: { status: "unconfigured", reason: "no provider with credentials is set up", can_deliver: [] },
+    },
+    ok: true,
+    delivery,
+  });
+
+  it("asks for the health snapshot again when delivery reports arrive: the card's delivered share follows", async () => {
+    let report: (r: DeliveryRates) => void = () => undefined;
+    const snapshots = [snapshot(), snapshot(rates(23, 2))];
+    const backend = {
+      ...fakeBackend(),
+      healthSnapshot: vi.fn(async () => snapshots.shift() ?? snapshot(rates(23, 2))),
+      onDeliveryReports: vi.fn(async (handler: (r: DeliveryRates) => void) => {
+        report = handler;
+        return () => undefined;
+      }),
+    } as unknown as Backend;
+    render(<App backend={backend} />);
+    const card = await screen.findByTestId("provider-twilio");
+    // No reports yet: no delivered share at all.
+    expect(within(card).queryByTestId("delivery-rate")).not.toBeInTheDocument();
+    await waitFor(() => expect(backend.onDeliveryReports).toHaveBeenCalled());
+    expect(backend.healthSnapshot).toHaveBeenCalledTimes(1);
+
+    act(() => report(rates(23, 2)));
+    await waitFor(() => expect(backend.healthSnapshot).toHaveBeenCalledTimes(2));
+    expect(await within(card).findByTestId("delivery-rate")).toHaveTextContent("92 % (23 of 25)");
   });
 });

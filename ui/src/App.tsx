@@ -91,6 +91,8 @@ export function App({ backend }: { backend: Backend }) {
       if (event.kind === "send_finished") refreshToday();
       refresh();
     });
+    // New delivery reports: the cards' delivered shares change.
+    const unlistenDelivery = backend.onDeliveryReports(() => refresh());
     // Codes: what was read before the window opened, then each new one as it is written.
     // A file's clock (the zone its times are read in) replaces the one it had: it is shown with
     // the codes, not among the diagnostics.
@@ -124,6 +126,7 @@ export function App({ backend }: { backend: Backend }) {
     });
     return () => {
       unlistenChain.then((f) => f());
+      unlistenDelivery.then((f) => f());
       unlistenLog.then((f) => f());
       unlistenReset.then((f) => f());
     };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clockLine, codeWhen, credentialsOf, recipientLabel, todayByProvider, withClock } from "./format";
+import { DELIVERY_STATUS_LABEL, clockLine, codeWhen, credentialsOf, formatPercent, formatWindow, recipientLabel, todayByProvider, withClock } from "./format";
 
 describe("todayByProvider", () => {
   it("sums today's entries per provider and ignores other days", () => {
@@ -72,5 +72,19 @@ describe("log clocks", () => {
     const newer = { ...a, zone: "UTC−05:00", basis: "inferred" as const, reason: "newest line 16:34 vs file modified 21:34 UTC" };
     expect(withClock([a, b], newer)).toEqual([newer, b]);
     expect(withClock([b], a)).toEqual([b, a]);
+  });
+});
+
+describe("delivery words", () => {
+  it("says each status in plain words", () => {
+    expect(DELIVERY_STATUS_LABEL.sent).toBe("sent to the carrier");
+    expect(DELIVERY_STATUS_LABEL.complained).toBe("delivered, then marked as spam");
+    expect(new Set(Object.values(DELIVERY_STATUS_LABEL)).size).toBe(Object.keys(DELIVERY_STATUS_LABEL).length);
+  });
+  it("rounds a share down to a whole percentage", () => {
+    expect([0.92, 0.29, 0.999, 1, 0, 2 / 3].map(formatPercent)).toEqual(["92 %", "29 %", "99 %", "100 %", "0 %", "66 %"]);
+  });
+  it("names a window as short as it reads", () => {
+    expect([3600, 7200, 900, 45, 90].map(formatWindow)).toEqual(["1 h", "2 h", "15 min", "45 s", "90 s"]);
   });
 });

@@ -2,6 +2,7 @@ import type { CredentialProvider } from "./bindings/CredentialProvider";
 import type { HistorySummary } from "./bindings/HistorySummary";
 import type { BreakerState } from "./bindings/BreakerState";
 import type { Channel } from "./bindings/Channel";
+import type { DeliveryStatus } from "./bindings/DeliveryStatus";
 import type { ErrorKind } from "./bindings/ErrorKind";
 import type { FallbackCode } from "./bindings/FallbackCode";
 import type { LogClockInfo } from "./bindings/LogClockInfo";
@@ -77,6 +78,42 @@ export const SKIP_REASON_LABEL: Record<SkipReason, string> = {
   deadline_exceeded: "deadline exceeded",
   throttled: "throttled by the provider",
 };
+
+/**
+ * Each delivery status in words, as a provider's report says it (`DeliveryStatus` in
+ * crates/delivery). Whether a status is final, and where a message ended, come from Rust.
+ */
+export const DELIVERY_STATUS_LABEL: Record<DeliveryStatus, string> = {
+  accepted: "accepted by the provider",
+  queued: "queued at the provider",
+  sending: "being sent to the carrier",
+  sent: "sent to the carrier",
+  delayed: "delayed: the provider keeps trying",
+  delivered: "delivered",
+  read: "delivered and read",
+  undelivered: "not delivered by the carrier",
+  failed: "failed: never sent",
+  bounced: "bounced: the receiving server refused it",
+  dropped: "dropped by the provider before sending",
+  rejected: "rejected by the provider",
+  complained: "delivered, then marked as spam",
+};
+
+/**
+ * A share as a whole percentage, rounded down so that "100 %" means all of them:
+ * 0.92 → "92 %", 0.999 → "99 %".
+ */
+export function formatPercent(share: number): string {
+  // The small nudge keeps 0.29 (28.999… × 100) at 29.
+  return `${Math.floor(share * 100 + 1e-9)} %`;
+}
+
+/** A window of seconds, as short as it reads: 3600 → "1 h", 900 → "15 min", 45 → "45 s". */
+export function formatWindow(secs: number): string {
+  if (secs >= 3600 && secs % 3600 === 0) return `${secs / 3600} h`;
+  if (secs >= 60 && secs % 60 === 0) return `${secs / 60} min`;
+  return `${secs} s`;
+}
 
 /** 1234 → "1,234". */
 export function formatCount(n: number): string {

@@ -64,6 +64,12 @@ pub enum CredsCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Store a webhook verification key with a provider's credentials: SendGrid's Event
+    /// Webhook verification key (base64, as SendGrid shows it), read from stdin.
+    WebhookKey {
+        /// sendgrid (the only provider whose webhooks are verified with a stored public key).
+        provider: String,
+    },
     /// Print the audit trail of imports, rotations, refused validations, removals and token
     /// creations, with who did each, from where and through what.
     Audit {
@@ -166,6 +172,33 @@ pub fn run_with(
                 }
             };
             rotate_cmd(store, audit, provider, validator, io)
+        }
+        CredsCommand::WebhookKey { provider } => {
+            let provider: CredentialProvider = provider.parse()?;
+            if provider != CredentialProvider::Sendgrid {
+                anyhow::bail!(
+                    "only SendGrid's webhooks are verified with a stored key; {provider}'s are verified with its credentials or certificates"
+                );
+            }
+            if io.interactive {
+                writeln!(
+                    io.out,
+                    "Paste SendGrid's Event Webhook verification key, then Enter:"
+                )?;
+            }
+            let mut key = String::new();
+            io.input.read_line(&mut key)?;
+            msgops_credentials::set_sendgrid_webhook_key(
+                store,
+                audit,
+                &key,
+                msgops_webhooks::sendgrid::check_public_key,
+            )?;
+            writeln!(
+                io.out,
+                "SendGrid Event Webhook verification key stored in the OS keychain."
+            )?;
+            Ok(())
         }
         CredsCommand::Remove { provider, yes } => {
             let provider: CredentialProvider = provider.parse()?;

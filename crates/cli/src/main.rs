@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod breaker;
 mod codes;
 mod creds;
+mod deliveries;
 mod health;
 mod send;
 mod serve;
@@ -42,6 +43,9 @@ enum Command {
     Send(send::SendArgs),
     /// On-call controls of a running service: reset a breaker, start its trial, probe.
     Breaker(breaker::BreakerArgs),
+    /// The providers' delivery reports (Twilio, SendGrid, SES, SNS SMS), newest last, with the
+    /// send each belongs to.
+    Deliveries(deliveries::DeliveriesArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::Health(args) => health::run(args),
         Command::Send(args) => send::run(args),
         Command::Breaker(args) => breaker::run(args),
+        Command::Deliveries(args) => deliveries::run(args),
         Command::DefaultConfig => {
             println!("{}", msgops_core::config::Config::default().to_toml());
             ExitCode::SUCCESS

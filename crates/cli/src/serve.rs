@@ -150,6 +150,65 @@ async fn follow_credentials(messaging: Arc<Messaging>, cancel: CancellationToken
     sync.watch(crate::creds::default_audit_path(), cancel);
 }
 
+/// The webhook keys from the keychain (none when it cannot be used: every signed webhook is
+/// then refused as not configured).
+fn webhook_secrets(
+    config: &msgops_core::config::Config,
+) -> Arc<dyn msgops_service::WebhookSecrets> {
+    match open_keychain() {
+        Ok(store) => Arc::new(msgops_service::KeychainWebhookSecrets::new(
+            Arc::new(store),
+            std::time::Duration::from_secs(config.delivery.twilio_previous_token_grace_secs),
+        )),
+        Err(e) => {
+            eprintln!("msgops serve: {e}; delivery webhooks will be refused");
+            Arc::new(msgops_service::NoWebhookSecrets)
+        }
+    }
+}
+
+/// SNS SMS delivery status from CloudWatch Logs, when `[delivery] sns_sms_log_account` is set:
+/// each new record is a delivery report like the webhooks'.
+async fn read_sms_delivery_logs(
+    config: &msgops_core::config::Config,
+    state: ServiceState,
+    cancel: CancellationToken,
+) {
+    if config.delivery.sns_sms_log_account.is_none() {
+        return;
+    }
+    let Ok(store) = open_keychain() else { return };
+    let dir = msgops_core::config::data_dir();
+    let Some(reader) =
+        msgops_providers::sms_delivery_logs::reader_from_config(config, &store, &dir).await
+    else {
+        return;
+    };
+    eprintln!(
+        "msgops serve: reading SNS SMS delivery status from {} and {}",
+        reader.groups().success,
+        reader.groups().failure
+    );
+    let every = std::time::Duration::from_secs(config.delivery.sns_sms_log_poll_secs);
+    reader.spawn(every, cancel, move |events| {
+        if let Err(e) = state.ingest_deliveries(events) {
+            eprintln!("msgops serve: SNS SMS delivery reports not kept: {e}");
+        }
+    });
+}
+
+/// The delivery reports file beside the send history, shared with the app.
+fn delivery_log() -> Arc<dyn msgops_service::DeliverySink> {
+    let (log, problems) = msgops_history::DeliveryLog::open(
+        msgops_history::default_deliveries_path(),
+        msgops_history::DEFAULT_DELIVERIES_CAP,
+    );
+    for problem in problems {
+        eprintln!("msgops serve: delivery reports: {problem}");
+    }
+    Arc::new(log)
+}
+
 fn open_keychain() -> Result<KeychainStore, String> {
     KeychainStore::open().map_err(|e| format!("the OS keychain cannot be used: {e}"))
 }
@@ -275,11 +334,15 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
     }
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
     let finished = messaging.subscribe();
+    let config = ConfigFile::open(config_path()).0.current();
+    let settings = settings.with_deliveries(&config, webhook_secrets(&config), delivery_log());
     let state = ServiceState::new(messaging, settings);
+    if !args.emulated {
+        read_sms_delivery_logs(&config, state.clone(), shutdown.child_token()).await;
+    }
     // Into the app's history (the same file), marked as this service's sends.
     let stop_recording = CancellationToken::new();
     let recorder = record_sends(finished, state.subscribe(), stop_recording.clone());
-    let config = ConfigFile::open(config_path()).0.current();
     let mut watch = msgops_logwatch::WatchConfig::new(if args.logs.is_empty() {
         config.followed_logs()
     } else {

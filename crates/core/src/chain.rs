@@ -581,15 +581,31 @@ impl<M: Message> ProviderChain<M> {
         if let Some(id) = only {
             self.start_trial(id, "a test send through this provider only is its trial");
         }
-        let started_at = Utc::now();
-        let started = Instant::now();
-        let settings = self.settings();
-        let deadline = instant_after(started, settings.send_deadline);
         let candidates: Vec<&ChainEntry<M>> = self
             .entries
             .iter()
             .filter(|e| only.is_none_or(|only| *only == e.id()))
             .collect();
+        self.send_through(message, candidates).await
+    }
+
+    /// Sends through the providers after `after` in the chain only: a message `after` accepted
+    /// and then could not deliver goes on to the next one (the last resort stays last).
+    pub async fn send_after(&self, message: &M, after: &ProviderKind) -> SendRecord {
+        let candidates: Vec<&ChainEntry<M>> = self
+            .entries
+            .iter()
+            .skip_while(|e| e.id() != *after)
+            .skip(1)
+            .collect();
+        self.send_through(message, candidates).await
+    }
+
+    async fn send_through(&self, message: &M, candidates: Vec<&ChainEntry<M>>) -> SendRecord {
+        let started_at = Utc::now();
+        let started = Instant::now();
+        let settings = self.settings();
+        let deadline = instant_after(started, settings.send_deadline);
         // The providers before the last resort stop early enough to leave it its minimum
         // attempt, if it could be called at all.
         let reserve = match candidates.split_last() {

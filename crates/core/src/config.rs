@@ -486,6 +486,12 @@ pub struct ServiceConfig {
     pub enabled: bool,
     /// Loopback unless you mean it; another address needs the API token on every endpoint.
     pub listen: String,
+    /// The address the providers call the service at (`https://ops.example.com`, maybe with a
+    /// path prefix), as their webhooks are configured: Twilio signs the URL it calls, and behind
+    /// a TLS-terminating proxy the service cannot see it. Without it, Twilio callbacks are
+    /// refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl Default for ServiceConfig {
@@ -493,8 +499,71 @@ impl Default for ServiceConfig {
         Self {
             enabled: false,
             listen: "127.0.0.1:5024".into(),
+            public_url: None,
         }
     }
+}
+
+/// `[delivery]`: the providers' delivery reports, and what msgops does with them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct DeliveryConfig {
+    /// After a Twilio auth token rotation, callbacks signed with the previous token are still
+    /// accepted this long (Twilio signs with the token in force when it calls).
+    #[ts(type = "number")]
+    pub twilio_previous_token_grace_secs: u64,
+    /// SendGrid events signed longer ago than this (or as far ahead) are refused as replays.
+    #[ts(type = "number")]
+    pub sendgrid_replay_window_secs: u64,
+    /// The SNS topics whose notifications (SES event records) are accepted, and whose
+    /// subscriptions are confirmed. Empty: none.
+    pub sns_topic_arns: Vec<String>,
+    /// The AWS account whose SNS SMS delivery logs (CloudWatch Logs,
+    /// `sns/<region>/<account>/DirectPublishToPhoneNumber`) are read. Unset: not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sns_sms_log_account: Option<String>,
+    /// How often those logs are read.
+    #[ts(type = "number")]
+    pub sns_sms_log_poll_secs: u64,
+    /// An undelivered report (the provider accepted the message, then could not deliver it)
+    /// within the code's lifetime sends the message again through the next provider, once.
+    pub resend_undelivered: bool,
+    /// A desktop notification when a provider's delivered share over the last hour drops below
+    /// this percentage (0: never).
+    pub alert_below_percent: f64,
+    /// ... counted over at least this many messages with a final report.
+    pub alert_min_messages: u32,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            twilio_previous_token_grace_secs: 900,
+            sendgrid_replay_window_secs: 300,
+            sns_topic_arns: Vec::new(),
+            sns_sms_log_account: None,
+            sns_sms_log_poll_secs: 30,
+            resend_undelivered: false,
+            alert_below_percent: 80.0,
+            alert_min_messages: 5,
+        }
+    }
+}
+
+/// `service.public_url`: an http(s) URL with a host, no query, no trailing slash needed.
+pub fn check_public_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{url}` must start with https:// (or http://)"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || host.contains('@') || rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "`{url}` must be a base address like https://ops.example.com (no user, query or fragment)"
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
@@ -511,6 +580,7 @@ pub struct Config {
     pub logs: LogsConfig,
     pub service: ServiceConfig,
     pub health: crate::health::HealthConfig,
+    pub delivery: DeliveryConfig,
 }
 
 /// A configuration file that could not be used. Says where and what.
@@ -601,6 +671,52 @@ impl Config {
                     "`{}` is not an address like 127.0.0.1:5024",
                     self.service.listen
                 ),
+            );
+        }
+        if let Some(Err(message)) = self.service.public_url.as_deref().map(check_public_url) {
+            return invalid("service.public_url", message);
+        }
+        let d = &self.delivery;
+        if d.sendgrid_replay_window_secs == 0 || d.sendgrid_replay_window_secs > 86_400 {
+            return invalid(
+                "delivery.sendgrid_replay_window_secs",
+                "must be from 1 to 86400 seconds".into(),
+            );
+        }
+        if d.twilio_previous_token_grace_secs > 7 * 86_400 {
+            return invalid(
+                "delivery.twilio_previous_token_grace_secs",
+                "must be at most 604800 (a week)".into(),
+            );
+        }
+        if d.sns_sms_log_poll_secs == 0 || d.sns_sms_log_poll_secs > 3600 {
+            return invalid(
+                "delivery.sns_sms_log_poll_secs",
+                "must be from 1 to 3600 seconds".into(),
+            );
+        }
+        if !(0.0..=100.0).contains(&d.alert_below_percent) {
+            return invalid(
+                "delivery.alert_below_percent",
+                "must be from 0 to 100".into(),
+            );
+        }
+        if let Some(arn) = d.sns_topic_arns.iter().find(|a| !a.starts_with("arn:")) {
+            return invalid(
+                "delivery.sns_topic_arns",
+                format!(
+                    "`{arn}` is not a topic ARN like arn:aws:sns:us-east-1:123456789012:ses-events"
+                ),
+            );
+        }
+        if let Some(account) = d
+            .sns_sms_log_account
+            .as_deref()
+            .filter(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return invalid(
+                "delivery.sns_sms_log_account",
+                format!("`{account}` is not a 12-digit AWS account id"),
             );
         }
         if let Err(message) = check_code_lifetime(self.logs.code_lifetime_secs) {

@@ -64,6 +64,11 @@ pub struct HealthSnapshot {
     /// Whether the health endpoint answers 200: every chain in use is in a state `[health]`
     /// accepts (healthy, by default), and every chain `health.require` names is in use.
     pub ok: bool,
+    /// Each provider's delivered share over the last hour, from its delivery reports; absent
+    /// where no reports are kept. Never changes `ok`: a report arrives long after the send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub delivery: Option<msgops_delivery::DeliveryRates>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
@@ -250,6 +255,7 @@ impl HealthSnapshot {
             sms_providers,
             chains,
             ok,
+            delivery: None,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod rotate;
 pub mod status;
 pub mod store;
 pub mod validate_http;
+mod webhook_keys;
 
 pub use audit::{AuditAction, AuditLog, AuditOutcome, CredentialAuditEntry};
 pub use blocking::{blocking_section, off_the_runtime, DEFAULT_KEYCHAIN_TASK_TIMEOUT};
@@ -38,5 +39,9 @@ pub use rotate::{rotate, CredentialSet, CredentialValidator, RotationReport, Val
 pub use status::{credential_statuses, CredentialState, CredentialStatus, SecretFieldStatus};
 pub use store::{CredentialStore, CredentialStoreExt, KeychainStore, MemoryStore};
 pub use validate_http::HttpValidator;
+pub use webhook_keys::{
+    sendgrid_webhook_key, set_sendgrid_webhook_key, twilio_auth_tokens,
+    SENDGRID_WEBHOOK_KEY_ACCOUNT, TWILIO_PREVIOUS_TOKEN_ACCOUNT,
+};
 
 pub use secrecy::{ExposeSecret, SecretString};

@@ -28,6 +28,11 @@ pub fn remove_provider(
             }
         }
     }
+    for account in crate::webhook_keys::accounts_of(provider) {
+        if let Err(e) = store.delete(account) {
+            tracing::warn!(%account, error = %e, "could not remove a webhook key with the provider's credentials");
+        }
+    }
     let names: Vec<&str> = removed.iter().map(|k| k.env_var()).collect();
     let message = if names.is_empty() {
         format!("nothing stored for {provider}")

@@ -343,7 +343,7 @@ impl<'a> KeychainChanges<'a> {
         value: &SecretString,
         previous: Option<SecretString>,
     ) -> Result<()> {
-        self.written.push((kind, previous));
+        self.written.push((kind, previous.clone()));
         self.store.set_secret(kind, value)?;
         let back = self.store.get_secret(kind)?;
         if back.as_ref().map(|b| b.expose_secret()) != Some(value.expose_secret()) {
@@ -353,6 +353,12 @@ impl<'a> KeychainChanges<'a> {
                     kind.account()
                 ),
             });
+        }
+        // Callbacks Twilio signed with the replaced token stay verifiable for a while.
+        if let Some(old) = previous.filter(|old| {
+            kind == SecretKind::TwilioAuthToken && old.expose_secret() != value.expose_secret()
+        }) {
+            crate::webhook_keys::keep_previous_twilio_token(self.store, &old, chrono::Utc::now());
         }
         Ok(())
     }

@@ -7,13 +7,21 @@
 //! file before each. A line that cannot be read is reported and skipped; the rest of the file
 //! still loads. The oldest records fall off past a cap, in memory and — when the file is
 //! compacted at open — on disk. It must never lose or duplicate a record another process wrote
-//! (see `store.rs` for how appends and reads share the file).
+//! (see `shared_log.rs` for how appends and reads share the file).
+//!
+//! The providers' delivery reports live beside it in the same kind of file ([`DeliveryLog`]),
+//! matched to each send's attempts by the provider's message id.
 
+mod deliveries;
 mod origin;
 mod query;
+mod shared_log;
 mod store;
 mod summary;
 
+pub use deliveries::{
+    default_deliveries_path, DeliveryLog, DEFAULT_DELIVERIES_CAP, DELIVERIES_FILE_NAME,
+};
 pub use origin::{OriginKind, RecordedSend, SendOrigin};
 pub use query::{HistoryFilter, HistoryPage, OutcomeFilter};
 pub use store::{default_path, HistoryError, SendHistory, DEFAULT_CAP, FILE_NAME};

@@ -43,6 +43,10 @@ pub enum OutcomeFilter {
 pub struct HistoryPage {
     pub total: u32,
     pub sends: Vec<RecordedSend>,
+    /// What the providers reported about this page's sends, one entry per message with
+    /// reports (matched by each attempt's provider message id); empty where reports are not
+    /// kept.
+    pub deliveries: Vec<msgops_delivery::MessageDelivery>,
 }
 
 /// The provider, first in chain order, that a delivered send had to pass over: it failed or
@@ -139,6 +143,10 @@ impl HistoryFilter {
             }
             total += 1;
         }
-        HistoryPage { total, sends }
+        HistoryPage {
+            total,
+            sends,
+            deliveries: Vec::new(),
+        }
     }
 }

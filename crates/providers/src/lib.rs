@@ -17,6 +17,7 @@ pub mod probe;
 pub mod redact;
 pub mod sendgrid;
 pub mod ses;
+pub mod sms_delivery_logs;
 pub mod smtp;
 pub mod sns;
 pub mod sync;

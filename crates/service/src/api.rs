@@ -70,6 +70,9 @@ pub enum ApiErrorCode {
     DuplicateNotSent,
     /// No such provider or control (404).
     NotFound,
+    /// A webhook whose sender could not be verified: unsigned, forged, stale, or nothing to
+    /// verify it with (403). Nothing was stored.
+    WebhookRejected,
     /// A bug in msgops (500).
     Internal,
 }
@@ -88,6 +91,7 @@ impl ApiErrorCode {
             | ApiErrorCode::SendAbandoned
             | ApiErrorCode::DuplicateNotSent => StatusCode::SERVICE_UNAVAILABLE,
             ApiErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ApiErrorCode::WebhookRejected => StatusCode::FORBIDDEN,
             ApiErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -201,7 +205,7 @@ fn stored_response(stored: &StoredResponse, replayed: bool) -> Response {
     )
 )]
 async fn health(State(state): State<ServiceState>) -> Response {
-    let snapshot = state.messaging().health();
+    let snapshot = state.health();
     let status = if snapshot.ok {
         StatusCode::OK
     } else {
@@ -222,7 +226,7 @@ async fn health(State(state): State<ServiceState>) -> Response {
     )
 )]
 async fn metrics(State(state): State<ServiceState>) -> Response {
-    let text = state.metrics().encode(&state.messaging().health());
+    let text = state.metrics().encode(&state.health());
     (
         [(
             header::CONTENT_TYPE,
@@ -747,7 +751,7 @@ async fn require_token(
         title = "msgops service",
         description = "Health, metrics, guarded sends and events of the OTP messaging failover chains (SMS: AWS SNS → Twilio → Console; email: AWS SES → SendGrid → SMTP).",
     ),
-    components(schemas(ApiError, ApiErrorCode, crate::events::ServiceEvent, crate::events::CodeSeen)),
+    components(schemas(ApiError, ApiErrorCode, crate::events::ServiceEvent, crate::events::CodeSeen, crate::webhooks::WebhookAccepted)),
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "The backend's health endpoint, richer"),
@@ -755,6 +759,7 @@ async fn require_token(
         (name = "messages", description = "Sends through the chains"),
         (name = "events", description = "Live events"),
         (name = "operations", description = "On-call controls: breaker reset and trial, probes"),
+        (name = "webhooks", description = "The providers' delivery reports, verified by their signatures (no bearer token)"),
     )
 )]
 struct ApiDoc;
@@ -799,7 +804,13 @@ async fn openapi_json(State(state): State<ServiceState>) -> Response {
         .into_response()
 }
 
-fn routers() -> (OpenApiRouter<ServiceState>, OpenApiRouter<ServiceState>) {
+/// The open routes (guarded too when the token guards everything), the guarded ones, and the
+/// webhooks (never behind the token: verified by their senders' signatures).
+fn routers() -> (
+    OpenApiRouter<ServiceState>,
+    OpenApiRouter<ServiceState>,
+    OpenApiRouter<ServiceState>,
+) {
     let open = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(metrics))
@@ -809,14 +820,18 @@ fn routers() -> (OpenApiRouter<ServiceState>, OpenApiRouter<ServiceState>) {
         .routes(routes!(send_email))
         .routes(routes!(events))
         .routes(routes!(crate::controls::provider_control));
-    (open, guarded)
+    let webhooks = OpenApiRouter::new()
+        .routes(routes!(crate::webhooks::twilio_webhook))
+        .routes(routes!(crate::webhooks::sendgrid_webhook))
+        .routes(routes!(crate::webhooks::sns_webhook));
+    (open, guarded, webhooks)
 }
 
 /// The OpenAPI document as this service describes itself: with `auth` guarding everything,
-/// every operation requires the bearer token.
+/// every operation but the webhooks requires the bearer token.
 pub fn openapi(auth: &ApiAuth) -> utoipa::openapi::OpenApi {
-    let (open, guarded) = routers();
-    let mut doc = open.merge(guarded).into_openapi();
+    let (open, guarded, webhooks) = routers();
+    let mut doc = open.merge(guarded).merge(webhooks).into_openapi();
     if auth.scope() == AuthScope::Everything {
         doc.security = Some(vec![SecurityRequirement::new(
             "bearer",
@@ -828,9 +843,14 @@ pub fn openapi(auth: &ApiAuth) -> utoipa::openapi::OpenApi {
 
 /// The whole HTTP API over `state`.
 pub fn router(state: ServiceState) -> Router {
-    let (open, guarded) = routers();
+    let (open, guarded, webhooks) = routers();
     let (open, _) = open.split_for_parts();
     let (guarded, _) = guarded.split_for_parts();
+    let (webhooks, _) = webhooks.split_for_parts();
+    // Inside the service-wide limit, so this one is in force for them.
+    let webhooks = webhooks.layer(DefaultBodyLimit::max(
+        crate::webhooks::MAX_WEBHOOK_BODY_BYTES,
+    ));
     let auth = middleware::from_fn_with_state(state.clone(), require_token);
     let guarded = guarded.route_layer(auth.clone());
     let open = if state.settings().auth.scope() == AuthScope::Everything {
@@ -839,6 +859,7 @@ pub fn router(state: ServiceState) -> Router {
         open
     };
     open.merge(guarded)
+        .merge(webhooks)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(state)

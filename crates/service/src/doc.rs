@@ -168,6 +168,79 @@ pub struct HealthSnapshot {
     chains: ChainsHealth,
     /// Whether the endpoint answers 200.
     ok: bool,
+    /// Each provider's delivered share over the last hour, from its delivery reports.
+    delivery: Option<DeliveryRates>,
+}
+
+/// Each provider's delivered share over a window.
+#[derive(ToSchema)]
+pub struct DeliveryRates {
+    #[schema(minimum = 0)]
+    window_secs: u64,
+    providers: Vec<ProviderDeliveryRate>,
+}
+
+/// One provider's messages whose fate was reported within the window.
+#[derive(ToSchema)]
+pub struct ProviderDeliveryRate {
+    provider: ProviderKind,
+    #[schema(minimum = 0)]
+    delivered: u64,
+    #[schema(minimum = 0)]
+    failed: u64,
+    #[schema(minimum = 0)]
+    pending: u64,
+    /// delivered / (delivered + failed); null before any final report.
+    rate: Option<f64>,
+}
+
+/// A status in a message's life at its provider, in one vocabulary for every provider.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Accepted,
+    Queued,
+    Sending,
+    Sent,
+    Delayed,
+    Delivered,
+    Read,
+    Undelivered,
+    Failed,
+    Bounced,
+    Dropped,
+    Rejected,
+    Complained,
+}
+
+/// Where a delivery report came from.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliverySource {
+    TwilioWebhook,
+    SendgridWebhook,
+    SnsWebhook,
+    CloudwatchLogs,
+}
+
+/// One provider's report about one message, matched to its send by `provider_message_id`.
+#[derive(ToSchema)]
+pub struct DeliveryEvent {
+    provider: ProviderKind,
+    /// The provider's id for the message: Twilio's SID, SendGrid's X-Message-Id, the SES or
+    /// SNS MessageId (as in the send's attempt).
+    provider_message_id: String,
+    status: DeliveryStatus,
+    /// The provider's error code (Twilio `30003`, SES `Permanent/General`, SMTP `550`).
+    error_code: Option<String>,
+    /// The provider's own words.
+    detail: Option<String>,
+    recipient: Option<String>,
+    occurred_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    source: DeliverySource,
+    /// Unique per report; duplicates are dropped by it.
+    event_id: String,
 }
 
 /// An on-call control of one provider.
@@ -298,8 +371,32 @@ mod tests {
             provider_code: Some(20003),
             at: chrono::Utc::now(),
         });
+        let report = msgops_delivery::DeliveryEvent {
+            provider: ProviderKind::Twilio,
+            provider_message_id: "SM0123456789abcdef0123456789abcdef".into(),
+            status: msgops_delivery::DeliveryStatus::Undelivered,
+            error_code: Some("30003".into()),
+            detail: Some("Unreachable destination handset".into()),
+            recipient: Some("+14165550123".into()),
+            occurred_at: chrono::Utc::now(),
+            received_at: chrono::Utc::now(),
+            source: msgops_delivery::DeliverySource::TwilioWebhook,
+            event_id: "SM0123456789abcdef0123456789abcdef:undelivered:30003".into(),
+        };
+        health.delivery = Some(msgops_delivery::DeliveryRates::of(
+            [&report],
+            chrono::Utc::now(),
+            std::time::Duration::from_secs(3600),
+        ));
+        let report = serde_json::to_value(&report).expect("report");
+        assert_eq!(keys(&report), documented(&doc, "DeliveryEvent"));
         let health = serde_json::to_value(&health).expect("health");
         assert_eq!(keys(&health), documented(&doc, "HealthSnapshot"));
+        assert_eq!(keys(&health["delivery"]), documented(&doc, "DeliveryRates"));
+        assert_eq!(
+            keys(&health["delivery"]["providers"][0]),
+            documented(&doc, "ProviderDeliveryRate")
+        );
         let provider = &health["sms_providers"][0];
         assert_eq!(keys(provider), documented(&doc, "ProviderHealth"));
         assert_eq!(keys(&provider["last_error"]), documented(&doc, "LastError"));

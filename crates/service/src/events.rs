@@ -71,6 +71,11 @@ pub enum ServiceEvent {
         started_at: DateTime<Utc>,
         reason: String,
     },
+    /// A provider's delivery report (verified webhook or SNS SMS log), new to msgops.
+    DeliveryStatus {
+        #[schema(value_type = crate::doc::DeliveryEvent)]
+        report: msgops_delivery::DeliveryEvent,
+    },
 }
 
 impl ServiceEvent {
@@ -80,6 +85,7 @@ impl ServiceEvent {
             ServiceEvent::RecipientBlocked { .. } => "recipient_blocked",
             ServiceEvent::CodeSeen(_) => "code_seen",
             ServiceEvent::SendAbandoned { .. } => "send_abandoned",
+            ServiceEvent::DeliveryStatus { .. } => "delivery_status",
         }
     }
 }

@@ -6,6 +6,8 @@
 //! - `POST /api/v1/messages/{sms,email}` — sends behind a bearer token, per-recipient limits
 //!   and `Idempotency-Key`;
 //! - `GET /api/v1/events` — server-sent events;
+//! - `POST /api/v1/webhooks/{twilio,sendgrid,aws/sns}` — the providers' delivery reports,
+//!   verified by their senders' signatures (no token);
 //! - `GET /api/v1/openapi.json` — the OpenAPI description, generated from the handlers.
 //!
 //! Like mini-redis, [`serve`] takes its listener and its shutdown signal from outside: the CLI
@@ -19,6 +21,7 @@
 pub mod api;
 pub mod auth;
 pub mod controls;
+pub mod delivery;
 pub mod doc;
 pub mod emulated;
 pub mod events;
@@ -26,6 +29,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod metrics;
 pub mod state;
+pub mod webhooks;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -39,10 +43,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use api::{openapi, router, ApiError, ApiErrorCode};
 pub use auth::{create_token, load_token, ApiAuth, AuthScope, TOKEN_ACCOUNT};
+pub use delivery::{DeliverySink, Ingested, MemoryDeliveries};
 pub use events::{CodeSeen, ServiceEvent};
 pub use idempotency::IdempotencyConfig;
 pub use limits::{LimitRule, LimitsConfig, PrefixRule, RecipientLimiter};
 pub use state::{ServiceSettings, ServiceState};
+pub use webhooks::{KeychainWebhookSecrets, NoWebhookSecrets, WebhookSecrets, WebhookSettings};
 
 /// Where the service listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5024";

@@ -52,6 +52,10 @@ struct Families {
     limit_blocks: BTreeMap<Labels, u64>,
     codes_seen: BTreeMap<Labels, u64>,
     abandoned: BTreeMap<Labels, u64>,
+    deliveries: BTreeMap<Labels, u64>,
+    delivery_duplicates: BTreeMap<Labels, u64>,
+    webhook_rejections: BTreeMap<Labels, u64>,
+    resends: BTreeMap<Labels, u64>,
     events_lagged: u64,
 }
 
@@ -222,6 +226,69 @@ impl Metrics {
         });
     }
 
+    /// One new delivery report. The error code becomes a label only when it looks like a code
+    /// (short, no free text), else `other`: label values stay bounded.
+    pub fn record_delivery(&self, event: &msgops_delivery::DeliveryEvent) {
+        let code = match event.error_code.as_deref() {
+            None => "none".to_string(),
+            Some(c)
+                if c.len() <= 40
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"./_- ".contains(&b)) =>
+            {
+                c.to_string()
+            }
+            Some(_) => "other".to_string(),
+        };
+        self.with(|f| {
+            *f.deliveries
+                .entry(vec![
+                    ("provider", event.provider.to_string()),
+                    ("status", event.status.to_string()),
+                    ("error_code", code),
+                ])
+                .or_default() += 1;
+        });
+    }
+
+    pub fn record_delivery_duplicate(&self, source: msgops_delivery::DeliverySource) {
+        self.with(|f| {
+            *f.delivery_duplicates
+                .entry(vec![("source", source.as_str().to_string())])
+                .or_default() += 1;
+        });
+    }
+
+    /// A webhook refused with 403; `source` is `twilio`, `sendgrid` or `sns`.
+    pub fn record_webhook_rejected(&self, source: &'static str, reason: &'static str) {
+        self.with(|f| {
+            *f.webhook_rejections
+                .entry(vec![
+                    ("source", source.to_string()),
+                    ("reason", reason.to_string()),
+                ])
+                .or_default() += 1;
+        });
+    }
+
+    /// A message sent again after an undelivered report, by the provider that failed it and
+    /// the outcome of the new send.
+    pub fn record_resend(&self, record: &SendRecord, after: ProviderKind) {
+        let outcome = match record.outcome {
+            SendOutcome::Delivered { .. } => "delivered",
+            SendOutcome::Failed { .. } => "failed",
+        };
+        self.with(|f| {
+            *f.resends
+                .entry(vec![
+                    ("channel", channel(record.channel)),
+                    ("after", after.to_string()),
+                    ("outcome", outcome.to_string()),
+                ])
+                .or_default() += 1;
+        });
+    }
+
     pub fn record_lagged(&self, missed: u64) {
         self.with(|f| f.events_lagged += missed);
     }
@@ -241,6 +308,10 @@ impl Metrics {
             counter(&mut out, "msgops_recipient_limit_blocks_total", "Sends refused by a per-recipient or per-prefix limit (never sent to a provider).", &f.limit_blocks);
             counter(&mut out, "msgops_codes_seen_total", "One-time codes found in backend logs.", &f.codes_seen);
             counter(&mut out, "msgops_sends_abandoned_total", "Sends still running when the shutdown grace period ended, recorded as failed.", &f.abandoned);
+            counter(&mut out, "msgops_delivery_total", "Delivery reports received from the providers (webhooks, SNS SMS logs), by provider, status and the provider's error code.", &f.deliveries);
+            counter(&mut out, "msgops_delivery_duplicates_total", "Delivery reports dropped as already received (a provider's retry or a replay).", &f.delivery_duplicates);
+            counter(&mut out, "msgops_webhook_rejected_total", "Webhook requests refused with 403 (forged, unsigned, stale, malformed, not configured), by source and reason.", &f.webhook_rejections);
+            counter(&mut out, "msgops_resends_total", "Messages sent again through the next provider after an undelivered report, by the provider that failed them and the outcome.", &f.resends);
             let lagged = BTreeMap::from([(Vec::new(), f.events_lagged)]);
             counter(&mut out, "msgops_events_lagged_total", "Chain events the metrics task missed because it fell behind (counts above are then low).", &lagged);
         });
@@ -276,6 +347,22 @@ impl Metrics {
             "1 when the provider has credentials installed.",
             &configured,
         );
+        if let Some(delivery) = &health.delivery {
+            let rates: BTreeMap<Labels, f64> = delivery
+                .providers
+                .iter()
+                .filter_map(|r| {
+                    r.rate
+                        .map(|rate| (vec![("provider", r.provider.to_string())], rate))
+                })
+                .collect();
+            gauge(
+                &mut out,
+                "msgops_delivery_rate",
+                "Share of a provider's messages reported delivered over the last hour (of those with a final report).",
+                &rates,
+            );
+        }
         let mut can_deliver = BTreeMap::new();
         for (ch, chain) in [
             ("sms", &health.sms_providers),

@@ -37,6 +37,27 @@ pub struct ServiceSettings {
     /// Where on-call controls are recorded (`operations.jsonl` in the data directory); `None`
     /// records nothing.
     pub operations: Option<msgops_audit::OperationsLog>,
+    /// How the delivery webhooks verify their senders.
+    pub webhooks: crate::webhooks::WebhookSettings,
+    /// The keys they verify with.
+    pub webhook_secrets: Arc<dyn crate::webhooks::WebhookSecrets>,
+    /// Where delivery reports are kept; `None`: in memory.
+    pub deliveries: Option<Arc<dyn crate::delivery::DeliverySink>>,
+    /// `[delivery] resend_undelivered`: the codes' lifetime (a message is sent again only
+    /// within it); `None`: off.
+    pub resend_undelivered_within: Option<Duration>,
+}
+
+impl std::fmt::Debug for dyn crate::webhooks::WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecrets")
+    }
+}
+
+impl std::fmt::Debug for dyn crate::delivery::DeliverySink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeliverySink")
+    }
 }
 
 impl Default for ServiceSettings {
@@ -48,6 +69,10 @@ impl Default for ServiceSettings {
             shutdown_grace: None,
             breaker_poll_interval: Duration::from_secs(1),
             operations: None,
+            webhooks: crate::webhooks::WebhookSettings::default(),
+            webhook_secrets: Arc::new(crate::webhooks::NoWebhookSecrets),
+            deliveries: None,
+            resend_undelivered_within: None,
         }
     }
 }
@@ -119,6 +144,10 @@ pub(crate) struct Inner {
     /// Cancelled when shutdown begins: ends the event streams so connections can close.
     pub(crate) stop: CancellationToken,
     pub(crate) openapi_json: Bytes,
+    pub(crate) deliveries: Arc<dyn crate::delivery::DeliverySink>,
+    pub(crate) secrets: Arc<dyn crate::webhooks::WebhookSecrets>,
+    pub(crate) sns: msgops_webhooks::sns::SnsVerifier,
+    pub(crate) resends: crate::delivery::Resends,
 }
 
 /// Shared state of a running service; cheap to clone.
@@ -155,6 +184,13 @@ impl ServiceState {
                 shutting_down: AtomicBool::new(false),
                 stop: CancellationToken::new(),
                 openapi_json: crate::api::openapi_bytes(&settings.auth),
+                deliveries: settings
+                    .deliveries
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(crate::delivery::MemoryDeliveries::default())),
+                secrets: settings.webhook_secrets.clone(),
+                sns: msgops_webhooks::sns::SnsVerifier::new(settings.webhooks.sns.clone()),
+                resends: crate::delivery::Resends::new(settings.resend_undelivered_within),
                 messaging,
                 settings,
             }),
@@ -266,6 +302,7 @@ impl ServiceState {
                     Outgoing::Email(m) => inner.messaging.email.send(m).await,
                 };
                 slot.settle(&record.outcome);
+                inner.resends.remember(&message, &record);
                 then(&record)
             });
             in_flight.insert(

@@ -203,9 +203,18 @@ async fn health_json_has_the_backends_shape_field_by_field() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["chains", "email_providers", "ok", "sms_providers"],
-        "the backend's two lists, and msgops' chain status beside them"
+        [
+            "chains",
+            "delivery",
+            "email_providers",
+            "ok",
+            "sms_providers"
+        ],
+        "the backend's two lists, and msgops' chain status and delivery rates beside them"
     );
+    // No reports yet: the window, and no provider rows.
+    assert_eq!(body["delivery"]["window_secs"], 3600);
+    assert_eq!(body["delivery"]["providers"], serde_json::json!([]));
     assert_eq!(body["chains"]["sms"]["status"], "healthy");
     assert_eq!(body["ok"], true);
     let backend_fields = |list: &str| -> Vec<(String, String, bool)> {

@@ -11,13 +11,15 @@ import type { OperationEntry } from "../../../ui/src/bindings/OperationEntry";
 import type { ProviderKind } from "../../../ui/src/bindings/ProviderKind";
 import type { Transition } from "../../../ui/src/bindings/Transition";
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
-import { CHAIN_EVENT, LOG_EVENT, LOG_RESET_EVENT } from "../../../ui/src/api/tauri";
+import { CHAIN_EVENT, DELIVERY_EVENT, LOG_EVENT, LOG_RESET_EVENT } from "../../../ui/src/api/tauri";
 import type { ApplyImportRequest } from "../../../ui/src/bindings/ApplyImportRequest";
 import type { Attempt } from "../../../ui/src/bindings/Attempt";
 import type { ChainEvent } from "../../../ui/src/bindings/ChainEvent";
 import type { CredentialAuditEntry } from "../../../ui/src/bindings/CredentialAuditEntry";
 import type { CredentialProvider } from "../../../ui/src/bindings/CredentialProvider";
 import type { CredentialStatus } from "../../../ui/src/bindings/CredentialStatus";
+import type { DeliveryEvent } from "../../../ui/src/bindings/DeliveryEvent";
+import type { DeliveryRates } from "../../../ui/src/bindings/DeliveryRates";
 import type { HistoryFilter } from "../../../ui/src/bindings/HistoryFilter";
 import type { IpcError } from "../../../ui/src/bindings/IpcError";
 import type { LogEvent } from "../../../ui/src/bindings/LogEvent";
@@ -51,6 +53,7 @@ declare global {
 const options: Options = window.__msgopsOptions ?? {};
 
 const health = fixtures.health();
+const sends = seedSends(options.sends ?? 250);
 const state = {
   health,
   status: fixtures.appStatus(),
@@ -59,7 +62,9 @@ const state = {
   diagnostics: fixtures.diagnostics(),
   files: [fixtures.BACKEND_LOG],
   clocks: fixtures.clocks(),
-  sends: seedSends(options.sends ?? 250),
+  sends,
+  /** The providers' delivery reports, as msgops keeps them (any order, duplicates and all). */
+  deliveries: fixtures.deliveries(sends),
   settings: settingsFrom(health, [fixtures.BACKEND_LOG]),
   secrets: fixtures.secrets(),
   audit: fixtures.audit(),
@@ -268,7 +273,7 @@ export const handlers: Record<string, Handler> = {
     return removed;
   },
 
-  send_history: ({ filter }: { filter: HistoryFilter }) => queryHistory(state.sends, filter),
+  send_history: ({ filter }: { filter: HistoryFilter }) => queryHistory(state.sends, filter, state.deliveries),
   history_summary: ({ days }: { days: number }) => summarise(state.sends, days),
 
   get_settings: () => state.settings,
@@ -299,6 +304,26 @@ function emitChain(event: ChainEvent): Promise<void> {
 }
 
 /**
+ * New delivery reports reached msgops: they join the others, and the window is told with the
+ * rates over the last hour (the health snapshot's, which a test may have changed first).
+ */
+function emitDeliveries(reports: DeliveryEvent[] = []): Promise<void> {
+  state.deliveries.push(...reports);
+  const rates: DeliveryRates = state.health.delivery ?? { window_secs: 3600, providers: [] };
+  return emit(DELIVERY_EVENT, overIpc(rates));
+}
+
+/**
+ * A value as it arrives from the backend: through JSON, so a `u64` (a `bigint` in the
+ * bindings, written so in the fixtures) is a number, and the UI never shares objects with the
+ * state. A command returning nothing answers null, as Tauri does for `()`.
+ */
+function overIpc<T>(value: T): T {
+  if (value === undefined) return null as T;
+  return JSON.parse(JSON.stringify(value, (_, v) => (typeof v === "bigint" ? Number(v) : v)));
+}
+
+/**
  * Pushes a log event; a code also joins the log, and a clock replaces its file's, so a later
  * snapshot has them too.
  */
@@ -323,6 +348,7 @@ const control = {
   unmocked: [] as string[],
   emitChain,
   emitLog,
+  emitDeliveries,
   mask,
   localTime: fixtures.localTime,
 };
@@ -336,8 +362,7 @@ mockIPC(
       control.unmocked.push(cmd);
       throw ipcError("Internal", `unmocked command ${cmd}`);
     }
-    // A copy, as if it had crossed the IPC as JSON: the UI never shares objects with the state.
-    return structuredClone(await handler(args ?? {}));
+    return overIpc(await handler(args ?? {}));
   },
   { shouldMockEvents: true },
 );

@@ -2,6 +2,8 @@
 // made up and says EXAMPLE; none has the form of a real AWS or SendGrid key.
 import type { AppStatus } from "../../../ui/src/bindings/AppStatus";
 import type { CredentialAuditEntry } from "../../../ui/src/bindings/CredentialAuditEntry";
+import type { DeliveryEvent } from "../../../ui/src/bindings/DeliveryEvent";
+import type { DeliveryRates } from "../../../ui/src/bindings/DeliveryRates";
 import type { FallbackCode } from "../../../ui/src/bindings/FallbackCode";
 import type { ChainHealth } from "../../../ui/src/bindings/ChainHealth";
 import type { HealthSnapshot } from "../../../ui/src/bindings/HealthSnapshot";
@@ -11,6 +13,7 @@ import type { LogClockInfo } from "../../../ui/src/bindings/LogClockInfo";
 import type { LogEvent } from "../../../ui/src/bindings/LogEvent";
 import type { ProviderHealth } from "../../../ui/src/bindings/ProviderHealth";
 import type { SecretKind } from "../../../ui/src/bindings/SecretKind";
+import type { StoredSend } from "./history";
 
 export const BACKEND_LOG = "/srv/backend/logs/app.log";
 /** The code every test send carries, so a test can type or paste it back. */
@@ -83,7 +86,7 @@ export function chainHealth(providers: ProviderHealth[]): ChainHealth {
 }
 
 /** The snapshot with its chains' status worked out again from its providers. */
-export function withChains(h: Pick<HealthSnapshot, "sms_providers" | "email_providers">): HealthSnapshot {
+export function withChains(h: Pick<HealthSnapshot, "sms_providers" | "email_providers" | "delivery">): HealthSnapshot {
   const chains = { sms: chainHealth(h.sms_providers), email: chainHealth(h.email_providers) };
   const fails = (s: ChainHealth["status"]) => s === "degraded" || s === "down";
   return { ...h, chains, ok: !fails(chains.sms.status) && !fails(chains.email.status) };
@@ -116,7 +119,76 @@ export function health(): HealthSnapshot {
       }),
       provider({ id: "smtp", name: "SMTPEmailProvider", display_name: "SMTP", channel: "email", priority: "FALLBACK", is_healthy: false, configured: false, last_probe: null }),
     ],
+    delivery: deliveryRates(),
   });
+}
+
+/**
+ * Each provider's delivered share over the last hour, in chain order: SNS, Twilio and SES
+ * reported; the Console, SendGrid and SMTP did not (no row, nothing on their cards).
+ */
+export function deliveryRates(): DeliveryRates {
+  return {
+    window_secs: 3600,
+    providers: [
+      { provider: "sns", delivered: 41, failed: 1, pending: 2, rate: 41 / 42 },
+      { provider: "twilio", delivered: 23, failed: 2, pending: 1, rate: 23 / 25 },
+      { provider: "ses", delivered: 57, failed: 0, pending: 3, rate: 1 },
+    ],
+  };
+}
+
+/** What the fixture's carrier said about the Twilio message: 30003, the phone is unreachable. */
+export const TWILIO_UNDELIVERED_CODE = "30003";
+
+/**
+ * The providers' reports about two of the seeded sends: the newest delivered by Twilio was
+ * then undelivered (30003, its last callback sent twice, as Twilio retries), and the newest
+ * delivered by SES reached the mailbox. Every other send has no report.
+ */
+export function deliveries(sends: StoredSend[]): DeliveryEvent[] {
+  const newest = (provider: string) =>
+    [...sends].reverse().find((r) => r.outcome.status === "delivered" && r.outcome.provider === provider && r.outcome.attempts.some((a) => a.provider_message_id));
+  const acceptedAt = (r: StoredSend) => Date.parse(r.started_at) + r.duration_ms;
+  const receipt = (r: StoredSend, provider: string) => r.outcome.attempts.find((a) => a.provider === provider && a.outcome === "delivered")?.provider_message_id ?? "";
+  const events: DeliveryEvent[] = [];
+  const twilio = newest("twilio");
+  if (twilio) {
+    const sid = receipt(twilio, "twilio");
+    const at = acceptedAt(twilio);
+    const callback = (status: DeliveryEvent["status"], after: number, error_code: string | null = null): DeliveryEvent => ({
+      provider: "twilio",
+      provider_message_id: sid,
+      status,
+      error_code,
+      detail: null,
+      recipient: twilio.recipient,
+      occurred_at: iso(at + after),
+      received_at: iso(at + after + 150),
+      source: "twilio_webhook",
+      event_id: `${sid}:${status}:${error_code ?? ""}`,
+    });
+    events.push(callback("queued", 200), callback("sent", 1_400), callback("undelivered", 9_000, TWILIO_UNDELIVERED_CODE), callback("undelivered", 9_000, TWILIO_UNDELIVERED_CODE));
+  }
+  const ses = newest("ses");
+  if (ses) {
+    const id = receipt(ses, "ses");
+    const at = acceptedAt(ses);
+    const record = (status: DeliveryEvent["status"], after: number, n: number, detail: string | null): DeliveryEvent => ({
+      provider: "ses",
+      provider_message_id: id,
+      status,
+      error_code: null,
+      detail,
+      recipient: ses.recipient,
+      occurred_at: iso(at + after),
+      received_at: iso(at + after + 900),
+      source: "sns_webhook",
+      event_id: `5e0f7a1c-0000-4000-8000-00000000000${n}`,
+    });
+    events.push(record("accepted", 100, 1, null), record("delivered", 2_300, 2, "250 2.0.0 OK QUEUED"));
+  }
+  return events;
 }
 
 export const appStatus = (): AppStatus => ({

@@ -11,6 +11,8 @@ import type { ProviderKind } from "../../../ui/src/bindings/ProviderKind";
 import type { RecordedSend } from "../../../ui/src/bindings/RecordedSend";
 import type { SendOrigin } from "../../../ui/src/bindings/SendOrigin";
 import type { SendRecord } from "../../../ui/src/bindings/SendRecord";
+import type { DeliveryEvent } from "../../../ui/src/bindings/DeliveryEvent";
+import { deliveriesOf } from "./deliveries";
 
 /** A send in the fake history; one pushed without an origin (a test send) is the app's. */
 export type StoredSend = SendRecord & { origin?: SendOrigin };
@@ -78,7 +80,8 @@ const normalise = (s: string) => s.replace(/[\s()-]/g, "").toLowerCase();
 
 const receipts = (r: SendRecord) => r.outcome.attempts.flatMap((a) => (a.provider_message_id ? [a.provider_message_id] : []));
 
-export function queryHistory(sends: StoredSend[], filter: HistoryFilter): HistoryPage {
+/** The matching sends, one page of them, and the reports about that page's messages. */
+export function queryHistory(sends: StoredSend[], filter: HistoryFilter, reports: DeliveryEvent[] = []): HistoryPage {
   const search = normalise(filter.search ?? "");
   const matching = sends
     .map((r): RecordedSend => ({ ...r, origin: r.origin ?? APP }))
@@ -96,7 +99,8 @@ export function queryHistory(sends: StoredSend[], filter: HistoryFilter): Histor
     })
     .reverse();
   const offset = filter.offset ?? 0;
-  return { total: matching.length, sends: matching.slice(offset, offset + (filter.limit ?? 100)) };
+  const page = matching.slice(offset, offset + (filter.limit ?? 100));
+  return { total: matching.length, sends: page, deliveries: deliveriesOf(reports, page.flatMap((r) => r.outcome.attempts)) };
 }
 
 export function summarise(sends: StoredSend[], days: number): HistorySummary {

@@ -2,6 +2,7 @@
 // the browser build implement it with fakes, so the same UI runs everywhere.
 import type { AppStatus } from "../bindings/AppStatus";
 import type { ChainEvent } from "../bindings/ChainEvent";
+import type { DeliveryRates } from "../bindings/DeliveryRates";
 import type { HealthSnapshot } from "../bindings/HealthSnapshot";
 import type { IpcError } from "../bindings/IpcError";
 import type { TestSendResult } from "../bindings/TestSendResult";
@@ -42,6 +43,12 @@ export interface Backend {
   operationsAudit(): Promise<OperationEntry[]>;
   /** Calls `handler` for every chain event; resolves to an unsubscribe function. */
   onChainEvent(handler: (event: ChainEvent) => void): Promise<() => void>;
+  /**
+   * Calls `handler` whenever new delivery reports arrived (a provider told what became of
+   * messages it accepted), with each provider's delivered share over the last hour; resolves
+   * to an unsubscribe function.
+   */
+  onDeliveryReports(handler: (rates: DeliveryRates) => void): Promise<() => void>;
 
   logSnapshot(): Promise<LogSnapshot>;
   onLogEvent(handler: (event: LogEvent) => void): Promise<() => void>;

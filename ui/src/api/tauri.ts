@@ -3,10 +3,13 @@ import { listen } from "@tauri-apps/api/event";
 import { writeText } from "@tauri-apps/plugin-clipboard-manager";
 import type { Backend } from "./backend";
 import type { ChainEvent } from "../bindings/ChainEvent";
+import type { DeliveryRates } from "../bindings/DeliveryRates";
 import type { LogEvent } from "../bindings/LogEvent";
 
 /** Must match `CHAIN_EVENT` in src-tauri/lib.rs. */
 export const CHAIN_EVENT = "msgops://chain";
+/** Must match `DELIVERY_EVENT` in src-tauri/lib.rs. */
+export const DELIVERY_EVENT = "msgops://delivery";
 /** Must match `LOG_EVENT` in src-tauri/logs.rs. */
 export const LOG_EVENT = "msgops://log";
 /** Must match `LOG_RESET_EVENT` in src-tauri/logs.rs. */
@@ -21,6 +24,7 @@ export const tauriBackend: Backend = {
   controlProvider: (provider, control) => invoke("control_provider", { provider, control }),
   operationsAudit: () => invoke("operations_audit"),
   onChainEvent: (handler) => listen<ChainEvent>(CHAIN_EVENT, (e) => handler(e.payload)),
+  onDeliveryReports: (handler) => listen<DeliveryRates>(DELIVERY_EVENT, (e) => handler(e.payload)),
   logSnapshot: () => invoke("log_snapshot"),
   onLogEvent: (handler) => listen<LogEvent>(LOG_EVENT, (e) => handler(e.payload)),
   onLogReset: (handler) => listen(LOG_RESET_EVENT, () => handler()),

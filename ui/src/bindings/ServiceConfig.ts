@@ -7,4 +7,11 @@ export type ServiceConfig = { enabled: boolean,
 /**
  * Loopback unless you mean it; another address needs the API token on every endpoint.
  */
-listen: string, };
+listen: string, 
+/**
+ * The address the providers call the service at (`https://ops.example.com`, maybe with a
+ * path prefix), as their webhooks are configured: Twilio signs the URL it calls, and behind
+ * a TLS-terminating proxy the service cannot see it. Without it, Twilio callbacks are
+ * refused.
+ */
+public_url: string | null, };

@@ -1,4 +1,5 @@
 import type { ChainHealth } from "../bindings/ChainHealth";
+import type { DeliveryRates } from "../bindings/DeliveryRates";
 import type { Control } from "../bindings/Control";
 import type { CredentialProvider } from "../bindings/CredentialProvider";
 import type { HealthSnapshot } from "../bindings/HealthSnapshot";
@@ -19,6 +20,7 @@ interface ChainProps {
   today?: Record<string, ProviderToday>;
   onFix?: Fix;
   onControl?: OnControl;
+  delivery?: DeliveryRates;
 }
 
 /** The chain's status in the health endpoint's words, for people. */
@@ -29,7 +31,7 @@ export const CHAIN_STATUS_LABEL: Record<ChainHealth["status"], string> = {
   unconfigured: "not in use",
 };
 
-function Chain({ title, status, providers, onToggle, today, onFix, onControl }: ChainProps) {
+function Chain({ title, status, providers, onToggle, today, onFix, onControl, delivery }: ChainProps) {
   return (
     <section className="chain" aria-labelledby={`chain-${title}`}>
       <h2 id={`chain-${title}`}>
@@ -54,6 +56,8 @@ function Chain({ title, status, providers, onToggle, today, onFix, onControl }: 
                 today={today && (today[p.id] ?? { sent: 0, failed: 0, cost_usd: 0 })}
                 onFix={onFix && credentials ? () => onFix(credentials) : undefined}
                 onControl={onControl && ((control) => onControl(p.id, control))}
+                delivery={delivery?.providers.find((r) => r.provider === p.id)}
+                deliveryWindowSecs={delivery?.window_secs}
               />
             </li>
           );
@@ -81,8 +85,8 @@ export function Dashboard({
 }) {
   return (
     <div className="chains">
-      <Chain title="SMS" status={health.chains.sms} providers={health.sms_providers} onToggle={onToggle} today={today} onFix={onFix} onControl={onControl} />
-      <Chain title="Email" status={health.chains.email} providers={health.email_providers} onToggle={onToggle} today={today} onFix={onFix} onControl={onControl} />
+      <Chain title="SMS" status={health.chains.sms} providers={health.sms_providers} onToggle={onToggle} today={today} onFix={onFix} onControl={onControl} delivery={health.delivery} />
+      <Chain title="Email" status={health.chains.email} providers={health.email_providers} onToggle={onToggle} today={today} onFix={onFix} onControl={onControl} delivery={health.delivery} />
     </div>
   );
 }

@@ -3,9 +3,12 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { Backend } from "../api/backend";
 import type { ChainEvent } from "../bindings/ChainEvent";
+import type { DeliveryRates } from "../bindings/DeliveryRates";
+import type { DeliveryReport } from "../bindings/DeliveryReport";
 import type { HistoryFilter } from "../bindings/HistoryFilter";
 import type { HistoryPage } from "../bindings/HistoryPage";
 import type { HistorySummary } from "../bindings/HistorySummary";
+import type { MessageDelivery } from "../bindings/MessageDelivery";
 import type { RecordedSend } from "../bindings/RecordedSend";
 import { costDays } from "./CostChart";
 import { History } from "./History";
@@ -53,6 +56,80 @@ const fromService: RecordedSend = {
   },
 };
 
+const TWILIO_SID = "SM5f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/** Delivered by Twilio (SNS skipped), then reported undelivered by the carrier. */
+const byTwilio: RecordedSend = {
+  origin: { kind: "app", host: "ops-laptop", pid: 812 },
+  channel: "sms",
+  recipient: "+14165550188",
+  started_at: "2026-11-23T12:10:00Z",
+  duration_ms: 1_000,
+  outcome: {
+    status: "delivered",
+    provider: "twilio",
+    attempts: [
+      { provider: "twilio", outcome: "delivered", latency_ms: 990, error_kind: null, error: null, provider_code: null, cost_usd: 0.0079, provider_message_id: TWILIO_SID },
+    ],
+    skipped: [{ provider: "sns", reason: "breaker_open" }],
+  },
+};
+
+function report(fields: Partial<DeliveryReport> & Pick<DeliveryReport, "provider" | "provider_message_id" | "status" | "occurred_at">): DeliveryReport {
+  return {
+    meaning: null,
+    error_code: null,
+    detail: null,
+    recipient: null,
+    received_at: fields.occurred_at,
+    source: fields.provider === "twilio" ? "twilio_webhook" : "sns_webhook",
+    event_id: `${fields.provider_message_id}:${fields.status}`,
+    ...fields,
+  };
+}
+
+const twilioReport = (status: DeliveryReport["status"], occurred_at: string, more: Partial<DeliveryReport> = {}) =>
+  report({ provider: "twilio", provider_message_id: TWILIO_SID, status, occurred_at, ...more });
+
+const PHONE_UNREACHABLE = "the phone is unreachable: switched off or out of coverage";
+
+/**
+ * As Rust sends it: it ended undelivered (30003), a final status that outranks the late
+ * "sent" report received after it.
+ */
+const undelivered: MessageDelivery = {
+  provider: "twilio",
+  provider_message_id: TWILIO_SID,
+  status: "undelivered",
+  fate: "failed",
+  timeline: [
+    twilioReport("queued", "2026-11-23T12:10:01Z"),
+    twilioReport("undelivered", "2026-11-23T12:10:09Z", {
+      error_code: "30003",
+      meaning: PHONE_UNREACHABLE,
+      detail: "Unreachable destination handset",
+    }),
+    twilioReport("sent", "2026-11-23T12:10:12Z"),
+  ],
+};
+
+const sesDelivered: MessageDelivery = {
+  provider: "ses",
+  provider_message_id: fromService.outcome.attempts[0].provider_message_id!,
+  status: "delivered",
+  fate: "delivered",
+  timeline: [
+    report({ provider: "ses", provider_message_id: fromService.outcome.attempts[0].provider_message_id!, status: "accepted", occurred_at: "2026-11-23T12:05:00.100Z" }),
+    report({ provider: "ses", provider_message_id: fromService.outcome.attempts[0].provider_message_id!, status: "delivered", occurred_at: "2026-11-23T12:05:02Z", detail: "250 2.0.0 OK" }),
+  ],
+};
+
+/** "HH:MM:SS" of an instant in this computer's zone, as the page shows it. */
+const clock = (instant: string) => {
+  const d = new Date(instant);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+};
+
 function sendAt(i: number): RecordedSend {
   return {
     origin: { kind: "app", host: null, pid: null },
@@ -89,12 +166,13 @@ const summary: HistorySummary = {
 };
 
 /** A history of `total` sends, paged as the backend pages it. */
-function fakeBackend({ total = 1, sends = [failedOver] as RecordedSend[] } = {}) {
+function fakeBackend({ total = 1, sends = [failedOver] as RecordedSend[], deliveries = [] as MessageDelivery[] } = {}) {
   let onEvent: ((e: ChainEvent) => void) | null = null;
+  let onReports: ((r: DeliveryRates) => void) | null = null;
   const sendHistory = vi.fn(async (filter: HistoryFilter): Promise<HistoryPage> => {
     const offset = filter.offset ?? 0;
     const all = total === sends.length ? sends : Array.from({ length: total }, (_, i) => sendAt(i));
-    return { total, sends: all.slice(offset, offset + (filter.limit ?? 100)) };
+    return { total, sends: all.slice(offset, offset + (filter.limit ?? 100)), deliveries };
   });
   const historySummary = vi.fn(async (days: number): Promise<HistorySummary> => ({ ...summary, days }));
   const backend = {
@@ -106,12 +184,21 @@ function fakeBackend({ total = 1, sends = [failedOver] as RecordedSend[] } = {})
         onEvent = null;
       };
     }),
+    onDeliveryReports: vi.fn(async (handler: (r: DeliveryRates) => void) => {
+      onReports = handler;
+      return () => {
+        onReports = null;
+      };
+    }),
   };
   return {
     backend: backend as unknown as Backend,
     sendHistory,
     historySummary,
     emit: (e: ChainEvent) => act(() => onEvent?.(e)),
+    report: (r: DeliveryRates) => act(() => onReports?.(r)),
+    /** Whether the page listens for delivery reports now. */
+    listening: () => onReports !== null,
   };
 }
 
@@ -162,7 +249,7 @@ describe("History", () => {
   it("narrows the sends by channel, provider, outcome, origin and recipient or receipt, back on the first page each time", async () => {
     const f = fakeBackend();
     // Many matches, one row shown: the filter is what matters here.
-    f.sendHistory.mockImplementation(async () => ({ total: 250, sends: [failedOver] }));
+    f.sendHistory.mockImplementation(async () => ({ total: 250, sends: [failedOver], deliveries: [] }));
     render(<History backend={f.backend} pollMs={NO_POLL} />);
     await screen.findByText("1–1 of 250");
     expect(lastFilter(f)).toEqual({ limit: 100, offset: 0 });
@@ -331,5 +418,95 @@ describe("History", () => {
       "Could not load the summary: history.jsonl: permission denied",
       "Could not load the sends: history.jsonl: permission denied",
     ]);
+  });
+  it("shows in the row where delivery ended, and expanded, the provider's reports with their codes in plain words", async () => {
+    const f = fakeBackend({ total: 3, sends: [byTwilio, fromService, failedOver], deliveries: [undelivered, sesDelivered] });
+    render(<History backend={f.backend} />);
+    const toggle = await screen.findByRole("button", { name: /Attempts for the send to \+14165550188/ });
+    const row = toggle.closest("tr")!;
+    // The code of the report it ended on, not of the late "sent" after it.
+    const badge = within(row).getByTestId("delivery-badge");
+    expect(badge).toHaveTextContent("undelivered 30003");
+    expect(badge).toHaveClass("delivery-failed");
+    expect(badge).toHaveTextContent("⚠");
+    expect(badge).toHaveAttribute("title", `Twilio: not delivered by the carrier — ${PHONE_UNREACHABLE}`);
+    const sesBadge = within(screen.getByRole("button", { name: /Attempts for the send to ops@example\.com/ }).closest("tr")!).getByTestId("delivery-badge");
+    expect(sesBadge).toHaveTextContent(/^Provider report: delivered$/);
+    expect(sesBadge).toHaveClass("delivery-delivered");
+    expect(screen.queryByRole("list", { name: "Delivery reports" })).not.toBeInTheDocument();
+
+    await userEvent.click(toggle);
+    const cell = screen.getByRole("list", { name: "Attempts" }).closest("td")!;
+    // Under the attempts: when Twilio took it (the send's end), then each report, oldest first.
+    expect(within(cell).getByText(/^Accepted by Twilio at/)).toHaveTextContent(`Accepted by Twilio at ${clock("2026-11-23T12:10:01Z")} (receipt ${TWILIO_SID})`);
+    const reports = within(within(cell).getByRole("list", { name: "Delivery reports" })).getAllByRole("listitem");
+    expect(reports).toHaveLength(3);
+    expect(reports[0]).toHaveTextContent(`${clock("2026-11-23T12:10:01Z")}queued at the provider`);
+    expect(reports[1]).toHaveTextContent(`${clock("2026-11-23T12:10:09Z")}⚠ not delivered by the carriererror 30003: ${PHONE_UNREACHABLE}Unreachable destination handset`);
+    expect(reports[1]).toHaveClass("delivery-end", "delivery-failed");
+    expect(within(reports[1]).getByText("Unreachable destination handset")).toHaveClass("muted");
+    expect(reports[2]).toHaveTextContent("sent to the carrier");
+    expect(reports[2]).not.toHaveClass("delivery-end");
+    const times = within(cell).getAllByText((_, el) => el?.tagName === "TIME");
+    expect(times.map((t) => t.getAttribute("datetime"))).toEqual(["2026-11-23T12:10:01.000Z", "2026-11-23T12:10:01Z", "2026-11-23T12:10:09Z", "2026-11-23T12:10:12Z"]);
+  });
+
+  it("says nothing more about a send whose message has no reports, or whose receipt is another provider's", async () => {
+    // The same id reported by SES is not about Twilio's message.
+    const elsewhere: MessageDelivery = { ...undelivered, provider: "ses", timeline: undelivered.timeline.map((r) => ({ ...r, provider: "ses" })) };
+    const f = fakeBackend({ total: 2, sends: [byTwilio, failedOver], deliveries: [elsewhere] });
+    render(<History backend={f.backend} />);
+    const toggle = await screen.findByRole("button", { name: /Attempts for the send to \+14165550188/ });
+    expect(screen.queryByTestId("delivery-badge")).not.toBeInTheDocument();
+    // The outcome cell: the chain's outcome and nothing after it.
+    expect(within(toggle.closest("tr")!).getAllByRole("cell")[4]).toHaveTextContent(/^Delivered by Twiliofailed over$/);
+    await userEvent.click(toggle);
+    await userEvent.click(screen.getByRole("button", { name: /Attempts for the send to \+14165550123/ }));
+    expect(screen.getAllByRole("list", { name: "Attempts" })).toHaveLength(2);
+    expect(screen.queryByRole("list", { name: "Delivery reports" })).not.toBeInTheDocument();
+    expect(screen.queryByText(/Accepted by/)).not.toBeInTheDocument();
+  });
+
+  it("says a message is pending while its reports are not final, and names a bounce by its code", async () => {
+    const pending: MessageDelivery = { ...undelivered, status: "sent", fate: "pending", timeline: [twilioReport("sent", "2026-11-23T12:10:02Z")] };
+    const bounced: MessageDelivery = {
+      ...sesDelivered,
+      status: "bounced",
+      fate: "failed",
+      timeline: [
+        sesDelivered.timeline[0],
+        { ...sesDelivered.timeline[1], status: "bounced", error_code: "Permanent/NoEmail", meaning: "the address does not exist", detail: "smtp; 550 5.1.1 user unknown" },
+      ],
+    };
+    const f = fakeBackend({ total: 2, sends: [byTwilio, fromService], deliveries: [pending, bounced] });
+    render(<History backend={f.backend} />);
+    const twilioRow = (await screen.findByRole("button", { name: /Attempts for the send to \+14165550188/ })).closest("tr")!;
+    expect(within(twilioRow).getByTestId("delivery-badge")).toHaveTextContent(/^Provider report: pending$/);
+    expect(within(twilioRow).getByTestId("delivery-badge")).toHaveClass("delivery-pending");
+    const sesToggle = screen.getByRole("button", { name: /Attempts for the send to ops@example\.com/ });
+    expect(within(sesToggle.closest("tr")!).getByTestId("delivery-badge")).toHaveTextContent("bounced Permanent/NoEmail");
+    await userEvent.click(sesToggle);
+    const reports = within(screen.getByRole("list", { name: "Delivery reports" })).getAllByRole("listitem");
+    expect(reports[1]).toHaveTextContent("bounced: the receiving server refused iterror Permanent/NoEmail: the address does not existsmtp; 550 5.1.1 user unknown");
+  });
+
+  it("fetches the sends again when delivery reports arrive, not the totals, and stops listening when closed", async () => {
+    const f = fakeBackend({ total: 1, sends: [byTwilio] });
+    const { unmount } = render(<History backend={f.backend} pollMs={NO_POLL} />);
+    await screen.findByTestId("history-summary");
+    await screen.findByText("1–1 of 1");
+    expect(screen.queryByTestId("delivery-badge")).not.toBeInTheDocument();
+    const pages = f.sendHistory.mock.calls.length;
+    const summaries = f.historySummary.mock.calls.length;
+
+    // The reports reached msgops: the next page has them.
+    f.sendHistory.mockImplementation(async () => ({ total: 1, sends: [byTwilio], deliveries: [undelivered] }));
+    f.report({ window_secs: 3600, providers: [{ provider: "twilio", delivered: 0, failed: 1, pending: 0, rate: 0 }] });
+    await waitFor(() => expect(f.sendHistory).toHaveBeenCalledTimes(pages + 1));
+    expect(await screen.findByTestId("delivery-badge")).toHaveTextContent("undelivered 30003");
+    expect(f.historySummary).toHaveBeenCalledTimes(summaries);
+
+    unmount();
+    await waitFor(() => expect(f.listening()).toBe(false));
   });
 });

@@ -119,12 +119,18 @@ export function History({ backend, pollMs = HISTORY_POLL_MS }: { backend: Backen
   // Bumped by each finished send and, while the window is in view, every `pollMs`: both
   // halves fetch again.
   const [reload, setReload] = useState(0);
+  // Bumped by each arrival of delivery reports: only the sends (their badges and timelines)
+  // change, not the totals.
+  const [reported, setReported] = useState(0);
   useEffect(() => {
     const unlisten = backend.onChainEvent((event) => {
       if (event.kind === "send_finished") setReload((n) => n + 1);
     });
+    // A provider told what became of messages: their badges and timelines change.
+    const unlistenDelivery = backend.onDeliveryReports(() => setReported((n) => n + 1));
     return () => {
       unlisten.then((f) => f());
+      unlistenDelivery.then((f) => f());
     };
   }, [backend]);
   useEffect(() => {
@@ -137,7 +143,7 @@ export function History({ backend, pollMs = HISTORY_POLL_MS }: { backend: Backen
   return (
     <div className="history">
       <HistoryOverview backend={backend} reload={reload} />
-      <SendTable backend={backend} reload={reload} />
+      <SendTable backend={backend} reload={reload + reported} />
     </div>
   );
 }

@@ -1,6 +1,7 @@
 import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
+import type { ProviderDeliveryRate } from "../bindings/ProviderDeliveryRate";
 import type { ProviderHealth } from "../bindings/ProviderHealth";
 import { ProviderCard } from "./ProviderCard";
 
@@ -33,7 +34,43 @@ function twilio(overrides: Partial<ProviderHealth> = {}): ProviderHealth {
   };
 }
 
+/** A delivery-rate row as it crosses the IPC. */
+function rateRow(delivered: number, failed: number, pending: number, rate: number | null): ProviderDeliveryRate {
+  return { provider: "twilio", delivered, failed, pending, rate };
+}
+
 describe("ProviderCard", () => {
+  it("shows the delivered share of the last hour from the reports, and nothing without a row", () => {
+    const { rerender } = render(<ProviderCard provider={twilio()} now={() => NOW} delivery={rateRow(23, 2, 1, 23 / 25)} deliveryWindowSecs={3600} />);
+    const fact = screen.getByTestId("delivery-rate");
+    expect(fact).toHaveTextContent(/^92 % \(23 of 25\)$/);
+    expect(fact.closest("div")).toHaveTextContent(/^Delivered \(1 h\)/);
+    expect(fact.closest("div")).not.toHaveClass("delivery-low");
+    expect(fact).toHaveAttribute("title", "Over the last 1 h, from the provider's delivery reports: 23 delivered, 2 not delivered, 1 still pending");
+    rerender(<ProviderCard provider={twilio()} now={() => NOW} />);
+    expect(screen.queryByTestId("delivery-rate")).not.toBeInTheDocument();
+    expect(screen.queryByText(/Delivered \(/)).not.toBeInTheDocument();
+  });
+
+  it("warns, in words too, when less than 80 % of the messages arrived", () => {
+    const { rerender } = render(<ProviderCard provider={twilio()} now={() => NOW} delivery={rateRow(18, 7, 0, 0.72)} />);
+    const fact = screen.getByTestId("delivery-rate");
+    expect(fact).toHaveTextContent("⚠ 72 % (18 of 25) — below 80 %");
+    expect(fact.closest("div")).toHaveClass("delivery-low");
+    // 80 % itself is not below.
+    rerender(<ProviderCard provider={twilio()} now={() => NOW} delivery={rateRow(20, 5, 0, 0.8)} />);
+    expect(screen.getByTestId("delivery-rate")).toHaveTextContent(/^80 % \(20 of 25\)$/);
+    expect(screen.getByTestId("delivery-rate").closest("div")).not.toHaveClass("delivery-low");
+  });
+
+  it("says when no report is final yet, and never rounds a loss up to 100 %", () => {
+    const { rerender } = render(<ProviderCard provider={twilio()} now={() => NOW} delivery={rateRow(0, 0, 3, null)} />);
+    expect(screen.getByTestId("delivery-rate")).toHaveTextContent(/^none final yet \(3 pending\)$/);
+    expect(screen.getByTestId("delivery-rate").closest("div")).not.toHaveClass("delivery-low");
+    rerender(<ProviderCard provider={twilio()} now={() => NOW} delivery={rateRow(999, 1, 0, 0.999)} />);
+    expect(screen.getByTestId("delivery-rate")).toHaveTextContent(/^99 % \(999 of 1000\)$/);
+  });
+
   it("shows until when the provider throttles us, its breaker still CLOSED", () => {
     const until = new Date(NOW + 30_000).toISOString();
     const { rerender } = render(<ProviderCard provider={twilio({ throttled_until: until })} now={() => NOW} />);

@@ -1,9 +1,34 @@
 import { useEffect, useState } from "react";
 import type { Control } from "../bindings/Control";
+import type { ProviderDeliveryRate } from "../bindings/ProviderDeliveryRate";
 import type { ProviderHealth } from "../bindings/ProviderHealth";
-import { ERROR_KIND_LABEL, STATE_HINT, STATE_LABEL, formatCountdown, formatUsd, type ProviderToday } from "../format";
+import { ERROR_KIND_LABEL, STATE_HINT, STATE_LABEL, formatCountdown, formatPercent, formatUsd, formatWindow, type ProviderToday } from "../format";
 
 const STATE_ICON = { CLOSED: "✓", OPEN: "✕", HALF_OPEN: "◐" } as const;
+
+/**
+ * A delivered share below this warns on the card: the default of `[delivery]
+ * alert_below_percent`, below which msgops also notifies.
+ */
+export const DELIVERY_WARN_BELOW = 0.8;
+
+/** The provider's delivered share over the window, from its delivery reports. */
+function DeliveryFact({ row, windowSecs }: { row: ProviderDeliveryRate; windowSecs: number }) {
+  const { delivered, failed, pending } = row;
+  const low = row.rate !== null && row.rate < DELIVERY_WARN_BELOW;
+  const over = formatWindow(windowSecs);
+  const title = `Over the last ${over}, from the provider's delivery reports: ${delivered} delivered, ${failed} not delivered, ${pending} still pending`;
+  return (
+    <div className={low ? "delivery-low" : undefined}>
+      <dt>Delivered ({over})</dt>
+      <dd data-testid="delivery-rate" title={title}>
+        {low && <span aria-hidden="true">⚠ </span>}
+        {row.rate === null ? `none final yet (${pending} pending)` : `${formatPercent(row.rate)} (${delivered} of ${delivered + failed})`}
+        {low && <span className="visually-hidden"> — below {formatPercent(DELIVERY_WARN_BELOW)}</span>}
+      </dd>
+    </div>
+  );
+}
 
 /** Time left until HALF_OPEN, ticking locally from the snapshot's `open_until`. */
 function useCountdown(openUntil: string | null, now: () => number): number | null {
@@ -28,6 +53,8 @@ export function ProviderCard({
   today,
   onFix,
   onControl,
+  delivery,
+  deliveryWindowSecs = 3600,
 }: {
   provider: ProviderHealth;
   now?: () => number;
@@ -38,6 +65,10 @@ export function ProviderCard({
   onFix?: () => void;
   /** On-call controls: reset the breaker, start its trial now, probe now. */
   onControl?: (control: Control) => Promise<unknown>;
+  /** Its delivered share from the health snapshot's `delivery`; none: no reports, no fact. */
+  delivery?: ProviderDeliveryRate;
+  /** The window `delivery` was counted over. */
+  deliveryWindowSecs?: number;
 }) {
   const [busy, setBusy] = useState<Control | null>(null);
   const control = (c: Control) => {
@@ -111,6 +142,7 @@ export function ProviderCard({
           <dt>Cost{today ? " today" : ""}</dt>
           <dd data-testid="cost">{formatUsd(today ? today.cost_usd : provider.cost_usd)}</dd>
         </div>
+        {delivery && <DeliveryFact row={delivery} windowSecs={deliveryWindowSecs} />}
         <div>
           <dt>Rate</dt>
           <dd>

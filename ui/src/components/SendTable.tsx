@@ -1,5 +1,5 @@
 import type { ProviderKind } from "../bindings/ProviderKind";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import type { Backend } from "../api/backend";
 import { errorMessage } from "../api/backend";
 import type { Channel } from "../bindings/Channel";
@@ -12,6 +12,7 @@ import type { SendOrigin } from "../bindings/SendOrigin";
 import type { SendOutcome } from "../bindings/SendOutcome";
 import { CHAIN, CHANNEL_LABEL, formatCount, formatLatency, formatUsd, providerName } from "../format";
 import { AttemptTimeline } from "./AttemptTimeline";
+import { DeliveryBadge, DeliveryTimeline, deliveriesByMessage, deliveryOf, type Deliveries } from "./DeliveryTimeline";
 
 export const PAGE_SIZE = 100;
 /** How long the search (recipient or receipt) waits for typing to pause. */
@@ -126,19 +127,35 @@ function SendFilters({ narrowing, onChange }: { narrowing: Narrowing; onChange: 
   );
 }
 
-function OutcomeCell({ outcome }: { outcome: SendOutcome }) {
+/** The attempt that delivered the send: the delivering provider's call that succeeded. */
+function deliveringAttempt(outcome: SendOutcome) {
+  if (outcome.status !== "delivered") return undefined;
+  return outcome.attempts.find((a) => a.outcome === "delivered" && a.provider === outcome.provider);
+}
+
+function OutcomeCell({ outcome, deliveries }: { outcome: SendOutcome; deliveries: Deliveries }) {
   if (outcome.status === "failed") return <span className="outcome-failed">Failed: {outcome.reason}</span>;
+  const attempt = deliveringAttempt(outcome);
+  const delivery = attempt && deliveryOf(deliveries, attempt);
   return (
     <span>
       Delivered by {providerName(outcome.provider)}
       {failedOver(outcome) && <span className="badge badge-warn">failed over</span>}
+      {delivery && <DeliveryBadge delivery={delivery} />}
     </span>
   );
 }
 
-function SendRow({ record, id, open, onToggle }: { record: RecordedSend; id: string; open: boolean; onToggle: () => void }) {
+function SendRow({ record, id, open, onToggle, deliveries }: { record: RecordedSend; id: string; open: boolean; onToggle: () => void; deliveries: Deliveries }) {
   const time = new Date(record.started_at).toLocaleString();
   const cost = record.outcome.attempts.reduce((sum, a) => sum + a.cost_usd, 0);
+  const reported = record.outcome.attempts.flatMap((attempt) => {
+    const delivery = deliveryOf(deliveries, attempt);
+    return delivery ? [{ attempt, delivery }] : [];
+  });
+  // The send ended when its provider accepted the message.
+  const ended = Date.parse(record.started_at) + record.duration_ms;
+  const acceptedAt = reported.length > 0 && Number.isFinite(ended) ? new Date(ended).toISOString() : null;
   return (
     <>
       <tr className={`send-row send-${record.outcome.status}`}>
@@ -159,7 +176,7 @@ function SendRow({ record, id, open, onToggle }: { record: RecordedSend; id: str
         <td>{CHANNEL_LABEL[record.channel]}</td>
         <td className="mono">{record.recipient}</td>
         <td>
-          <OutcomeCell outcome={record.outcome} />
+          <OutcomeCell outcome={record.outcome} deliveries={deliveries} />
         </td>
         <td className="num">{formatLatency(record.duration_ms)}</td>
         <td className="num">{formatUsd(cost)}</td>
@@ -169,6 +186,9 @@ function SendRow({ record, id, open, onToggle }: { record: RecordedSend; id: str
           <td />
           <td colSpan={6}>
             <AttemptTimeline attempts={record.outcome.attempts} skipped={record.outcome.skipped} />
+            {reported.map(({ attempt, delivery }, i) => (
+              <DeliveryTimeline key={i} attempt={attempt} delivery={delivery} acceptedAt={attempt.outcome === "delivered" ? acceptedAt : null} />
+            ))}
             <p className="send-origin muted">Sent by {originText(record.origin)}</p>
           </td>
         </tr>
@@ -203,6 +223,7 @@ export function SendTable({ backend, reload }: { backend: Backend; reload: numbe
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
   const [open, setOpen] = useState<Set<string>>(new Set());
+  const deliveries = useMemo(() => deliveriesByMessage(page?.deliveries ?? []), [page]);
 
   useEffect(() => {
     let current = true;
@@ -275,7 +296,7 @@ export function SendTable({ backend, reload }: { backend: Backend; reload: numbe
             <tbody>
               {page.sends.map((r, i) => {
                 const key = keyOf(r);
-                return <SendRow key={key} id={`send-attempts-${offset + i}`} record={r} open={open.has(key)} onToggle={() => toggle(key)} />;
+                return <SendRow key={key} id={`send-attempts-${offset + i}`} record={r} open={open.has(key)} onToggle={() => toggle(key)} deliveries={deliveries} />;
               })}
             </tbody>
           </table>

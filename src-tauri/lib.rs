@@ -22,7 +22,7 @@ pub const DELIVERY_EVENT: &str = "msgops://delivery";
 
 pub fn run() {
     let data_dir = msgops_core::config::data_dir();
-    let _log_guard = msgops_core::telemetry::init_with_file(&data_dir.join("logs"));
+    let log_guard = msgops_core::telemetry::init_with_file(&data_dir.join("logs"));
     let state = AppState::load();
 
     let result = tauri::Builder::default()
@@ -170,11 +170,14 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    app.run(|handle, event| {
+    let code = app.run_return(|handle, event| {
         if let tauri::RunEvent::ExitRequested { api, .. } = event {
             drain_before_exit(handle, &api);
         }
     });
+    // The log file's last lines (the drain) are written before the process ends.
+    drop(log_guard);
+    std::process::exit(code);
 }
 
 /// Quitting (the tray's Quit, the last window closed, a signal) first drains the embedded

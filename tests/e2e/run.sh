@@ -44,6 +44,7 @@ cat > "$work/config/config.toml" <<TOML
 [service]
 enabled = true
 listen = "127.0.0.1:$service_port"
+public_url = "https://ops.example.test"
 
 [logs]
 follow = ["$work/logs/backend.log", "$work/logs/otp.log"]
@@ -57,6 +58,7 @@ endpoint_url = "http://127.0.0.1:$moto_port"
 endpoint_url = "http://127.0.0.1:9"
 [twilio]
 base_url = "http://127.0.0.1:$twilio_port"
+from_number = "+14165550100"
 [sendgrid]
 base_url = "http://127.0.0.1:9"
 

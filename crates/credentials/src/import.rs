@@ -789,6 +789,7 @@ fn apply(
             }
         }
     }
+    changes.keep_replaced_tokens();
     if !warnings.is_empty() {
         report.rewrite_warning = Some(warnings.join("; "));
     }

@@ -259,6 +259,7 @@ pub async fn rotate(
             return Err(e);
         }
     }
+    crate::blocking_section(|| changes.keep_replaced_tokens());
     tracing::info!(provider = provider.as_str(), secrets = %names, "rotated credentials");
     audit.record_or_warn(&CredentialAuditEntry::now(
         Some(provider),
@@ -343,7 +344,7 @@ impl<'a> KeychainChanges<'a> {
         value: &SecretString,
         previous: Option<SecretString>,
     ) -> Result<()> {
-        self.written.push((kind, previous.clone()));
+        self.written.push((kind, previous));
         self.store.set_secret(kind, value)?;
         let back = self.store.get_secret(kind)?;
         if back.as_ref().map(|b| b.expose_secret()) != Some(value.expose_secret()) {
@@ -354,13 +355,27 @@ impl<'a> KeychainChanges<'a> {
                 ),
             });
         }
-        // Callbacks Twilio signed with the replaced token stay verifiable for a while.
-        if let Some(old) = previous.filter(|old| {
-            kind == SecretKind::TwilioAuthToken && old.expose_secret() != value.expose_secret()
-        }) {
-            crate::webhook_keys::keep_previous_twilio_token(self.store, &old, chrono::Utc::now());
-        }
         Ok(())
+    }
+
+    /// The operation is done: a Twilio auth token it replaced is kept as the previous one, so
+    /// callbacks Twilio signed with it stay verifiable for a while (best effort, after every
+    /// write succeeded — never part of what is undone).
+    pub(crate) fn keep_replaced_tokens(&self) {
+        for (kind, previous) in &self.written {
+            if *kind != SecretKind::TwilioAuthToken {
+                continue;
+            }
+            let Some(old) = previous else { continue };
+            let now = self.store.get_secret(*kind).ok().flatten();
+            if now.is_some_and(|n| n.expose_secret() != old.expose_secret()) {
+                crate::webhook_keys::keep_previous_twilio_token(
+                    self.store,
+                    old,
+                    chrono::Utc::now(),
+                );
+            }
+        }
     }
 
     /// Puts back what every write replaced, the last write first.

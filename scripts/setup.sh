@@ -13,7 +13,7 @@ sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   libsoup-3.0-dev webkit2gtk-driver xvfb xauth dbus-x11 gnome-keyring libsecret-tools libglib2.0-bin libdbus-1-dev
-  pkg-config build-essential curl python3-venv time imagemagick xclip chromium dunst xdotool logrotate)
+  pkg-config build-essential curl openssl python3-venv time imagemagick xclip chromium dunst xdotool logrotate)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

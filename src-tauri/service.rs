@@ -47,7 +47,10 @@ pub async fn start(
         None => None,
     };
     let settings = ServiceSettings {
-        auth: ApiAuth::new(token, AuthScope::SendsAndEvents),
+        // The legacy token (admin), and the named ones `msgops token create` makes.
+        auth: ApiAuth::new(token, AuthScope::SendsAndEvents).with_token_file(
+            msgops_service::tokens::path_in(&msgops_core::config::data_dir()),
+        ),
         operations: Some(msgops_audit::OperationsLog::in_dir(
             &msgops_core::config::data_dir(),
         )),

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use msgops_core::config::ConfigFile;
 use msgops_core::Messaging;
-use msgops_credentials::{AuditLog, CredentialStore, ImportPlan, KeychainHealth, KeychainStore};
+use msgops_credentials::{AuditLog, CredentialStore, ImportPlan, KeychainHealth};
 
 use crate::logs::LogFeed;
 
@@ -13,7 +13,8 @@ pub struct AppState {
     /// Why the configuration file could not be used at start-up (running on defaults).
     pub config_error: Option<String>,
     pub messaging: Arc<Messaging>,
-    /// The OS keychain, when one could be opened. Never replaced by a file or memory store.
+    /// The configured credential store (`[credentials] store`: the OS keychain unless the
+    /// configuration says otherwise), when it could be opened. Never replaced by another store.
     pub store: Option<Arc<dyn CredentialStore>>,
     pub keychain: Mutex<KeychainHealth>,
     pub audit: AuditLog,
@@ -64,9 +65,8 @@ impl AppState {
             tracing::error!(error = %e, "configuration file ignored; running on defaults");
         }
         let messaging = Arc::new(Messaging::from_config(&config.current()));
-        let (store, keychain) = match KeychainStore::open() {
+        let (store, keychain) = match msgops_providers::open_store(&config.current()) {
             Ok(store) => {
-                let store: Arc<dyn CredentialStore> = Arc::new(store);
                 let health = msgops_credentials::check_keychain(store.as_ref());
                 (Some(store), health)
             }
@@ -74,7 +74,7 @@ impl AppState {
                 None,
                 KeychainHealth {
                     ok: false,
-                    store: "OS keychain".into(),
+                    store: msgops_providers::store_label(config.current().credentials.store).into(),
                     code: Some(e.code()),
                     message: e.to_string(),
                 },

@@ -1,5 +1,6 @@
-//! `msgops creds`: provider secrets in the OS keychain — list, import from a `.env`, rotate
-//! (validated against the provider first), remove. Prints masked values only, and never takes
+//! `msgops creds`: provider secrets in the configured credential store (`[credentials] store`:
+//! the OS keychain, AWS Secrets Manager or systemd credentials) — list, import from a `.env`,
+//! rotate (validated against the provider first), remove. Prints masked values only, and never takes
 //! a secret from the command line (it would show in `ps` and the shell history): rotate reads
 //! new values from stdin (`KEY=value` lines) or prompts without echo on a terminal.
 
@@ -13,8 +14,7 @@ use msgops_audit::{Actor, Via};
 use msgops_credentials::{
     apply_import_with_settings, check_keychain, credential_statuses, preview_import,
     remove_provider, rotate, AuditLog, CredentialError, CredentialProvider, CredentialSet,
-    CredentialState, CredentialStore, CredentialValidator, ImportOptions, KeychainStore,
-    SecretKind, SecretString,
+    CredentialState, CredentialStore, CredentialValidator, ImportOptions, SecretKind, SecretString,
 };
 
 #[derive(Args)]
@@ -28,9 +28,10 @@ pub struct CredsArgs {
 
 #[derive(Subcommand)]
 pub enum CredsCommand {
-    /// Check the keychain and show which secrets are stored, masked.
+    /// Say which credential store is configured, check it, and show which secrets are stored,
+    /// masked.
     List,
-    /// Move the secrets of a backend `.env` into the OS keychain.
+    /// Move the secrets of a backend `.env` into the credential store.
     Import {
         /// The `.env` file.
         file: PathBuf,
@@ -56,7 +57,7 @@ pub enum CredsCommand {
         #[arg(long)]
         sendgrid_base_url: Option<String>,
     },
-    /// Delete a provider's secrets from the keychain.
+    /// Delete a provider's secrets from the credential store.
     Remove {
         /// aws, twilio, sendgrid or smtp.
         provider: String,
@@ -102,8 +103,15 @@ pub fn run(args: CredsArgs) -> ExitCode {
     let result = if let CredsCommand::Audit { json } = args.command {
         print_audit(&audit, json, io.out)
     } else {
-        match KeychainStore::open() {
-            Ok(store) => run_with(args.command, &store, &audit, None, &mut io),
+        // The store the configuration names (the OS keychain unless `[credentials] store`
+        // says otherwise); never another one in its place.
+        let (file, error) =
+            msgops_core::config::ConfigFile::open(msgops_core::config::config_path());
+        if let Some(e) = error {
+            eprintln!("msgops: {e}; running on the default configuration");
+        }
+        match msgops_providers::open_store(&file.current()) {
+            Ok(store) => run_with(args.command, store.as_ref(), &audit, None, &mut io),
             Err(e) => Err(e.into()),
         }
     };
@@ -196,7 +204,8 @@ pub fn run_with(
             )?;
             writeln!(
                 io.out,
-                "SendGrid Event Webhook verification key stored in the OS keychain."
+                "SendGrid Event Webhook verification key stored in {}.",
+                store.describe()
             )?;
             Ok(())
         }
@@ -205,7 +214,7 @@ pub fn run_with(
             if !yes
                 && !confirm(
                     io,
-                    &format!("Delete all {provider} secrets from the OS keychain?"),
+                    &format!("Delete all {provider} secrets from {}?", store.describe()),
                 )?
             {
                 writeln!(io.out, "Nothing removed.")?;
@@ -225,10 +234,11 @@ pub fn run_with(
 }
 
 fn list(store: &dyn CredentialStore, out: &mut dyn Write) -> anyhow::Result<()> {
+    writeln!(out, "Credential store: {}", store.describe())?;
     let health = check_keychain(store);
-    writeln!(out, "Keychain: {}", health.message)?;
+    writeln!(out, "  {}", health.message)?;
     if !health.ok {
-        bail!("the keychain is not usable");
+        bail!("the credential store is not usable");
     }
     for status in credential_statuses(store, &[])? {
         let state = match status.state {
@@ -350,12 +360,17 @@ fn import(
     }
     let question = if rewrite {
         format!(
-            "Store {} secret(s) in the OS keychain and remove them from {}?",
+            "Store {} secret(s) in {} and remove them from {}?",
             p.secrets.len(),
+            store.describe(),
             p.file
         )
     } else {
-        format!("Store {} secret(s) in the OS keychain?", p.secrets.len())
+        format!(
+            "Store {} secret(s) in {}?",
+            p.secrets.len(),
+            store.describe()
+        )
     };
     if !yes && !confirm(io, &question)? {
         writeln!(io.out, "Nothing imported.")?;

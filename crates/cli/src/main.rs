@@ -10,8 +10,10 @@ mod codes;
 mod creds;
 mod deliveries;
 mod health;
+mod remote;
 mod send;
 mod serve;
+mod token;
 mod watch;
 
 #[derive(Parser)]
@@ -37,6 +39,9 @@ enum Command {
     Creds(creds::CredsArgs),
     /// Run the HTTP service: health, Prometheus metrics, guarded sends, events, OpenAPI.
     Serve(serve::ServeArgs),
+    /// The service's named API tokens with scopes (read, codes, operate, admin): create, list,
+    /// revoke.
+    Token(token::TokenArgs),
     /// Show the chains' health (exit 0 healthy, 1 degraded or down, 2 unknown).
     Health(health::HealthArgs),
     /// Send one SMS or email (exit 0 primary, 3 fallback, 1 failed, 2 invalid).
@@ -46,6 +51,8 @@ enum Command {
     /// The providers' delivery reports (Twilio, SendGrid, SES, SNS SMS), newest last, with the
     /// send each belongs to.
     Deliveries(deliveries::DeliveriesArgs),
+    /// A `msgops serve` on another host: its certificate's fingerprint, health, codes, events.
+    Remote(remote::RemoteArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,10 +62,12 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch::run(args),
         Command::Creds(args) => creds::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Token(args) => token::run(args),
         Command::Health(args) => health::run(args),
         Command::Send(args) => send::run(args),
         Command::Breaker(args) => breaker::run(args),
         Command::Deliveries(args) => deliveries::run(args),
+        Command::Remote(args) => remote::run(args),
         Command::DefaultConfig => {
             println!("{}", msgops_core::config::Config::default().to_toml());
             ExitCode::SUCCESS

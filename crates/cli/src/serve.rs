@@ -10,12 +10,13 @@ use msgops_core::chain::{SendOutcome, SendRecord};
 use msgops_core::config::{config_path, ConfigFile};
 use msgops_core::ChainEvent;
 use msgops_core::{Messaging, ProviderKind};
-use msgops_credentials::{CredentialStore, ExposeSecret, KeychainStore, SecretString};
+use msgops_credentials::{CredentialStore, ExposeSecret, SecretString};
 use msgops_history::{OriginKind, SendHistory, SendOrigin};
+use msgops_service::tls::TlsIdentity;
 use msgops_service::ServiceEvent;
 use msgops_service::{
-    check_exposure, ApiAuth, AuthScope, LimitRule, LimitsConfig, PrefixRule, ServiceSettings,
-    ServiceState, DEFAULT_LISTEN,
+    check_exposure, check_transport, ApiAuth, AuthScope, LimitRule, LimitsConfig, PrefixRule,
+    ServiceSettings, ServiceState, DEFAULT_LISTEN,
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -25,20 +26,30 @@ use tokio_util::sync::CancellationToken;
 pub const TOKEN_ENV: &str = "MSGOPS_API_TOKEN";
 
 #[derive(clap::Args, Debug)]
+#[command(group = clap::ArgGroup::new("tls").args(["tls_cert", "tls_self_signed"]))]
 #[command(after_help = "\
-The API token is read from the OS keychain (account service.api_token), or from \
-$MSGOPS_API_TOKEN when set. Sends and the event stream always need it \
+API tokens: the named ones of `msgops token create NAME --scope read,codes,operate,admin` \
+(hashed in <data dir>/api-tokens.json, re-read on change: no restart), and the single legacy \
+token from the OS keychain (account service.api_token) or $MSGOPS_API_TOKEN, which is admin. \
+Sends, controls, codes, diagnostics and the event stream always need one \
 (Authorization: Bearer <token>); health, metrics and the OpenAPI document are open on \
 loopback. Listening on any other address requires the token on every endpoint: without one \
 msgops refuses to start.
 
+Beyond loopback msgops also speaks only HTTPS: --tls-cert FILE --tls-key FILE (PEM), or \
+--tls-self-signed, a certificate made on the first start and kept in <data dir>/tls (reused on \
+every start after, so that clients' pins hold). Its SHA-256 fingerprint is printed at start \
+and by --print-fingerprint; compare it with what a client is shown before trusting it.
+
 Endpoints: GET /api/v1/health/messaging, GET /metrics, POST /api/v1/messages/sms, \
-POST /api/v1/messages/email, GET /api/v1/events, GET /api/v1/openapi.json.
+POST /api/v1/messages/email, GET /api/v1/events (resumable with Last-Event-ID), \
+GET /api/v1/codes, GET /api/v1/diagnostics, GET /api/v1/openapi.json.
 
 Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when the service could not start or \
 failed, 2 on invalid arguments.")]
 pub struct ServeArgs {
-    /// Address to listen on. Anything but loopback requires the API token on every endpoint.
+    /// Address to listen on. Anything but loopback requires the API token on every endpoint,
+    /// and TLS (--tls-cert/--tls-key or --tls-self-signed).
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
     /// Emulated network providers (AWS SNS, Twilio, AWS SES, SendGrid, SMTP) that deliver at once
@@ -73,6 +84,63 @@ pub struct ServeArgs {
     /// configuration). Codes found are counted in /metrics and sent as `code_seen` events.
     #[arg(long = "log", value_name = "FILE")]
     logs: Vec<std::path::PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Serve HTTPS with a self-signed certificate (localhost, 127.0.0.1, ::1, the listen address
+    /// and --tls-name), made on the first start and kept in <data dir>/tls, reused after.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls_self_signed: bool,
+    /// With --tls-self-signed: another host name or IP address the certificate names
+    /// (repeatable; only when it is made).
+    #[arg(
+        long = "tls-name",
+        value_name = "NAME",
+        requires = "tls_self_signed",
+        value_parser = parse_tls_name
+    )]
+    tls_names: Vec<String>,
+    /// Print the TLS certificate's SHA-256 fingerprint (as `openssl x509 -fingerprint -sha256`
+    /// does) and exit; with --tls-cert or --tls-self-signed.
+    #[arg(long, requires = "tls")]
+    print_fingerprint: bool,
+}
+
+fn parse_tls_name(s: &str) -> Result<String, String> {
+    msgops_service::tls::check_name(s).map_err(|e| e.to_string())
+}
+
+/// The certificate to serve HTTPS with: the one given, or the self-signed one of the data
+/// directory (made when there is none); `None` for plain HTTP.
+fn load_tls(args: &ServeArgs) -> Result<Option<TlsIdentity>, String> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        return TlsIdentity::from_pem_files(cert, key)
+            .map(Some)
+            .map_err(|e| format!("TLS: {e}"));
+    }
+    if !args.tls_self_signed {
+        return Ok(None);
+    }
+    let dir = msgops_service::tls::default_dir(&msgops_core::config::data_dir());
+    let names = msgops_service::tls::self_signed_names(args.listen, &args.tls_names);
+    let made = msgops_service::tls::self_signed(&dir, &names)
+        .map_err(|e| format!("TLS: the self-signed certificate: {e}"))?;
+    eprintln!(
+        "msgops serve: TLS certificate {} ({})",
+        made.cert_path.display(),
+        if made.created {
+            "self-signed, made now"
+        } else {
+            "self-signed, kept from an earlier start"
+        }
+    );
+    for note in &made.notes {
+        eprintln!("msgops serve: {note}");
+    }
+    Ok(Some(made.identity))
 }
 
 fn parse_prefix_limit(s: &str) -> Result<PrefixRule, String> {
@@ -141,7 +209,7 @@ pub async fn build_messaging(
 /// moves (every import, rotation and removal writes it) and when a provider refuses its key.
 async fn follow_credentials(messaging: Arc<Messaging>, cancel: CancellationToken) {
     let store: Arc<dyn msgops_credentials::CredentialStore> = match open_keychain() {
-        Ok(store) => Arc::new(store),
+        Ok(store) => store,
         Err(_) => return,
     };
     let config: Arc<dyn Fn() -> msgops_core::config::Config + Send + Sync> =
@@ -157,7 +225,7 @@ fn webhook_secrets(
 ) -> Arc<dyn msgops_service::WebhookSecrets> {
     match open_keychain() {
         Ok(store) => Arc::new(msgops_service::KeychainWebhookSecrets::new(
-            Arc::new(store),
+            store,
             std::time::Duration::from_secs(config.delivery.twilio_previous_token_grace_secs),
         )),
         Err(e) => {
@@ -209,8 +277,21 @@ fn delivery_log() -> Arc<dyn msgops_service::DeliverySink> {
     Arc::new(log)
 }
 
-fn open_keychain() -> Result<KeychainStore, String> {
-    KeychainStore::open().map_err(|e| format!("the OS keychain cannot be used: {e}"))
+/// The credential store the configuration names (`[credentials] store`: the OS keychain, AWS
+/// Secrets Manager or systemd credentials), opened once for the process.
+fn open_keychain() -> Result<Arc<dyn CredentialStore>, String> {
+    static STORE: std::sync::OnceLock<Arc<dyn CredentialStore>> = std::sync::OnceLock::new();
+    if let Some(store) = STORE.get() {
+        return Ok(store.clone());
+    }
+    let config = ConfigFile::open(config_path()).0.current();
+    let store = msgops_providers::open_store(&config).map_err(|e| {
+        format!(
+            "{} cannot be used: {e}",
+            msgops_providers::store_label(config.credentials.store)
+        )
+    })?;
+    Ok(STORE.get_or_init(|| store).clone())
 }
 
 /// The token from $MSGOPS_API_TOKEN, else the keychain; creating one first if asked.
@@ -257,6 +338,42 @@ fn find_token(create: bool) -> Result<Option<SecretString>, String> {
 
 pub fn run(args: ServeArgs) -> ExitCode {
     msgops_core::telemetry::init_stderr();
+    let tls = match load_tls(&args) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("msgops serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.print_fingerprint {
+        return match &tls {
+            Some(identity) => {
+                println!("{}", identity.fingerprint());
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!(
+                    "msgops serve: --print-fingerprint needs --tls-cert or --tls-self-signed"
+                );
+                ExitCode::from(2)
+            }
+        };
+    }
+    let tls = match tls.as_ref().map(TlsIdentity::server_config).transpose() {
+        Ok(config) => {
+            if let Some(identity) = &tls {
+                eprintln!(
+                    "msgops serve: TLS certificate SHA-256 fingerprint {}",
+                    identity.fingerprint()
+                );
+            }
+            config
+        }
+        Err(e) => {
+            eprintln!("msgops serve: TLS: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let token = match find_token(args.create_token) {
         Ok(token) => token,
         Err(e) => {
@@ -269,13 +386,25 @@ pub fn run(args: ServeArgs) -> ExitCode {
     } else {
         AuthScope::SendsAndEvents
     };
-    let auth = ApiAuth::new(token, scope);
-    if let Err(e) = check_exposure(args.listen, &auth) {
-        eprintln!("msgops serve: {e}");
+    let auth = ApiAuth::new(token, scope).with_token_file(msgops_service::tokens::path_in(
+        &msgops_core::config::data_dir(),
+    ));
+    // Both rules at once, so that one start tells everything that is missing.
+    let refused: Vec<String> = [
+        check_exposure(args.listen, &auth),
+        check_transport(args.listen, tls.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|checked| checked.err().map(|e| e.to_string()))
+    .collect();
+    if !refused.is_empty() {
+        for e in refused {
+            eprintln!("msgops serve: {e}");
+        }
         return ExitCode::FAILURE;
     }
     if !auth.has_token() {
-        eprintln!("msgops serve: no API token: sends and events will answer 401 until one is created with `msgops serve --create-token`");
+        eprintln!("msgops serve: no API token: sends and events will answer 401 until one is created with `msgops token create NAME --scope ...` (in force at once) or `msgops serve --create-token`");
     }
     let settings = ServiceSettings {
         auth,
@@ -299,10 +428,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(args, settings))
+    runtime.block_on(serve(args, settings, tls))
 }
 
-async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
+async fn serve(
+    args: ServeArgs,
+    settings: ServiceSettings,
+    tls: Option<Arc<msgops_service::tls::ServerConfig>>,
+) -> ExitCode {
     let messaging = match build_messaging(args.emulated, &args.emulate_failure).await {
         Ok(m) => m,
         Err(e) => {
@@ -319,7 +452,8 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
     };
     if let Ok(addr) = listener.local_addr() {
         eprintln!(
-            "msgops serve: listening on http://{addr}{}",
+            "msgops serve: listening on {}://{addr}{}",
+            if tls.is_some() { "https" } else { "http" },
             if args.emulated {
                 " (emulated providers)"
             } else {
@@ -353,8 +487,14 @@ async fn serve(args: ServeArgs, settings: ServiceSettings) -> ExitCode {
         eprintln!("msgops serve: {p}");
     }
     watch.parser = parser;
+    // What the logs already hold is reported too: codes still valid when the service (re)starts
+    // are listed at once (`GET /api/v1/codes`) and replayed to clients that reconnect.
+    watch.from_start = true;
     let watcher = Some(feed_codes(watch, state.clone(), shutdown.child_token()));
-    let result = msgops_service::serve(listener, state, shutdown.clone()).await;
+    let result = match tls {
+        Some(tls) => msgops_service::serve_tls(listener, tls, state, shutdown.clone()).await,
+        None => msgops_service::serve(listener, state, shutdown.clone()).await,
+    };
     shutdown.cancel();
     // Sends finished or abandoned while draining are written before the process ends.
     stop_recording.cancel();
@@ -523,6 +663,8 @@ fn feed_codes(
     watch_logs_with(watch, cancel, move |event| {
         if let LogEvent::Code(code) = &event {
             state.record_code(msgops_service::CodeSeen::of(code));
+        } else if let Some(diagnostic) = msgops_service::events::Diagnostic::of(&event) {
+            state.record_diagnostic(diagnostic);
         }
         true
     })

@@ -551,6 +551,77 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// Where msgops keeps the providers' secrets (`[credentials] store`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(export)]
+pub enum CredentialStoreKind {
+    /// The OS keychain (Secret Service, macOS Keychain, Windows Credential Manager).
+    #[default]
+    Keychain,
+    /// AWS Secrets Manager: one secret per provider (`<secret_prefix><provider>`, a JSON
+    /// object of account names to values), rotated in place (new version, `AWSPREVIOUS` kept).
+    AwsSecretsManager,
+    /// systemd's credentials (`$CREDENTIALS_DIRECTORY/<account>`, from the unit's
+    /// `LoadCredentialEncrypted=`): read-only for msgops.
+    SystemdCreds,
+}
+
+impl CredentialStoreKind {
+    /// As written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keychain => "keychain",
+            Self::AwsSecretsManager => "aws-secrets-manager",
+            Self::SystemdCreds => "systemd-creds",
+        }
+    }
+}
+
+/// `[credentials]`: which store holds the providers' secrets, and where (Secrets Manager).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct CredentialsConfig {
+    pub store: CredentialStoreKind,
+    /// Secrets Manager's region; unset: the AWS SDK's (`AWS_REGION`, the profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Another Secrets Manager endpoint (moto, LocalStack); unset for AWS itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// Secrets Manager secret names: this, then the provider (`msgops/twilio`).
+    pub secret_prefix: String,
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        Self {
+            store: CredentialStoreKind::Keychain,
+            region: None,
+            endpoint_url: None,
+            secret_prefix: "msgops/".into(),
+        }
+    }
+}
+
+/// `credentials.secret_prefix`: what Secrets Manager accepts in a name (letters, digits and
+/// `/_+=.@-`), short enough to leave room for the provider.
+pub fn check_secret_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() || prefix.len() > 400 {
+        return Err("must be 1 to 400 characters, like msgops/".into());
+    }
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !"/_+=.@-".contains(*c))
+    {
+        return Err(format!(
+            "`{c}` cannot be in a Secrets Manager name (letters, digits and /_+=.@- only)"
+        ));
+    }
+    Ok(())
+}
+
 /// `service.public_url`: an http(s) URL with a host, no query, no trailing slash needed.
 pub fn check_public_url(url: &str) -> Result<(), String> {
     let rest = url
@@ -581,6 +652,7 @@ pub struct Config {
     pub service: ServiceConfig,
     pub health: crate::health::HealthConfig,
     pub delivery: DeliveryConfig,
+    pub credentials: CredentialsConfig,
 }
 
 /// A configuration file that could not be used. Says where and what.
@@ -724,6 +796,18 @@ impl Config {
         }
         if let Err(e) = self.logs.timezone.parse::<msgops_logwatch::ZoneSetting>() {
             return invalid("logs.timezone", e.to_string());
+        }
+        if let Err(message) = check_secret_prefix(&self.credentials.secret_prefix) {
+            return invalid("credentials.secret_prefix", message);
+        }
+        if let Some(url) = self.credentials.endpoint_url.as_deref().filter(|u| {
+            !(u.starts_with("http://") || u.starts_with("https://"))
+                || u.contains(char::is_whitespace)
+        }) {
+            return invalid(
+                "credentials.endpoint_url",
+                format!("`{url}` is not an http(s) URL like http://127.0.0.1:5000"),
+            );
         }
         if let Err(message) = check_code_length(self.logs.code_length) {
             return invalid("logs.code_length", message);
@@ -1082,5 +1166,55 @@ mod tests {
         let (again, error) = ConfigFile::open(file.path());
         assert_eq!(error, None);
         assert_eq!(again.current(), c);
+    }
+
+    #[test]
+    fn the_credential_store_is_the_keychain_unless_another_is_chosen() {
+        assert_eq!(
+            Config::default().credentials.store,
+            CredentialStoreKind::Keychain
+        );
+        assert_eq!(Config::default().credentials.secret_prefix, "msgops/");
+        let c = Config::from_toml(
+            "[credentials]\nstore = \"aws-secrets-manager\"\nregion = \"eu-west-1\"\nendpoint_url = \"http://127.0.0.1:5000\"\nsecret_prefix = \"ops/msgops/\"\n",
+            "test",
+        )
+        .expect("valid");
+        assert_eq!(c.credentials.store, CredentialStoreKind::AwsSecretsManager);
+        assert_eq!(c.credentials.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.credentials.secret_prefix, "ops/msgops/");
+        let again = Config::from_toml(&c.to_toml(), "round trip").expect("round trip");
+        assert_eq!(again.credentials, c.credentials);
+        let c =
+            Config::from_toml("[credentials]\nstore = \"systemd-creds\"\n", "test").expect("valid");
+        assert_eq!(c.credentials.store, CredentialStoreKind::SystemdCreds);
+    }
+
+    #[test]
+    fn an_unknown_store_or_a_bad_secret_prefix_is_refused_with_the_field() {
+        let err = Config::from_toml("[credentials]\nstore = \"vault\"\n", "c.toml")
+            .expect_err("unknown store");
+        assert!(err.to_string().contains("store"), "{err}");
+        for (text, field) in [
+            (
+                "[credentials]\nsecret_prefix = \"msgops secrets/\"\n",
+                "credentials.secret_prefix",
+            ),
+            (
+                "[credentials]\nsecret_prefix = \"\"\n",
+                "credentials.secret_prefix",
+            ),
+            (
+                "[credentials]\nendpoint_url = \"127.0.0.1:5000\"\n",
+                "credentials.endpoint_url",
+            ),
+        ] {
+            match Config::from_toml(text, "c.toml") {
+                Err(ConfigError::Invalid { field: f, line, .. }) => {
+                    assert_eq!((f.as_str(), line), (field, 2), "{text}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 }

@@ -26,6 +26,8 @@ pub enum AuditAction {
     Remove,
     /// The service's API token was created (`msgops serve --create-token`).
     TokenCreate,
+    /// A named API token was revoked (`msgops token revoke`).
+    TokenRevoke,
     /// A webhook verification key was stored (SendGrid's Event Webhook key).
     WebhookKey,
 }

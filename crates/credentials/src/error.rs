@@ -92,6 +92,25 @@ pub enum CredentialError {
     },
     #[error("msgops stopped while {what}: the task {detail} before answering. This is a fault in msgops, not in your keyring; try again.")]
     KeychainTask { what: &'static str, detail: String },
+    /// A credential store other than the OS keychain (AWS Secrets Manager, systemd
+    /// credentials) cannot be used now: not reachable, not configured, no answer in time.
+    #[error("{store} cannot be used right now ({detail}). {hint}")]
+    StoreUnavailable {
+        store: String,
+        detail: String,
+        hint: String,
+    },
+    /// Such a store answered and refused (credentials, permissions, encryption key).
+    #[error("{store} refused the operation ({detail}). {hint}")]
+    StoreRefused {
+        store: String,
+        detail: String,
+        hint: String,
+    },
+    /// The store is read-only for msgops (systemd credentials): `hint` says where changes
+    /// are made instead, and that nothing was changed.
+    #[error("{store}: {hint}")]
+    StoreReadOnly { store: String, hint: String },
 }
 
 /// `10 s`, `0.05 s`: a timeout as people read it.
@@ -117,6 +136,12 @@ impl CredentialError {
             // the code's contract already covers "unlocking ... timed out".
             Self::KeychainTimeout { .. } => CredentialErrorCode::KeychainLocked,
             Self::KeychainTask { .. } => CredentialErrorCode::KeychainUnavailable,
+            // The other stores share the keychain's codes: the UI's advice branches on
+            // "cannot be used" and "refused", and the message names the store.
+            Self::StoreUnavailable { .. } => CredentialErrorCode::KeychainUnavailable,
+            Self::StoreRefused { .. } | Self::StoreReadOnly { .. } => {
+                CredentialErrorCode::KeychainRefused
+            }
         }
     }
 

@@ -110,6 +110,18 @@ fn probe(store: &dyn CredentialStore) -> KeychainHealth {
             ),
         };
     }
+    // A store that checks itself without a test entry (read-only, or billed per secret).
+    if let Some(answer) = store.check_without_writing() {
+        return match answer {
+            Ok(message) => KeychainHealth {
+                ok: true,
+                store: describe,
+                code: None,
+                message,
+            },
+            Err(e) => KeychainHealth::failed(describe, &e),
+        };
+    }
     let account = probe_account();
     let value = SecretString::from(format!(
         "probe-{}",

@@ -655,6 +655,8 @@ fn apply(
         format!("nothing was changed: the keychain, the configuration and {file} are as they were");
 
     // 1. Every check, before anything is written.
+    // (A read-only store's error already says that nothing was changed.)
+    store.check_writable()?;
     if options.rewrite {
         let now_bytes =
             std::fs::read(&plan.path).map_err(|e| CredentialError::io("reading", &plan.path, e))?;
@@ -727,19 +729,21 @@ fn apply(
         }
     }
 
-    // 2. The keychain, each value read back; a failure puts back what was written.
+    // 2. The keychain, as one change (one new version per provider in a versioned store),
+    // each value read back; a failure puts back what was written.
     let mut changes = KeychainChanges::new(store);
-    for (kind, value, previous) in to_write {
-        if let Err(e) = changes.write(kind, value, previous) {
-            let undone = changes.undo();
-            return Err(with_state(
-                e,
-                &format!(
-                    "the import stopped at {}: {undone}; the configuration and {file} are unchanged",
-                    kind.env_var()
-                ),
-            ));
-        }
+    let stored: Vec<SecretKind> = to_write.iter().map(|(kind, _, _)| *kind).collect();
+    if let Err((kind, e)) = changes.write_all(to_write) {
+        let undone = changes.undo();
+        return Err(with_state(
+            e,
+            &format!(
+                "the import stopped at {}: {undone}; the configuration and {file} are unchanged",
+                kind.env_var()
+            ),
+        ));
+    }
+    for kind in stored {
         tracing::info!(
             account = kind.account(),
             "stored secret from .env in the keychain"
@@ -789,7 +793,6 @@ fn apply(
             }
         }
     }
-    changes.keep_replaced_tokens();
     if !warnings.is_empty() {
         report.rewrite_warning = Some(warnings.join("; "));
     }

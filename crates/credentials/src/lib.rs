@@ -1,4 +1,6 @@
-//! msgops credentials: provider secrets (AWS, Twilio, SendGrid, SMTP) in the OS keychain.
+//! msgops credentials: provider secrets (AWS, Twilio, SendGrid, SMTP) in the OS keychain, or
+//! in another [`CredentialStore`]: systemd's credentials ([`SystemdCredsStore`], read-only) or
+//! AWS Secrets Manager (in `msgops-providers`, which has the AWS SDK).
 //!
 //! Import them from the backend's `.env`, rotate them only after the provider accepted the new
 //! ones, remove them, and keep an audit trail of all of it. Knows nothing of Tauri.
@@ -21,6 +23,7 @@ pub mod remove;
 pub mod rotate;
 pub mod status;
 pub mod store;
+pub mod systemd_creds;
 pub mod validate_http;
 mod webhook_keys;
 
@@ -38,6 +41,7 @@ pub use remove::remove_provider;
 pub use rotate::{rotate, CredentialSet, CredentialValidator, RotationReport, ValidationFailure};
 pub use status::{credential_statuses, CredentialState, CredentialStatus, SecretFieldStatus};
 pub use store::{CredentialStore, CredentialStoreExt, KeychainStore, MemoryStore};
+pub use systemd_creds::SystemdCredsStore;
 pub use validate_http::HttpValidator;
 pub use webhook_keys::{
     sendgrid_webhook_key, set_sendgrid_webhook_key, twilio_auth_tokens,

@@ -12,6 +12,15 @@ pub fn remove_provider(
     audit: &AuditLog,
     provider: CredentialProvider,
 ) -> Result<Vec<SecretKind>> {
+    if let Err(e) = store.check_writable() {
+        audit.record_or_warn(&CredentialAuditEntry::now(
+            Some(provider),
+            AuditAction::Remove,
+            AuditOutcome::Failure,
+            format!("nothing removed: {e}"),
+        ));
+        return Err(e);
+    }
     let mut removed = Vec::new();
     for &kind in provider.secrets() {
         match store.delete_secret(kind) {

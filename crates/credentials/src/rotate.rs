@@ -186,6 +186,17 @@ pub async fn rotate(
         .map(|k| k.env_var())
         .collect::<Vec<_>>()
         .join(", ");
+    // A store msgops cannot write to (systemd credentials) is refused before the provider is
+    // asked: nothing was changed, and the message says where the change is made instead.
+    if let Err(e) = crate::blocking_section(|| store.check_writable()) {
+        audit.record_or_warn(&CredentialAuditEntry::now(
+            Some(provider),
+            AuditAction::Rotate,
+            AuditOutcome::Failure,
+            format!("new {names} not stored: {e}"),
+        ));
+        return Err(e);
+    }
 
     // The complete set the provider will see, and the values to restore if a write fails.
     let mut complete = CredentialSet::new(provider);
@@ -238,28 +249,30 @@ pub async fn rotate(
         return Err(error);
     }
 
+    // All new values as one change (one new version in a versioned store).
     let mut changes = KeychainChanges::new(store);
-    for (kind, value) in &new_values.values {
-        let before = previous.get(kind).cloned().flatten();
-        if let Err(e) = crate::blocking_section(|| changes.write(*kind, value, before)) {
-            let undone = crate::blocking_section(|| changes.undo());
-            let e = with_state(
-                e,
-                &format!(
-                    "{provider} accepted the new values, but storing {} failed; {undone}",
-                    kind.env_var()
-                ),
-            );
-            audit.record_or_warn(&CredentialAuditEntry::now(
-                Some(provider),
-                AuditAction::Rotate,
-                AuditOutcome::Failure,
-                format!("new {names} not stored: {e}"),
-            ));
-            return Err(e);
-        }
+    let writes: Vec<_> = new_values
+        .values
+        .iter()
+        .map(|(kind, value)| (*kind, value, previous.get(kind).cloned().flatten()))
+        .collect();
+    if let Err((kind, e)) = crate::blocking_section(|| changes.write_all(writes)) {
+        let undone = crate::blocking_section(|| changes.undo());
+        let e = with_state(
+            e,
+            &format!(
+                "{provider} accepted the new values, but storing {} failed; {undone}",
+                kind.env_var()
+            ),
+        );
+        audit.record_or_warn(&CredentialAuditEntry::now(
+            Some(provider),
+            AuditAction::Rotate,
+            AuditOutcome::Failure,
+            format!("new {names} not stored: {e}"),
+        ));
+        return Err(e);
     }
-    crate::blocking_section(|| changes.keep_replaced_tokens());
     tracing::info!(provider = provider.as_str(), secrets = %names, "rotated credentials");
     audit.record_or_warn(&CredentialAuditEntry::now(
         Some(provider),
@@ -283,6 +296,10 @@ pub async fn rotate(
 pub(crate) struct KeychainChanges<'a> {
     store: &'a dyn CredentialStore,
     written: Vec<(SecretKind, Option<SecretString>)>,
+    /// What Twilio's previous-token entry held before a write kept the replaced token there
+    /// (`Some(None)`: no entry): put back by [`Self::undo`], so an undone operation leaves no
+    /// trace of it.
+    previous_token_entry: Option<Option<SecretString>>,
 }
 
 /// What [`KeychainChanges::undo`] managed, as words for an error message.
@@ -333,49 +350,93 @@ impl<'a> KeychainChanges<'a> {
         Self {
             store,
             written: Vec::new(),
+            previous_token_entry: None,
         }
     }
 
-    /// Stores `value` and reads it back; `previous` is what the keychain held (`None`: no
-    /// entry). A failed write is remembered too: it may have changed the entry before failing.
-    pub(crate) fn write(
+    /// Stores every `(kind, value, previous)` with one [`CredentialStore::set_many`] and reads
+    /// each back; `previous` is what the keychain held (`None`: no entry).
+    ///
+    /// When the Twilio auth token changes, the replaced one is kept as the previous token (so
+    /// that callbacks Twilio signed with it stay verifiable for a while) as the last entry of
+    /// the same change: a versioned store (AWS Secrets Manager) makes one version of it, whose
+    /// `AWSPREVIOUS` is then the whole set as it was before. Best effort: a store that takes
+    /// the values but not that entry only shortens the grace period to nothing. It is never
+    /// one of the writes a failure is counted against, and [`Self::undo`] puts it back too.
+    ///
+    /// A failed write is remembered too (it may have changed the entry before failing); the
+    /// error names the secret that failed.
+    pub(crate) fn write_all(
         &mut self,
-        kind: SecretKind,
-        value: &SecretString,
-        previous: Option<SecretString>,
-    ) -> Result<()> {
-        self.written.push((kind, previous));
-        self.store.set_secret(kind, value)?;
-        let back = self.store.get_secret(kind)?;
-        if back.as_ref().map(|b| b.expose_secret()) != Some(value.expose_secret()) {
-            return Err(CredentialError::KeychainRefused {
-                detail: format!(
-                    "{} was written but did not read back the same",
-                    kind.account()
+        writes: Vec<(SecretKind, &SecretString, Option<SecretString>)>,
+    ) -> std::result::Result<(), (SecretKind, CredentialError)> {
+        use crate::webhook_keys::{previous_twilio_token_entry, TWILIO_PREVIOUS_TOKEN_ACCOUNT};
+        let Some(&(first, _, _)) = writes.first() else {
+            return Ok(());
+        };
+        let replaced_token = writes.iter().find_map(|(kind, value, previous)| {
+            previous.as_ref().filter(|old| {
+                *kind == SecretKind::TwilioAuthToken && old.expose_secret() != value.expose_secret()
+            })
+        });
+        // What the entry holds now, to put back on undo; unreadable: not kept at all.
+        let mut keep = None;
+        if let Some(old) = replaced_token {
+            match self.store.get(TWILIO_PREVIOUS_TOKEN_ACCOUNT) {
+                Ok(before) => {
+                    self.previous_token_entry = Some(before);
+                    keep = Some(previous_twilio_token_entry(old, chrono::Utc::now()));
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "could not read the previous Twilio auth token entry; the replaced token is not kept"
                 ),
-            });
+            }
+        }
+        let mut entries: Vec<(&str, &SecretString)> = writes
+            .iter()
+            .map(|(kind, value, _)| (kind.account(), *value))
+            .collect();
+        if let Some(keep) = &keep {
+            entries.push((TWILIO_PREVIOUS_TOKEN_ACCOUNT, keep));
+        }
+        match self.store.set_many(&entries) {
+            Ok(()) => self.remember(&writes, writes.len()),
+            Err((i, e)) if i >= writes.len() => {
+                self.remember(&writes, writes.len());
+                tracing::warn!(error = %e, "could not keep the previous Twilio auth token; callbacks signed with it are refused from now on");
+            }
+            Err((i, e)) => {
+                self.remember(&writes, i + 1);
+                let kind = writes.get(i).map_or(first, |w| w.0);
+                return Err((kind, e));
+            }
+        }
+        for (kind, value, _) in &writes {
+            let back = self.store.get_secret(*kind).map_err(|e| (*kind, e))?;
+            if back.as_ref().map(|b| b.expose_secret()) != Some(value.expose_secret()) {
+                return Err((
+                    *kind,
+                    CredentialError::KeychainRefused {
+                        detail: format!(
+                            "{} was written but did not read back the same",
+                            kind.account()
+                        ),
+                    },
+                ));
+            }
         }
         Ok(())
     }
 
-    /// The operation is done: a Twilio auth token it replaced is kept as the previous one, so
-    /// callbacks Twilio signed with it stay verifiable for a while (best effort, after every
-    /// write succeeded — never part of what is undone).
-    pub(crate) fn keep_replaced_tokens(&self) {
-        for (kind, previous) in &self.written {
-            if *kind != SecretKind::TwilioAuthToken {
-                continue;
-            }
-            let Some(old) = previous else { continue };
-            let now = self.store.get_secret(*kind).ok().flatten();
-            if now.is_some_and(|n| n.expose_secret() != old.expose_secret()) {
-                crate::webhook_keys::keep_previous_twilio_token(
-                    self.store,
-                    old,
-                    chrono::Utc::now(),
-                );
-            }
-        }
+    /// Remembers the first `n` writes (and what they replaced) for [`Self::undo`].
+    fn remember(&mut self, writes: &[(SecretKind, &SecretString, Option<SecretString>)], n: usize) {
+        self.written.extend(
+            writes
+                .iter()
+                .take(n)
+                .map(|(kind, _, previous)| (*kind, previous.clone())),
+        );
     }
 
     /// Puts back what every write replaced, the last write first.
@@ -384,6 +445,16 @@ impl<'a> KeychainChanges<'a> {
             restored: Vec::new(),
             failed: Vec::new(),
         };
+        if let Some(before) = &self.previous_token_entry {
+            let account = crate::webhook_keys::TWILIO_PREVIOUS_TOKEN_ACCOUNT;
+            let result = match before {
+                Some(value) => self.store.set(account, value),
+                None => self.store.delete(account).map(|_| ()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(%account, error = %e, "could not put back the previous Twilio auth token entry");
+            }
+        }
         for (kind, previous) in self.written.into_iter().rev() {
             let result = match &previous {
                 Some(value) => self.store.set_secret(kind, value),
@@ -414,6 +485,24 @@ pub(crate) fn with_state(error: CredentialError, state: &str) -> CredentialError
         },
         E::KeychainRefused { detail } => E::KeychainRefused {
             detail: add(detail),
+        },
+        E::StoreUnavailable {
+            store,
+            detail,
+            hint,
+        } => E::StoreUnavailable {
+            store,
+            detail: add(detail),
+            hint,
+        },
+        E::StoreRefused {
+            store,
+            detail,
+            hint,
+        } => E::StoreRefused {
+            store,
+            detail: add(detail),
+            hint,
         },
         E::NotFound { what } => E::NotFound { what: add(what) },
         E::Validation(text) => E::Validation(format!("{text} {}", sentence(state))),

@@ -30,6 +30,69 @@ pub trait CredentialStore: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
     /// Whether secrets survive a restart. Only persistent stores pass the keychain check.
     fn is_persistent(&self) -> bool;
+
+    /// Creates or replaces several secrets, as one change where the store can: AWS Secrets
+    /// Manager writes a run of entries of one provider as one new version of its secret, so
+    /// that a rotation is one version (`AWSPREVIOUS` is the set before it). The default writes
+    /// them one by one, in order.
+    ///
+    /// `Err((i, error))`: `entries[..i]` were written, `entries[i..]` were not (a store that
+    /// writes several entries as one change names the first entry of the change that failed).
+    fn set_many(
+        &self,
+        entries: &[(&str, &SecretString)],
+    ) -> std::result::Result<(), (usize, CredentialError)> {
+        for (i, (account, value)) in entries.iter().enumerate() {
+            self.set(account, value).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
+
+    /// `Err` when this store does not take changes from msgops (systemd credentials): imports,
+    /// rotations and removals ask first and stop before doing anything.
+    fn check_writable(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// How the keychain check ([`crate::check_keychain`]) checks this store. `None` (the
+    /// default): by writing, reading back and deleting a probe entry. A store where a test
+    /// entry is impossible (read-only) or costly (billed per secret, versioned) checks itself
+    /// without writing and says in one sentence what it found.
+    fn check_without_writing(&self) -> Option<Result<String>> {
+        None
+    }
+}
+
+/// A shared store is a store: `&Arc<dyn CredentialStore>` goes wherever a
+/// `&dyn CredentialStore` does.
+impl<S: CredentialStore + ?Sized> CredentialStore for Arc<S> {
+    fn get(&self, account: &str) -> Result<Option<SecretString>> {
+        (**self).get(account)
+    }
+    fn set(&self, account: &str, value: &SecretString) -> Result<()> {
+        (**self).set(account, value)
+    }
+    fn delete(&self, account: &str) -> Result<bool> {
+        (**self).delete(account)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn is_persistent(&self) -> bool {
+        (**self).is_persistent()
+    }
+    fn set_many(
+        &self,
+        entries: &[(&str, &SecretString)],
+    ) -> std::result::Result<(), (usize, CredentialError)> {
+        (**self).set_many(entries)
+    }
+    fn check_writable(&self) -> Result<()> {
+        (**self).check_writable()
+    }
+    fn check_without_writing(&self) -> Option<Result<String>> {
+        (**self).check_without_writing()
+    }
 }
 
 /// Typed helpers over any store.

@@ -19,17 +19,9 @@ use crate::store::{CredentialStore, CredentialStoreExt};
 pub const TWILIO_PREVIOUS_TOKEN_ACCOUNT: &str = "twilio.auth_token.previous";
 pub const SENDGRID_WEBHOOK_KEY_ACCOUNT: &str = "sendgrid.webhook_public_key";
 
-/// Keeps `old`, replaced at `at`, as Twilio's previous auth token. Best effort: a failure is
-/// logged, and only shortens the grace period to nothing.
-pub(crate) fn keep_previous_twilio_token(
-    store: &dyn CredentialStore,
-    old: &SecretString,
-    at: DateTime<Utc>,
-) {
-    let value = SecretString::from(format!("{}:{}", at.timestamp_millis(), old.expose_secret()));
-    if let Err(e) = store.set(TWILIO_PREVIOUS_TOKEN_ACCOUNT, &value) {
-        tracing::warn!(error = %e, "could not keep the previous Twilio auth token; callbacks signed with it are refused from now on");
-    }
+/// What [`TWILIO_PREVIOUS_TOKEN_ACCOUNT`] holds for `old`, replaced at `at`.
+pub(crate) fn previous_twilio_token_entry(old: &SecretString, at: DateTime<Utc>) -> SecretString {
+    SecretString::from(format!("{}:{}", at.timestamp_millis(), old.expose_secret()))
 }
 
 /// The Twilio auth tokens callbacks are verified with at `now`: the current one, then the
@@ -80,10 +72,12 @@ pub fn set_sendgrid_webhook_key(
             "That is not SendGrid's Event Webhook verification key: {e}. Nothing was stored."
         ))
     })?;
-    let result = store.set(
-        SENDGRID_WEBHOOK_KEY_ACCOUNT,
-        &SecretString::from(key.to_owned()),
-    );
+    let result = store.check_writable().and_then(|()| {
+        store.set(
+            SENDGRID_WEBHOOK_KEY_ACCOUNT,
+            &SecretString::from(key.to_owned()),
+        )
+    });
     audit.record_or_warn(&CredentialAuditEntry::now(
         Some(CredentialProvider::Sendgrid),
         AuditAction::WebhookKey,
@@ -125,7 +119,12 @@ mod tests {
             .set_secret(SecretKind::TwilioAuthToken, &secret("new-token"))
             .expect("set");
         let at = Utc::now();
-        keep_previous_twilio_token(&store, &secret("old-token"), at);
+        store
+            .set(
+                TWILIO_PREVIOUS_TOKEN_ACCOUNT,
+                &previous_twilio_token_entry(&secret("old-token"), at),
+            )
+            .expect("keep the previous token");
         let grace = std::time::Duration::from_secs(900);
         let exposed = |now| -> Vec<String> {
             twilio_auth_tokens(&store, now, grace)

@@ -11,10 +11,12 @@
 //! Knows nothing of Tauri.
 
 pub mod aws;
+pub mod credential_store;
 pub mod http;
 pub mod install;
 pub mod probe;
 pub mod redact;
+pub mod secrets_manager;
 pub mod sendgrid;
 pub mod ses;
 pub mod sms_delivery_logs;
@@ -27,8 +29,10 @@ pub mod twilio;
 pub mod validate;
 
 pub use aws::AwsSettings;
+pub use credential_store::{open_store, store_label};
 pub use install::{install_providers, mark_refused, reinstall, InstallReport};
 pub use probe::{ProbeReport, ProbeScheduler};
+pub use secrets_manager::{SecretsManagerSettings, SecretsManagerStore};
 pub use sendgrid::{SendGridProvider, SendGridSettings};
 pub use ses::SesProvider;
 pub use smtp::{SmtpProvider, SmtpSettings};

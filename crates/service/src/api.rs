@@ -4,12 +4,14 @@
 //! A handler must never call a provider for a request that failed validation, authentication or
 //! its recipient limit.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,19 +21,19 @@ use msgops_core::chain::{Priority, SendRecord};
 use msgops_core::message::{validate_email, validate_phone};
 use msgops_core::{EmailMessage, SmsMessage};
 use serde::{Deserialize, Serialize};
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::broadcast::error::RecvError;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{ApiAuth, AuthScope, Refusal};
-use crate::events::ServiceEvent;
+use crate::events::{Diagnostic, Journal, Journaled, ListedCode, ServiceEvent};
 use crate::idempotency::{self, Claim, StoredResponse};
 use crate::limits::Reservation;
-use crate::state::{NoRecord, Outgoing, ServiceState};
+use crate::state::{CodeFilter, NoRecord, Outgoing, ServiceState};
+use crate::tokens::{describe_scopes, Identity, Scope};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -56,6 +58,8 @@ pub enum ApiErrorCode {
     Unauthorized,
     /// The service has no API token yet, so nobody can be let in (401).
     AuthNotConfigured,
+    /// The token is valid but its scope does not allow this (403).
+    Forbidden,
     /// A per-recipient or per-prefix limit refused the send; no provider was called (429).
     RecipientLimited,
     /// The Idempotency-Key was already used for a different request (422).
@@ -91,7 +95,7 @@ impl ApiErrorCode {
             | ApiErrorCode::SendAbandoned
             | ApiErrorCode::DuplicateNotSent => StatusCode::SERVICE_UNAVAILABLE,
             ApiErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ApiErrorCode::WebhookRejected => StatusCode::FORBIDDEN,
+            ApiErrorCode::WebhookRejected | ApiErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ApiErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -384,6 +388,7 @@ pub struct SendResponse<'a> {
         (status = 502, description = "Failed: every provider failed or was skipped (the record says why)", body = crate::doc::SendResponse),
         (status = 400, description = "Invalid request", body = ApiError),
         (status = 401, description = "No or wrong bearer token", body = ApiError),
+        (status = 403, description = "The token has no `operate` scope", body = ApiError),
         (status = 413, description = "Body over 64 KiB", body = ApiError),
         (status = 422, description = "Idempotency-Key already used for another request", body = ApiError),
         (status = 429, description = "Recipient or prefix limit reached; nothing was sent", body = ApiError,
@@ -420,6 +425,7 @@ async fn send_sms(
         (status = 502, description = "Failed: every provider failed or was skipped (the record says why)", body = crate::doc::SendResponse),
         (status = 400, description = "Invalid request", body = ApiError),
         (status = 401, description = "No or wrong bearer token", body = ApiError),
+        (status = 403, description = "The token has no `operate` scope", body = ApiError),
         (status = 413, description = "Body over 64 KiB", body = ApiError),
         (status = 422, description = "Idempotency-Key already used for another request", body = ApiError),
         (status = 429, description = "Recipient limit reached; nothing was sent", body = ApiError,
@@ -652,57 +658,135 @@ async fn admit_and_send_keyed(
 // ---------------------------------------------------------------------------------------------
 // Events
 
-/// Server-sent events: `breaker_transition`, `send_finished`, `provider_changed`, `probe_finished` (the chain's
-/// events), `recipient_blocked`, `code_seen`, `send_abandoned` (the service's), and `lagged`
-/// when this client fell behind and missed some. Each `data:` is one JSON object whose `kind`
-/// is the event name.
+/// Server-sent events: `breaker_transition`, `send_finished`, `provider_changed`,
+/// `probe_finished` (the chain's events), `recipient_blocked`, `code_seen`, `send_abandoned`,
+/// `delivery_status` (the service's). Each `data:` is one JSON object whose `kind` is the event
+/// name, and each event has an `id:` (`<run>-<n>`: `n` grows by one per event during one run of
+/// the service, `run` changes when it restarts). The last 10,000 events are kept: a client that
+/// reconnects with `Last-Event-ID` first gets every event after that id, then the live ones —
+/// none missed, none twice. When that id cannot be resumed from (another run: the service
+/// restarted; or no longer kept), the stream starts with `event: reset` (`{"kind":"reset",
+/// "reason", "run"}`): re-fetch the state, then every event still kept follows. `lagged`
+/// (`{"kind":"lagged","missed":n}`) says events were lost. `code_seen` events (codes and
+/// recipients) go only to tokens with the `codes` scope (or `admin`), in replays too.
 #[utoipa::path(
     get,
     path = "/api/v1/events",
     tag = "events",
+    params(
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received (`<run>-<n>`): resume after it"),
+    ),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "An endless text/event-stream", body = String, content_type = "text/event-stream"),
         (status = 401, description = "No or wrong bearer token", body = ApiError),
     )
 )]
-async fn events(State(state): State<ServiceState>) -> Response {
+async fn events(
+    State(state): State<ServiceState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Response {
+    let codes = extensions
+        .get::<Identity>()
+        .is_some_and(|who| who.allows(Scope::Codes));
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty());
+    let journal = state.inner.journal.clone();
+    let opening = journal.open(last_event_id);
+    let reset = opening.reset.as_ref().map(|(id, reason)| {
+        Event::default()
+            .event("reset")
+            .id(id.clone())
+            .json_data(serde_json::json!({"kind": "reset", "reason": reason, "run": journal.run()}))
+            .unwrap_or_else(|_| Event::default().comment("unencodable event"))
+    });
+    let cursor = Cursor {
+        journal,
+        live: opening.live,
+        pending: opening.replay.into(),
+        last: opening.after,
+        codes,
+        reset,
+    };
     let stop = state.inner.stop.clone();
-    let chain = BroadcastStream::new(state.messaging().subscribe()).map(|item| match item {
-        Ok(event) => chain_event(&event),
-        Err(BroadcastStreamRecvError::Lagged(n)) => lagged(n),
-    });
-    let own = BroadcastStream::new(state.subscribe()).map(|item| match item {
-        Ok(event) => Event::default()
-            .event(event.name())
-            .json_data(&event)
-            .unwrap_or_else(|_| Event::default().comment("unencodable event")),
-        Err(BroadcastStreamRecvError::Lagged(n)) => lagged(n),
-    });
-    let stream = stream::select(chain, own)
+    let stream = cursor
+        .into_stream()
         .map(Ok::<_, Infallible>)
         .take_until(async move { stop.cancelled().await });
     sse(stream)
+}
+
+/// One client's place in the journal: the replay first, then the live events, skipping what it
+/// already had (and, without the `codes` scope, every `code_seen`).
+struct Cursor {
+    journal: Arc<Journal>,
+    live: tokio::sync::broadcast::Receiver<Arc<Journaled>>,
+    pending: VecDeque<Arc<Journaled>>,
+    /// The number of the last event passed (sent, or skipped for this client).
+    last: u64,
+    codes: bool,
+    reset: Option<Event>,
+}
+
+impl Cursor {
+    /// `Some` to send, `None` when this one is not for this client (or already passed).
+    fn pass(&mut self, entry: &Journaled) -> Option<Event> {
+        if entry.seq <= self.last {
+            return None;
+        }
+        self.last = entry.seq;
+        if entry.holds_code && !self.codes {
+            return None;
+        }
+        Some(
+            // `event:` first, as before events had ids.
+            Event::default()
+                .event(entry.name)
+                .id(self.journal.id(entry.seq))
+                .data(&entry.data),
+        )
+    }
+
+    fn into_stream(self) -> impl Stream<Item = Event> + Send + 'static {
+        stream::unfold(self, |mut cursor| async move {
+            if let Some(reset) = cursor.reset.take() {
+                return Some((reset, cursor));
+            }
+            loop {
+                if let Some(entry) = cursor.pending.pop_front() {
+                    if let Some(event) = cursor.pass(&entry) {
+                        return Some((event, cursor));
+                    }
+                    continue;
+                }
+                match cursor.live.recv().await {
+                    Ok(entry) => {
+                        if let Some(event) = cursor.pass(&entry) {
+                            return Some((event, cursor));
+                        }
+                    }
+                    // Fell behind the live events: take them from the journal instead.
+                    Err(RecvError::Lagged(_)) => {
+                        let (entries, missed) = cursor.journal.after(cursor.last);
+                        cursor.pending.extend(entries);
+                        if missed > 0 {
+                            return Some((lagged(missed), cursor));
+                        }
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
 }
 
 fn sse(stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
-}
-
-fn chain_event(event: &msgops_core::ChainEvent) -> Event {
-    use msgops_core::ChainEvent;
-    let name = match event {
-        ChainEvent::BreakerTransition { .. } => "breaker_transition",
-        ChainEvent::SendFinished { .. } => "send_finished",
-        ChainEvent::ProviderChanged { .. } => "provider_changed",
-        ChainEvent::ProbeFinished { .. } => "probe_finished",
-    };
-    Event::default()
-        .event(name)
-        .json_data(event)
-        .unwrap_or_else(|_| Event::default().comment("unencodable event"))
 }
 
 fn lagged(missed: u64) -> Event {
@@ -712,11 +796,139 @@ fn lagged(missed: u64) -> Event {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Codes and diagnostics
+
+/// Which codes to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CodesQuery {
+    /// The last digits of the number (`0123`; `+`, spaces, dashes and brackets ignored).
+    #[param(example = "0123")]
+    pub phone: Option<String>,
+    /// The recipient exactly (number or address; case ignored).
+    pub recipient: Option<String>,
+    /// `sms` or `email`.
+    #[param(value_type = Option<crate::doc::Channel>)]
+    pub channel: Option<String>,
+    /// Expired codes too (kept up to an hour after they expire).
+    pub include_expired: Option<bool>,
+}
+
+impl CodesQuery {
+    fn filter(self) -> Result<CodeFilter, String> {
+        let phone_digits = match self.phone {
+            Some(p) => {
+                let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+                if digits.is_empty()
+                    || !p
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+                {
+                    return Err("`phone` must be digits (the end of the number, e.g. 0123)".into());
+                }
+                Some(digits)
+            }
+            None => None,
+        };
+        let channel = match self.channel.as_deref() {
+            None => None,
+            Some("sms") => Some(msgops_core::Channel::Sms),
+            Some("email") => Some(msgops_core::Channel::Email),
+            Some(other) => {
+                return Err(format!(
+                    "`channel` must be sms or email, not `{}`",
+                    other.escape_debug()
+                ))
+            }
+        };
+        Ok(CodeFilter {
+            phone_digits,
+            recipient: self.recipient.filter(|r| !r.trim().is_empty()),
+            channel,
+            include_expired: self.include_expired.unwrap_or(false),
+        })
+    }
+}
+
+/// The answer of `GET /api/v1/codes`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodesAnswer {
+    /// Newest last.
+    pub codes: Vec<ListedCode>,
+}
+
+/// The answer of `GET /api/v1/diagnostics`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiagnosticsAnswer {
+    /// Newest last.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The one-time codes the service's log watcher found in backend logs that are still valid,
+/// newest last (the last 10,000 are kept; with `include_expired=true`, the expired ones too,
+/// up to an hour after they expire). Needs the `codes` scope: they are customers' codes and
+/// numbers.
+#[utoipa::path(
+    get,
+    path = "/api/v1/codes",
+    tag = "codes",
+    params(CodesQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The codes, newest last", body = CodesAnswer),
+        (status = 400, description = "An invalid filter", body = ApiError),
+        (status = 401, description = "No or wrong bearer token", body = ApiError),
+        (status = 403, description = "The token has no `codes` scope", body = ApiError),
+    )
+)]
+async fn codes(
+    State(state): State<ServiceState>,
+    query: Result<Query<CodesQuery>, QueryRejection>,
+) -> Response {
+    let filter = match query {
+        Ok(Query(query)) => query.filter(),
+        Err(rejection) => Err(rejection.body_text()),
+    };
+    match filter {
+        Ok(filter) => json_response(
+            StatusCode::OK,
+            &CodesAnswer {
+                codes: state.codes(&filter),
+            },
+        ),
+        Err(message) => ApiError::new(ApiErrorCode::Validation, message).into_response(),
+    }
+}
+
+/// The recent diagnostics the service's log watcher saw in backend logs: provider errors, the
+/// backend's 5xx answers, its (re)starts, stale configuration, and how following each log goes;
+/// newest last (the last 1,000). Only what the watcher parsed from the lines: no codes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/diagnostics",
+    tag = "codes",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The diagnostics, newest last", body = DiagnosticsAnswer),
+        (status = 401, description = "No or wrong bearer token", body = ApiError),
+    )
+)]
+async fn diagnostics(State(state): State<ServiceState>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &DiagnosticsAnswer {
+            diagnostics: state.diagnostics(),
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
 // Authentication
 
+/// Lets in a request whose token allows `need`, with its [`Identity`] in the extensions.
 async fn require_token(
-    State(state): State<ServiceState>,
-    request: Request,
+    State((state, need)): State<(ServiceState, Scope)>,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let header = request
@@ -724,10 +936,26 @@ async fn require_token(
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
     match state.settings().auth.check(header) {
-        Ok(()) => next.run(request).await,
+        Ok(who) if who.allows(need) => {
+            request.extensions_mut().insert(who);
+            next.run(request).await
+        }
+        Ok(who) => {
+            tracing::info!(token = %who.name, need = %need, "refused: the token's scope does not allow this");
+            ApiError::new(
+                ApiErrorCode::Forbidden,
+                format!(
+                    "the token `{}` has {} {}; this needs {need}",
+                    who.name,
+                    if who.scopes.len() == 1 { "scope" } else { "scopes" },
+                    describe_scopes(&who.scopes)
+                ),
+            )
+            .into_response()
+        }
         Err(Refusal::NotConfigured) => ApiError::new(
             ApiErrorCode::AuthNotConfigured,
-            "this service has no API token yet; create one with `msgops serve --create-token`",
+            "this service has no API token yet; create one with `msgops token create NAME --scope read` (or the single admin token: `msgops serve --create-token`)",
         )
         .into_response(),
         Err(Refusal::Missing) => ApiError::new(
@@ -751,13 +979,14 @@ async fn require_token(
         title = "msgops service",
         description = "Health, metrics, guarded sends and events of the OTP messaging failover chains (SMS: AWS SNS → Twilio → Console; email: AWS SES → SendGrid → SMTP).",
     ),
-    components(schemas(ApiError, ApiErrorCode, crate::events::ServiceEvent, crate::events::CodeSeen, crate::webhooks::WebhookAccepted)),
+    components(schemas(ApiError, ApiErrorCode, crate::events::ServiceEvent, crate::events::CodeSeen, crate::events::ListedCode, crate::events::Diagnostic, crate::webhooks::WebhookAccepted)),
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "The backend's health endpoint, richer"),
         (name = "metrics", description = "Prometheus"),
         (name = "messages", description = "Sends through the chains"),
-        (name = "events", description = "Live events"),
+        (name = "events", description = "Live events, resumable with Last-Event-ID"),
+        (name = "codes", description = "What the service's log watcher found in backend logs: one-time codes (scope `codes`) and diagnostics"),
         (name = "operations", description = "On-call controls: breaker reset and trial, probes"),
         (name = "webhooks", description = "The providers' delivery reports, verified by their signatures (no bearer token)"),
     )
@@ -775,7 +1004,13 @@ impl Modify for BearerScheme {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The token of `msgops serve --create-token`, kept in the OS keychain",
+                        "A named token of `msgops token create NAME --scope read,codes,operate,admin` \
+                         (kept hashed in `<data dir>/api-tokens.json`; a new or revoked one is in force at once), \
+                         or the single legacy token of `msgops serve --create-token` / $MSGOPS_API_TOKEN, which is admin. \
+                         Scopes: `read` — health, metrics, the OpenAPI document, the event stream without `code_seen`, \
+                         the diagnostics; `codes` — read, `GET /api/v1/codes` and `code_seen` events; `operate` — read, \
+                         sends and on-call controls; `admin` — everything. A token without the scope an operation \
+                         needs gets 403 `forbidden`.",
                     ))
                     .build(),
             ),
@@ -804,34 +1039,52 @@ async fn openapi_json(State(state): State<ServiceState>) -> Response {
         .into_response()
 }
 
-/// The open routes (guarded too when the token guards everything), the guarded ones, and the
-/// webhooks (never behind the token: verified by their senders' signatures).
-fn routers() -> (
-    OpenApiRouter<ServiceState>,
-    OpenApiRouter<ServiceState>,
-    OpenApiRouter<ServiceState>,
-) {
-    let open = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(health))
-        .routes(routes!(metrics))
-        .routes(routes!(openapi_json));
-    let guarded = OpenApiRouter::new()
-        .routes(routes!(send_sms))
-        .routes(routes!(send_email))
-        .routes(routes!(events))
-        .routes(routes!(crate::controls::provider_control));
-    let webhooks = OpenApiRouter::new()
-        .routes(routes!(crate::webhooks::twilio_webhook))
-        .routes(routes!(crate::webhooks::sendgrid_webhook))
-        .routes(routes!(crate::webhooks::sns_webhook));
-    (open, guarded, webhooks)
+/// The routes by what they need.
+struct Routes {
+    /// Health, metrics, OpenAPI: open on loopback, `read` when the token guards everything.
+    open: OpenApiRouter<ServiceState>,
+    /// Events (without `code_seen` for tokens that lack `codes`) and diagnostics.
+    read: OpenApiRouter<ServiceState>,
+    /// The codes seen in backend logs.
+    codes: OpenApiRouter<ServiceState>,
+    /// Sends and on-call controls.
+    operate: OpenApiRouter<ServiceState>,
+    /// Never behind a token: verified by their senders' signatures.
+    webhooks: OpenApiRouter<ServiceState>,
+}
+
+fn routes() -> Routes {
+    Routes {
+        open: OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .routes(routes!(health))
+            .routes(routes!(metrics))
+            .routes(routes!(openapi_json)),
+        read: OpenApiRouter::new()
+            .routes(routes!(events))
+            .routes(routes!(diagnostics)),
+        codes: OpenApiRouter::new().routes(routes!(codes)),
+        operate: OpenApiRouter::new()
+            .routes(routes!(send_sms))
+            .routes(routes!(send_email))
+            .routes(routes!(crate::controls::provider_control)),
+        webhooks: OpenApiRouter::new()
+            .routes(routes!(crate::webhooks::twilio_webhook))
+            .routes(routes!(crate::webhooks::sendgrid_webhook))
+            .routes(routes!(crate::webhooks::sns_webhook)),
+    }
 }
 
 /// The OpenAPI document as this service describes itself: with `auth` guarding everything,
 /// every operation but the webhooks requires the bearer token.
 pub fn openapi(auth: &ApiAuth) -> utoipa::openapi::OpenApi {
-    let (open, guarded, webhooks) = routers();
-    let mut doc = open.merge(guarded).merge(webhooks).into_openapi();
+    let r = routes();
+    let mut doc = r
+        .open
+        .merge(r.read)
+        .merge(r.codes)
+        .merge(r.operate)
+        .merge(r.webhooks)
+        .into_openapi();
     if auth.scope() == AuthScope::Everything {
         doc.security = Some(vec![SecurityRequirement::new(
             "bearer",
@@ -843,22 +1096,25 @@ pub fn openapi(auth: &ApiAuth) -> utoipa::openapi::OpenApi {
 
 /// The whole HTTP API over `state`.
 pub fn router(state: ServiceState) -> Router {
-    let (open, guarded, webhooks) = routers();
-    let (open, _) = open.split_for_parts();
-    let (guarded, _) = guarded.split_for_parts();
-    let (webhooks, _) = webhooks.split_for_parts();
+    let r = routes();
+    let needs = |need: Scope| middleware::from_fn_with_state((state.clone(), need), require_token);
+    let (open, _) = r.open.split_for_parts();
+    let (read, _) = r.read.split_for_parts();
+    let (codes, _) = r.codes.split_for_parts();
+    let (operate, _) = r.operate.split_for_parts();
+    let (webhooks, _) = r.webhooks.split_for_parts();
     // Inside the service-wide limit, so this one is in force for them.
     let webhooks = webhooks.layer(DefaultBodyLimit::max(
         crate::webhooks::MAX_WEBHOOK_BODY_BYTES,
     ));
-    let auth = middleware::from_fn_with_state(state.clone(), require_token);
-    let guarded = guarded.route_layer(auth.clone());
     let open = if state.settings().auth.scope() == AuthScope::Everything {
-        open.route_layer(auth)
+        open.route_layer(needs(Scope::Read))
     } else {
         open
     };
-    open.merge(guarded)
+    open.merge(read.route_layer(needs(Scope::Read)))
+        .merge(codes.route_layer(needs(Scope::Codes)))
+        .merge(operate.route_layer(needs(Scope::Operate)))
         .merge(webhooks)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

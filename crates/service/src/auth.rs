@@ -1,35 +1,47 @@
-//! The API bearer token: made here, kept in the OS keychain (account `service.api_token`),
-//! compared in constant time.
+//! API bearer tokens: the legacy single token (made here, kept in the OS keychain account
+//! `service.api_token`, or $MSGOPS_API_TOKEN), which is `admin`, and the named tokens with
+//! scopes of `<data dir>/api-tokens.json` ([`crate::tokens`]). Tokens are compared by their
+//! SHA-256, in constant time.
 //!
 //! This module must never log, serialize or put into an error the token or any part of it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use msgops_credentials::{CredentialStore, ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+pub use crate::tokens::Identity;
+use crate::tokens::TokenFile;
+
 /// The keychain account holding the token.
 pub const TOKEN_ACCOUNT: &str = "service.api_token";
 
-/// Which endpoints need the token.
+/// Which endpoints need a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthScope {
-    /// Sends and the event stream (which carries recipients and codes). Health, metrics and the
-    /// OpenAPI description stay open for local monitoring. Only allowed on loopback.
+    /// Sends, controls, codes, diagnostics and the event stream (which carries recipients and
+    /// codes). Health, metrics and the OpenAPI description stay open for local monitoring. Only
+    /// allowed on loopback.
     SendsAndEvents,
     /// Every endpoint: required when listening on anything but loopback.
     Everything,
 }
 
-/// The token the service accepts, and where it applies.
+/// The tokens the service accepts, and where they apply.
 #[derive(Clone)]
 pub struct ApiAuth {
-    token: Option<SecretString>,
+    /// SHA-256 of the legacy single token.
+    legacy: Option<[u8; 32]>,
+    named: Option<Arc<TokenFile>>,
     scope: AuthScope,
 }
 
 impl std::fmt::Debug for ApiAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiAuth")
-            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("token", &self.legacy.as_ref().map(|_| "[redacted]"))
+            .field("token_file", &self.named.as_ref().map(|n| n.path()))
             .field("scope", &self.scope)
             .finish()
     }
@@ -47,8 +59,13 @@ pub enum Refusal {
 }
 
 impl ApiAuth {
+    /// The legacy single `token` (admin), if any, guarding `scope`.
     pub fn new(token: Option<SecretString>, scope: AuthScope) -> Self {
-        Self { token, scope }
+        Self {
+            legacy: token.map(|t| crate::tokens::hash(t.expose_secret().as_bytes())),
+            named: None,
+            scope,
+        }
     }
 
     /// No token: sends and events are refused until one is created.
@@ -56,12 +73,24 @@ impl ApiAuth {
         Self::new(None, AuthScope::SendsAndEvents)
     }
 
+    /// Accepts the named tokens of `path` too (`<data dir>/api-tokens.json`), re-read whenever
+    /// it changes.
+    pub fn with_token_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.named = Some(Arc::new(TokenFile::new(path)));
+        self
+    }
+
+    pub fn token_file(&self) -> Option<&Path> {
+        self.named.as_deref().map(TokenFile::path)
+    }
+
     pub fn scope(&self) -> AuthScope {
         self.scope
     }
 
+    /// Whether any token can be let in now: the legacy one, or a named one in the file.
     pub fn has_token(&self) -> bool {
-        self.token.is_some()
+        self.legacy.is_some() || self.named.as_deref().is_some_and(|n| n.count() > 0)
     }
 
     /// Whether every endpoint is guarded by a token (the condition to listen beyond loopback).
@@ -69,21 +98,37 @@ impl ApiAuth {
         self.has_token() && self.scope == AuthScope::Everything
     }
 
-    /// Checks an `Authorization` header value.
-    pub fn check(&self, authorization: Option<&[u8]>) -> Result<(), Refusal> {
-        let Some(expected) = &self.token else {
-            return Err(Refusal::NotConfigured);
-        };
+    /// Checks an `Authorization` header value: who it is, or why not. At most one `stat` of
+    /// the token file (and a read when it changed).
+    pub fn check(&self, authorization: Option<&[u8]>) -> Result<Identity, Refusal> {
         let Some(presented) = authorization.and_then(bearer) else {
-            return Err(Refusal::Missing);
+            let any = self.legacy.is_some() || self.named.as_deref().is_some_and(|n| n.count() > 0);
+            return Err(if any {
+                Refusal::Missing
+            } else {
+                Refusal::NotConfigured
+            });
         };
-        // Constant time over the contents; only the length can differ observably, and every
-        // token this module makes has the same length.
-        if bool::from(presented.ct_eq(expected.expose_secret().as_bytes())) {
-            Ok(())
-        } else {
-            Err(Refusal::Wrong)
+        let hash = crate::tokens::hash(presented);
+        let legacy = self
+            .legacy
+            .as_ref()
+            .is_some_and(|expected| bool::from(expected.ct_eq(&hash)));
+        let (named, count) = match self.named.as_deref() {
+            Some(file) => file.lookup(&hash),
+            None => (None, 0),
+        };
+        if legacy {
+            return Ok(Identity::legacy());
         }
+        if let Some(who) = named {
+            return Ok(who);
+        }
+        Err(if self.legacy.is_some() || count > 0 {
+            Refusal::Wrong
+        } else {
+            Refusal::NotConfigured
+        })
     }
 }
 
@@ -145,9 +190,9 @@ mod tests {
         let loaded = load_token(&store).expect("load").expect("stored");
         let auth = ApiAuth::new(Some(loaded), AuthScope::Everything);
         let header = format!("Bearer {}", token.expose_secret());
-        assert_eq!(auth.check(Some(header.as_bytes())), Ok(()));
+        assert_eq!(auth.check(Some(header.as_bytes())), Ok(Identity::legacy()));
         let header = format!("bearer   {} ", token.expose_secret());
-        assert_eq!(auth.check(Some(header.as_bytes())), Ok(()));
+        assert_eq!(auth.check(Some(header.as_bytes())), Ok(Identity::legacy()));
     }
 
     #[test]
@@ -173,6 +218,35 @@ mod tests {
         assert_ne!(a.expose_secret(), b.expose_secret());
         let auth = ApiAuth::new(Some(a.clone()), AuthScope::Everything);
         assert!(!format!("{auth:?}").contains(a.expose_secret()));
+    }
+
+    #[test]
+    fn named_tokens_come_from_the_file_and_the_legacy_one_is_admin() {
+        use crate::tokens::{self, Scope};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = tokens::path_in(dir.path());
+        let auth = ApiAuth::none().with_token_file(&path);
+        assert!(!auth.has_token());
+        assert_eq!(
+            auth.check(Some(b"Bearer msgops_x")),
+            Err(Refusal::NotConfigured)
+        );
+        let token = tokens::create(
+            &path,
+            "grafana",
+            &[Scope::Read],
+            msgops_audit::Actor::local(msgops_audit::Via::Cli),
+            false,
+        )
+        .expect("created");
+        assert!(auth.has_token());
+        let header = format!("Bearer {}", token.expose_secret());
+        let who = auth.check(Some(header.as_bytes())).expect("accepted");
+        assert_eq!(who.name, "grafana");
+        assert!(who.allows(Scope::Read) && !who.allows(Scope::Codes));
+        assert_eq!(auth.check(None), Err(Refusal::Missing));
+        assert_eq!(auth.check(Some(b"Bearer msgops_x")), Err(Refusal::Wrong));
+        assert!(Identity::legacy().allows(Scope::Admin));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! On-call controls over HTTP: reset a provider's breaker, start its trial now, or probe it
-//! (`POST /api/v1/providers/{provider}/{control}`). Always behind the bearer token, and each
-//! one written to the operations audit trail with who asked (the client's address and what it
+//! (`POST /api/v1/providers/{provider}/{control}`). Always behind a bearer token with the
+//! `operate` (or `admin`) scope, and each one written to the operations audit trail with who asked (the client's address and what it
 //! declared in `X-Msgops-Actor`) and when.
 
 use std::net::SocketAddr;
@@ -34,13 +34,29 @@ pub async fn run_control(
     control: Control,
     actor: Actor,
 ) -> msgops_core::ControlOutcome {
+    run_control_with(state, provider, control, actor, None).await
+}
+
+/// As [`run_control`], saying which named token asked (in the reason the breaker keeps and in
+/// the log).
+pub async fn run_control_with(
+    state: &ServiceState,
+    provider: ProviderKind,
+    control: Control,
+    actor: Actor,
+    token: Option<&str>,
+) -> msgops_core::ControlOutcome {
+    let by = match token {
+        Some(name) => format!("{} with token `{name}`", actor.describe()),
+        None => actor.describe(),
+    };
     let reason = match control {
-        Control::Reset => format!("reset by {}", actor.describe()),
-        Control::Trial => format!("trial requested by {}", actor.describe()),
-        Control::Probe => format!("probe requested by {}", actor.describe()),
+        Control::Reset => format!("reset by {by}"),
+        Control::Trial => format!("trial requested by {by}"),
+        Control::Probe => format!("probe requested by {by}"),
     };
     let outcome = state.messaging().control(provider, control, &reason).await;
-    tracing::info!(%provider, control = control.as_str(), actor = %actor.describe(), outcome = %outcome.describe(), "on-call control");
+    tracing::info!(%provider, control = control.as_str(), actor = %by, outcome = %outcome.describe(), "on-call control");
     if let Some(log) = &state.settings().operations {
         let entry = OperationEntry::now(
             actor,
@@ -73,6 +89,7 @@ pub async fn run_control(
         (status = 200, description = "Done: what moved, and the breaker's state now (a probe's result when probing; a failed probe is still a 200)", body = crate::doc::ControlOutcome),
         (status = 404, description = "No such provider or control", body = ApiError),
         (status = 401, description = "No or wrong bearer token", body = ApiError),
+        (status = 403, description = "The token has no `operate` scope", body = ApiError),
     )
 )]
 pub(crate) async fn provider_control(
@@ -104,6 +121,18 @@ pub(crate) async fn provider_control(
         .get(ACTOR_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let outcome = run_control(&state, provider, control, Actor::api(client, declared)).await;
+    // The legacy token goes unnamed, as before named tokens.
+    let token = extensions
+        .get::<crate::tokens::Identity>()
+        .map(|who| who.name.as_str())
+        .filter(|name| *name != crate::tokens::LEGACY_NAME);
+    let outcome = run_control_with(
+        &state,
+        provider,
+        control,
+        Actor::api(client, declared),
+        token,
+    )
+    .await;
     json_response(StatusCode::OK, &outcome)
 }

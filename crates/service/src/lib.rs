@@ -14,9 +14,10 @@
 //! binds `127.0.0.1:5024`, tests bind `127.0.0.1:0`, the desktop app can run it in the
 //! background. No Tauri, no GTK here.
 //!
-//! What the service must never do: listen beyond loopback with any endpoint open; send a message
-//! the recipient limit refused; send twice for one idempotency key; end a send silently at
-//! shutdown (it finishes, or is recorded as failed).
+//! What the service must never do: listen beyond loopback with any endpoint open, or in plain
+//! HTTP ([`serve_tls`] speaks HTTPS, [`tls`]); send a message the recipient limit refused; send
+//! twice for one idempotency key; end a send silently at shutdown (it finishes, or is recorded
+//! as failed).
 
 pub mod api;
 pub mod auth;
@@ -29,6 +30,8 @@ pub mod idempotency;
 pub mod limits;
 pub mod metrics;
 pub mod state;
+pub mod tls;
+pub mod tokens;
 pub mod webhooks;
 
 use std::future::IntoFuture;
@@ -61,6 +64,12 @@ pub enum ServiceError {
          or listen on 127.0.0.1"
     )]
     ExposedWithoutAuth { addr: SocketAddr, why: &'static str },
+    #[error(
+        "refusing to listen on {addr} over plain HTTP: beyond loopback the service speaks only \
+         HTTPS, so that tokens and messages do not cross the network in clear. Use \
+         `--tls-cert FILE --tls-key FILE` or `--tls-self-signed`, or listen on 127.0.0.1"
+    )]
+    PlainBeyondLoopback { addr: SocketAddr },
     #[error("the listener failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -79,6 +88,16 @@ pub fn check_exposure(addr: SocketAddr, auth: &ApiAuth) -> Result<(), ServiceErr
         return Ok(());
     };
     Err(ServiceError::ExposedWithoutAuth { addr, why })
+}
+
+/// Checks that the service may listen on `addr` over plain HTTP (`tls: false`) or HTTPS: plain
+/// HTTP on loopback only. The token rule is [`check_exposure`]'s.
+pub fn check_transport(addr: SocketAddr, tls: bool) -> Result<(), ServiceError> {
+    if tls || addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(ServiceError::PlainBeyondLoopback { addr })
+    }
 }
 
 /// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere): the signals that ask a service to drain and
@@ -108,10 +127,12 @@ pub async fn stop_signal() {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` is cancelled, then shuts down gracefully: no new
-/// connections or sends; event streams end; requests under way get their answer; sends under way
-/// finish within the grace period (default: the chains' send deadline + 2 s) or are recorded as
-/// failed. Background tasks (metrics from chain events, breaker polling) live as long as this.
+/// Serves the API over plain HTTP on `listener` until `shutdown` is cancelled, then shuts down
+/// gracefully: no new connections or sends; event streams end; requests under way get their
+/// answer; sends under way finish within the grace period (default: the chains' send deadline +
+/// 2 s) or are recorded as failed. Background tasks (metrics from chain events, breaker polling)
+/// live as long as this. Plain HTTP is for loopback only ([`check_transport`]); beyond it, see
+/// [`serve_tls`].
 pub async fn serve(
     listener: TcpListener,
     state: ServiceState,
@@ -119,10 +140,49 @@ pub async fn serve(
 ) -> Result<(), ServiceError> {
     let addr = listener.local_addr()?;
     check_exposure(addr, &state.settings().auth)?;
+    check_transport(addr, false)?;
+    // Answers are written in one piece; do not let Nagle hold them back.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    serve_on(listener, addr, "http", state, shutdown).await
+}
+
+/// [`serve`] over TLS (`tls`: e.g. [`tls::TlsIdentity::server_config`]), on any address the
+/// token rule ([`check_exposure`]) allows. Shutdown, the send drain and event streams behave as
+/// over plain HTTP; a failed handshake is logged at debug level and affects no one else
+/// ([`tls::TlsListener`]).
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: ServiceState,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
+    let addr = listener.local_addr()?;
+    check_exposure(addr, &state.settings().auth)?;
+    check_transport(addr, true)?;
+    let listener = tls::TlsListener::new(listener, tls)?;
+    // Through `TapIo` (which does nothing here) for axum's connect info.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
+    serve_on(listener, addr, "https", state, shutdown).await
+}
+
+/// What [`serve`] and [`serve_tls`] share: everything but the transport.
+async fn serve_on<L, F>(
+    listener: axum::serve::TapIo<L, F>,
+    addr: SocketAddr,
+    scheme: &'static str,
+    state: ServiceState,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    F: FnMut(&mut L::Io) + Send + 'static,
+{
     let background = CancellationToken::new();
     let feeder = tokio::spawn(feed_metrics(state.clone(), background.clone()));
     let poller = tokio::spawn(poll_breakers(state.clone(), background.clone()));
-    tracing::info!(%addr, "msgops service listening");
+    tracing::info!(%addr, scheme, "msgops service listening");
 
     let app = api::router(state.clone());
     let grace = state.shutdown_grace();
@@ -138,10 +198,6 @@ pub async fn serve(
             state.begin_shutdown();
             state.drain_sends(grace).await;
         }
-    });
-    // Answers are written in one piece; do not let Nagle hold them back.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
     });
     let signal = shutdown.clone();
     let server = axum::serve(

@@ -2,7 +2,7 @@
 //! metrics, and the sends under way (so that shutdown can wait for them, or record them as
 //! failed — never lose one silently).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,10 +17,47 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::ApiAuth;
-use crate::events::{CodeSeen, ServiceEvent};
+use crate::events::{CodeSeen, Diagnostic, Journal, ListedCode, ServiceEvent};
 use crate::idempotency::{IdempotencyCache, IdempotencyConfig};
 use crate::limits::{LimitsConfig, RecipientLimiter, Reservation};
 use crate::metrics::Metrics;
+
+/// Codes kept for `GET /api/v1/codes`.
+pub const CODES_KEPT: usize = 10_000;
+/// How long a code is kept after it expired (for `?include_expired=true`).
+pub const CODES_KEPT_AFTER_EXPIRY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+/// Diagnostics kept for `GET /api/v1/diagnostics`.
+pub const DIAGNOSTICS_KEPT: usize = 1_000;
+
+/// Which codes `GET /api/v1/codes` answers with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeFilter {
+    /// The recipient's (or a candidate's) number ends with these digits.
+    pub phone_digits: Option<String>,
+    /// The recipient (or a candidate) is this one (ASCII case ignored).
+    pub recipient: Option<String>,
+    pub channel: Option<Channel>,
+    /// Expired codes too (kept up to an hour after they expire).
+    pub include_expired: bool,
+}
+
+impl CodeFilter {
+    fn matches(&self, code: &CodeSeen, now: DateTime<Utc>) -> bool {
+        let who = || code.recipient.iter().chain(&code.candidates);
+        (self.include_expired || !code.expired_at(now))
+            && self.channel.is_none_or(|c| c == code.channel)
+            && self.phone_digits.as_deref().is_none_or(|tail| {
+                who().any(|r| {
+                    let digits: String = r.chars().filter(char::is_ascii_digit).collect();
+                    digits.ends_with(tail)
+                })
+            })
+            && self
+                .recipient
+                .as_deref()
+                .is_none_or(|want| who().any(|r| r.trim().eq_ignore_ascii_case(want.trim())))
+    }
+}
 
 /// How the service behaves; `ServiceSettings::default()` is loopback-friendly with no token.
 #[derive(Debug, Clone)]
@@ -148,6 +185,12 @@ pub(crate) struct Inner {
     pub(crate) secrets: Arc<dyn crate::webhooks::WebhookSecrets>,
     pub(crate) sns: msgops_webhooks::sns::SnsVerifier,
     pub(crate) resends: crate::delivery::Resends,
+    /// Every event of the stream, numbered, the last ones kept for `Last-Event-ID`.
+    pub(crate) journal: Arc<Journal>,
+    /// The codes seen in backend logs, oldest first.
+    pub(crate) codes: Mutex<VecDeque<CodeSeen>>,
+    /// The diagnostics seen in backend logs, oldest first.
+    pub(crate) diagnostics: Mutex<VecDeque<Diagnostic>>,
 }
 
 /// Shared state of a running service; cheap to clone.
@@ -172,6 +215,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ServiceState {
     pub fn new(messaging: Arc<Messaging>, settings: ServiceSettings) -> Self {
         let (events, _) = broadcast::channel(1024);
+        let journal = Arc::new(Journal::new(crate::events::EVENT_BUFFER));
+        let stop = CancellationToken::new();
+        crate::events::journal_chain_events(journal.clone(), messaging.subscribe(), stop.clone());
         Self {
             inner: Arc::new(Inner {
                 limiter: RecipientLimiter::new(settings.limits.clone()),
@@ -182,7 +228,7 @@ impl ServiceState {
                 in_flight: Mutex::new(HashMap::new()),
                 next_send: AtomicU64::new(0),
                 shutting_down: AtomicBool::new(false),
-                stop: CancellationToken::new(),
+                stop,
                 openapi_json: crate::api::openapi_bytes(&settings.auth),
                 deliveries: settings
                     .deliveries
@@ -191,6 +237,9 @@ impl ServiceState {
                 secrets: settings.webhook_secrets.clone(),
                 sns: msgops_webhooks::sns::SnsVerifier::new(settings.webhooks.sns.clone()),
                 resends: crate::delivery::Resends::new(settings.resend_undelivered_within),
+                journal,
+                codes: Mutex::new(VecDeque::new()),
+                diagnostics: Mutex::new(VecDeque::new()),
                 messaging,
                 settings,
             }),
@@ -209,13 +258,53 @@ impl ServiceState {
         &self.inner.metrics
     }
 
-    /// Feeds a code found in a backend log: counted in `msgops_codes_seen_total` and published
+    /// Feeds a code found in a backend log: counted in `msgops_codes_seen_total`, kept for
+    /// `GET /api/v1/codes` (the last 10,000, each up to an hour past its expiry) and published
     /// on the event stream as `code_seen`.
     pub fn record_code(&self, code: CodeSeen) {
         self.inner
             .metrics
             .record_code_seen(code.channel, &code.source);
+        {
+            let mut codes = lock(&self.inner.codes);
+            prune_codes(&mut codes, Utc::now());
+            codes.push_back(code.clone());
+            while codes.len() > CODES_KEPT {
+                codes.pop_front();
+            }
+        }
         self.publish(ServiceEvent::CodeSeen(code));
+    }
+
+    /// The codes seen that `filter` selects, oldest first (newest last).
+    pub fn codes(&self, filter: &CodeFilter) -> Vec<ListedCode> {
+        let now = Utc::now();
+        let mut codes = lock(&self.inner.codes);
+        prune_codes(&mut codes, now);
+        codes
+            .iter()
+            .filter(|c| filter.matches(c, now))
+            .map(|c| ListedCode {
+                expired: c.expired_at(now),
+                code: c.clone(),
+            })
+            .collect()
+    }
+
+    /// Feeds a diagnostic the log watcher saw in a backend log (provider error, 5xx, restart,
+    /// stale configuration, follower status), kept for `GET /api/v1/diagnostics` (the last
+    /// 1,000).
+    pub fn record_diagnostic(&self, diagnostic: Diagnostic) {
+        let mut kept = lock(&self.inner.diagnostics);
+        kept.push_back(diagnostic);
+        while kept.len() > DIAGNOSTICS_KEPT {
+            kept.pop_front();
+        }
+    }
+
+    /// The diagnostics kept, oldest first.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        lock(&self.inner.diagnostics).iter().cloned().collect()
     }
 
     /// The service's own events (blocked sends, codes, abandoned sends); the chain's are on
@@ -225,6 +314,7 @@ impl ServiceState {
     }
 
     pub(crate) fn publish(&self, event: ServiceEvent) {
+        self.inner.journal.append_service(&event);
         // No subscriber is fine: metrics were already counted.
         let _ = self.inner.events.send(event);
     }
@@ -353,6 +443,12 @@ impl ServiceState {
     }
 }
 
+/// Drops the codes expired for more than [`CODES_KEPT_AFTER_EXPIRY`] (those with no known
+/// expiry: that long after they were seen).
+fn prune_codes(codes: &mut VecDeque<CodeSeen>, now: DateTime<Utc>) {
+    codes.retain(|c| c.expires_at.unwrap_or(c.seen_at) + CODES_KEPT_AFTER_EXPIRY > now);
+}
+
 #[cfg(test)]
 mod tests {
     use msgops_core::config::Config;
@@ -404,5 +500,113 @@ mod tests {
             .try_reserve(Channel::Sms, NUMBER)
             .expect("the slot was freed")
             .keep();
+    }
+
+    fn code(recipient: &str, code: &str, expires_in_secs: Option<i64>) -> CodeSeen {
+        let now = Utc::now();
+        CodeSeen {
+            channel: if recipient.contains('@') {
+                Channel::Email
+            } else {
+                Channel::Sms
+            },
+            recipient: Some(recipient.into()),
+            candidates: Vec::new(),
+            code: code.into(),
+            source: "backend_log".into(),
+            seen_at: now,
+            expires_at: expires_in_secs.map(|s| now + chrono::TimeDelta::seconds(s)),
+        }
+    }
+
+    #[tokio::test]
+    async fn codes_are_listed_by_phone_tail_recipient_channel_and_validity() {
+        let state = ServiceState::new(
+            Arc::new(Messaging::from_config(&Config::default())),
+            ServiceSettings::default(),
+        );
+        state.record_code(code("+14165550123", "111111", Some(600)));
+        state.record_code(code("ops@example.com", "222222", Some(600)));
+        state.record_code(code("+14165550999", "333333", Some(-60)));
+        state.record_code(code("+14165550123", "444444", None));
+        // Expired two hours ago: no longer kept at all.
+        state.record_code(code("+14165550123", "555555", Some(-7200)));
+        let codes = |f: CodeFilter| -> Vec<String> {
+            state.codes(&f).into_iter().map(|c| c.code.code).collect()
+        };
+        assert_eq!(codes(CodeFilter::default()), ["111111", "222222"]);
+        assert_eq!(
+            codes(CodeFilter {
+                include_expired: true,
+                ..CodeFilter::default()
+            }),
+            ["111111", "222222", "333333", "444444"],
+            "newest last; no known expiry is never valid"
+        );
+        assert_eq!(
+            codes(CodeFilter {
+                phone_digits: Some("0123".into()),
+                include_expired: true,
+                ..CodeFilter::default()
+            }),
+            ["111111", "444444"]
+        );
+        assert!(
+            codes(CodeFilter {
+                phone_digits: Some("012".into()),
+                ..CodeFilter::default()
+            })
+            .is_empty(),
+            "the last digits, not any digits"
+        );
+        assert_eq!(
+            codes(CodeFilter {
+                recipient: Some("OPS@example.com".into()),
+                ..CodeFilter::default()
+            }),
+            ["222222"]
+        );
+        assert_eq!(
+            codes(CodeFilter {
+                channel: Some(Channel::Sms),
+                ..CodeFilter::default()
+            }),
+            ["111111"]
+        );
+        let listed = state.codes(&CodeFilter {
+            include_expired: true,
+            ..CodeFilter::default()
+        });
+        assert_eq!(
+            listed.iter().map(|c| c.expired).collect::<Vec<_>>(),
+            [false, false, true, true]
+        );
+    }
+
+    #[tokio::test]
+    async fn codes_and_diagnostics_are_bounded() {
+        let state = ServiceState::new(
+            Arc::new(Messaging::from_config(&Config::default())),
+            ServiceSettings::default(),
+        );
+        for n in 0..CODES_KEPT + 5 {
+            state.record_code(code("+14165550123", &format!("{n:06}"), Some(600)));
+        }
+        let codes = state.codes(&CodeFilter::default());
+        assert_eq!(codes.len(), CODES_KEPT);
+        assert_eq!(codes[0].code.code, "000005");
+        for n in 0..DIAGNOSTICS_KEPT + 3 {
+            state.record_diagnostic(Diagnostic::FollowerStatus {
+                file: format!("/var/log/backend-{n}.log"),
+                state: "missing".into(),
+                message: "waiting for it".into(),
+                seen_at: Utc::now(),
+            });
+        }
+        let kept = state.diagnostics();
+        assert_eq!(kept.len(), DIAGNOSTICS_KEPT);
+        assert!(
+            matches!(&kept[0], Diagnostic::FollowerStatus { file, .. } if file.ends_with("-3.log"))
+        );
     }
 }

@@ -83,7 +83,7 @@ pub(crate) async fn json_answer(
     let response = request
         .send()
         .await
-        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        .map_err(|e| format!("{url}: {}", msgops_remote::transport_error(&e)))?;
     let status = response.status();
     let body = response
         .json()
@@ -92,15 +92,25 @@ pub(crate) async fn json_answer(
     Ok((status, body))
 }
 
-/// A request to the service with the bearer token of $MSGOPS_API_TOKEN, if set.
+/// The service's certificate fingerprint to pin, for `--url https://…` (as `msgops serve`
+/// printed it); without it the system's roots must vouch for the certificate.
+pub(crate) const FINGERPRINT_ENV: &str = "MSGOPS_SERVICE_FINGERPRINT";
+
+/// A request to the service with the bearer token of $MSGOPS_API_TOKEN, if set: over https
+/// (plain http only to this machine), the certificate pinned by $MSGOPS_SERVICE_FINGERPRINT or
+/// verified by the system roots — the same client `msgops remote` uses.
 pub(crate) fn client_request(
     method: reqwest::Method,
     url: &str,
 ) -> Result<reqwest::RequestBuilder, String> {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+    let trust = match std::env::var(FINGERPRINT_ENV) {
+        Ok(fp) if !fp.trim().is_empty() => {
+            msgops_remote::Trust::Pinned(fp.parse().map_err(|e| format!("{FINGERPRINT_ENV}: {e}"))?)
+        }
+        _ => msgops_remote::Trust::SystemRoots,
+    };
+    let client = msgops_remote::http_client(url, trust, std::time::Duration::from_secs(60))
+        .map_err(|e| e.to_string())?;
     let request = client.request(method, url);
     Ok(match std::env::var(TOKEN_ENV) {
         Ok(token) if !token.trim().is_empty() => request.bearer_auth(token.trim()),

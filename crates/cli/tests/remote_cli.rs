@@ -207,6 +207,50 @@ fn a_support_desk_reads_a_remote_services_codes_over_a_pinned_connection_across_
         text(&plain)
     );
 
+    // The other commands that talk to a service take the same client: pinned by
+    // $MSGOPS_SERVICE_FINGERPRINT, plain HTTP beyond loopback refused.
+    let health = msgops(dir)
+        .env("MSGOPS_API_TOKEN", &reader)
+        .env("MSGOPS_SERVICE_FINGERPRINT", &fingerprint)
+        .args(["health", "--url", &url, "--json"])
+        .output()
+        .expect("health");
+    assert!(
+        matches!(health.status.code(), Some(0 | 1)),
+        "{}",
+        text(&health)
+    );
+    let answer: serde_json::Value =
+        serde_json::from_slice(&health.stdout).expect("the health JSON");
+    assert!(answer["chains"]["sms"]["status"].is_string(), "{answer}");
+    let operator = token(dir, "oncall", "operate");
+    let reset = msgops(dir)
+        .env("MSGOPS_API_TOKEN", &operator)
+        .env("MSGOPS_SERVICE_FINGERPRINT", &fingerprint)
+        .args(["breaker", "reset", "twilio", "--url", &url])
+        .output()
+        .expect("breaker");
+    assert!(reset.status.success(), "{}", text(&reset));
+    let unpinned_health = msgops(dir)
+        .env("MSGOPS_API_TOKEN", &reader)
+        .args(["health", "--url", &url])
+        .output()
+        .expect("health");
+    assert!(
+        text(&unpinned_health).contains("not trusted"),
+        "{}",
+        text(&unpinned_health)
+    );
+    let plain_health = msgops(dir)
+        .args(["health", "--url", "http://192.0.2.10:5024"])
+        .output()
+        .expect("health");
+    assert!(
+        text(&plain_health).contains("refusing plain HTTP"),
+        "{}",
+        text(&plain_health)
+    );
+
     // Following the events: a new code, then the service restarts and a code written while it
     // was down is shown after the reconnect.
     let mut watch = msgops(dir)

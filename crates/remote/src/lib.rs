@@ -93,8 +93,32 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// The certificate the server presented last, as the verifier noted it.
 type Presented = Arc<Mutex<Option<Fingerprint>>>;
 
+/// An HTTP client for `url` (checked with [`check_url`]) trusting its server as `trust` says,
+/// for callers that build their own requests (`msgops health|send|breaker --url`). Any
+/// request taking longer than `timeout` fails.
+pub fn http_client(
+    url: &str,
+    trust: Trust,
+    timeout: Duration,
+) -> Result<reqwest::Client, RemoteError> {
+    check_url(url)?;
+    if trust == Trust::FirstLook {
+        return Err(RemoteError::Untrusted(
+            "pin the service's fingerprint or trust the system roots".into(),
+        ));
+    }
+    client_with(trust, Some(timeout)).map(|(c, _)| c)
+}
+
 /// A client trusting the server as `trust` says; the verifier notes each certificate shown.
 fn client(trust: Trust) -> Result<(reqwest::Client, Presented), RemoteError> {
+    client_with(trust, None)
+}
+
+fn client_with(
+    trust: Trust,
+    timeout: Option<Duration>,
+) -> Result<(reqwest::Client, Presented), RemoteError> {
     let provider = provider();
     let verifier = trust::Verifier::new(trust, provider.clone())
         .map_err(|e| RemoteError::Untrusted(e.to_string()))?;
@@ -105,9 +129,13 @@ fn client(trust: Trust) -> Result<(reqwest::Client, Presented), RemoteError> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    let client = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(5));
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    let client = builder
         .build()
         .map_err(|e| RemoteError::Unreachable(e.to_string()))?;
     Ok((client, presented))
@@ -153,6 +181,17 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// A transport error in the user's words: an untrusted certificate, or an unreachable service,
+/// with the whole cause.
+pub fn transport_error(e: &reqwest::Error) -> RemoteError {
+    let text = chain(e);
+    if text.contains("certificate") || text.contains("UnknownIssuer") {
+        RemoteError::Untrusted(text)
+    } else {
+        RemoteError::Unreachable(text)
+    }
 }
 
 /// A remote `msgops serve`, reached with a token.
@@ -224,12 +263,7 @@ impl RemoteService {
                 };
             }
         }
-        let text = chain(e);
-        if text.contains("certificate") || text.contains("UnknownIssuer") {
-            RemoteError::Untrusted(text)
-        } else {
-            RemoteError::Unreachable(text)
-        }
+        transport_error(e)
     }
 
     async fn get_json(&self, path: &str) -> Result<serde_json::Value, RemoteError> {

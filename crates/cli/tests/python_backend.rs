@@ -250,7 +250,7 @@ fn run(s: &Scenario) {
     }
     if let Some(mode) = s.logrotate {
         backend.args(["--logrotate", mode, "--logrotate-runs", "5"]);
-        backend.args(["--logrotate-every-ms", "400"]);
+        backend.args(["--logrotate-every-ms", "250"]);
     }
     let backend = backend
         .stdout(Stdio::piped())

@@ -16,6 +16,17 @@
 //!   quiet for [`FollowConfig::retire_after`]. A writer that never reopens its log (Python's
 //!   plain `FileHandler` with logrotate's `create`) is followed in the renamed file for as long
 //!   as it writes there. At most [`MAX_RETIRED`] retired files are kept per path.
+//! - A generation created, written and rotated away again between two polls (rotations every
+//!   few hundred milliseconds on a starved machine) is never at the path when we look: on a
+//!   switch, the rotated siblings of the path (`<name>.1`, `<name>-20261202`,
+//!   `<name>.2026-12-02_10-00`, `<name>.1.log`, ...: the name, `.`/`-`/`_` and a digit; not
+//!   `.gz`, `.xz`, `.bz2`, `.zst`, ...) modified since the old generation was opened, that are
+//!   neither open nor read already, are read to their end first, oldest first (by modification
+//!   time, then inode), at most [`MAX_SIBLINGS`] (the newest), and then kept like replaced
+//!   files. What was read is remembered per path (bounded) by device and inode and by content
+//!   (first bytes and those before the offset read to, which also recognises copy-truncate's
+//!   copies); what the siblings held when following started counts as read, so a restarted
+//!   follower does not read them again. Lines keep the followed path's index.
 //! - Copy-truncate: the file is read from its start again, and the content read so far is
 //!   checked to still be there after every read (the first bytes), not only before it: bytes
 //!   read at the old offset of a file that was truncated meanwhile belong to the new content and
@@ -34,13 +45,20 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use notify::{RecursiveMode, Watcher};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::FollowerState;
 use crate::line::{LineSplitter, DEFAULT_MAX_LINE_BYTES};
+
+mod siblings;
+
+pub use siblings::MAX_SIBLINGS;
+use siblings::{
+    holds, rotated_siblings, Fingerprint, ReadGenerations, MAX_CANDIDATES as MAX_SIBLING_CANDIDATES,
+};
 
 /// How files are followed.
 #[derive(Debug, Clone)]
@@ -124,6 +142,10 @@ const MAX_COPY_CANDIDATES: usize = 32;
 /// A copy of a truncated file is looked for only among files modified this recently.
 const COPY_MAX_AGE: Duration = Duration::from_secs(600);
 
+/// A rotated sibling is read on a switch only if it was modified after the previous generation
+/// was opened, less this much (coarse file timestamps: whole seconds on some filesystems).
+const SIBLING_MTIME_SLACK: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileId {
     dev: u64,
@@ -195,6 +217,12 @@ struct OpenFile {
     seen_mtime: Option<SystemTime>,
     splitter: LineSplitter,
     line_no: u64,
+    /// When this generation was opened (or, truncated, started again): a generation rotated
+    /// away before the next switch was modified after it.
+    opened_at: SystemTime,
+    /// Reading started in the middle of a line whose start was consumed earlier (a sibling
+    /// read again from where it was let go): bytes up to the next newline are not a line.
+    discard_partial: bool,
 }
 
 /// What one [`OpenFile::read_into`] did.
@@ -232,6 +260,11 @@ struct TrackedFile {
     opened_once: bool,
     /// Replaced files still read, oldest first.
     retired: Vec<Retired>,
+    /// Generations let go, truncated, or next to the file when following started: never read
+    /// again from their start on a switch.
+    read_before: ReadGenerations,
+    /// When following started (the first poll), once it did.
+    started: Option<SystemTime>,
 }
 
 /// Synchronous core of the follower: call [`LogFollower::poll`] repeatedly.
@@ -254,6 +287,8 @@ impl LogFollower {
                 message: String::new(),
                 opened_once: false,
                 retired: Vec::new(),
+                read_before: ReadGenerations::default(),
+                started: None,
             })
             .collect();
         Self {
@@ -320,6 +355,12 @@ impl TrackedFile {
         buf: &mut [u8],
         config: &FollowConfig,
     ) -> bool {
+        if self.started.is_none() {
+            // What the rotated siblings hold now was there before following started: it is
+            // never read at a switch.
+            self.started = Some(SystemTime::now());
+            self.read_before.note_present(&self.path);
+        }
         // 1. Whatever happened to the path, what was written to the open files comes first;
         //    but a file rewritten in place (copy-truncate) must be re-read from its start, not
         //    from our old offset, so that is decided on the handle before reading it (and
@@ -362,6 +403,9 @@ impl TrackedFile {
             return false;
         }
         // A different file (or the first one): open it before letting go of the old handle.
+        // Opened for the first time after the path was missing: we were watching, and the
+        // generations rotated away meanwhile were written while we watched.
+        let watched_missing = self.open.is_none() && self.opened_once;
         let new = match self.open_path(config) {
             Ok(new) => new,
             Err(e) => {
@@ -371,10 +415,16 @@ impl TrackedFile {
             }
         };
         if self.open.is_none() {
+            let read = if watched_missing {
+                self.read_siblings(idx, sink, buf, config, self.started, new.id)
+            } else {
+                SiblingsRead::default()
+            };
             self.open_base = new.seen_size;
             self.open = Some(new);
-            let msg = format!("following {}", self.path.display());
+            let msg = format!("following {}{}", self.path.display(), siblings_note(&read));
             self.set_state(idx, sink, FollowerState::Following, msg);
+            self.limit_retired(idx, sink, buf, config);
             return self.drain(idx, sink, buf, config.read_budget);
         }
         // Between our drain and the switch the writer may still have appended to the old file;
@@ -387,6 +437,14 @@ impl TrackedFile {
         self.open_base = new.seen_size;
         let copy = matches!(old.same_content(&new.file, new.seen_size), Ok(true))
             && new.continue_from(&mut old, config).is_ok();
+        let since = old.opened_at;
+        // Keep reading the old file: a writer that has not reopened its log (or never does)
+        // keeps appending there.
+        self.retired.push(Retired {
+            open: old,
+            last_growth: Instant::now(),
+            moved_over: None,
+        });
         let (state, msg) = if copy {
             // The same content under a new inode (a copy renamed over the file): carry on where
             // we were; the old file is still read in case its writer appends to it.
@@ -401,22 +459,19 @@ impl TrackedFile {
             )
         } else {
             sink.generation_end(idx);
+            // Generations created, written and rotated away again since the old one was
+            // opened were never at the path when we looked: read them first, oldest first.
+            let read = self.read_siblings(idx, sink, buf, config, Some(since), new.id);
             (
                 FollowerState::Rotated,
                 format!(
-                    "{} was replaced (rotated or re-created); following the new file",
-                    self.path.display()
+                    "{} was replaced (rotated or re-created); following the new file{}",
+                    self.path.display(),
+                    siblings_note(&read)
                 ),
             )
         };
         self.open = Some(new);
-        // Keep reading the old file: a writer that has not reopened its log (or never does)
-        // keeps appending there.
-        self.retired.push(Retired {
-            open: old,
-            last_growth: Instant::now(),
-            moved_over: None,
-        });
         self.announce(idx, sink, state, msg);
         self.limit_retired(idx, sink, buf, config);
         self.drain(idx, sink, buf, config.read_budget)
@@ -458,6 +513,10 @@ impl TrackedFile {
             open.finish(idx, sink);
         }
         sink.generation_end(idx);
+        if let Some(open) = self.open.as_ref() {
+            // Its copy, if any, is not a generation to read again on a switch.
+            self.read_before.truncated(open.fingerprint());
+        }
         if let Some(open) = self.open.as_mut() {
             if let Err(e) = open.rewind() {
                 let msg = format!("cannot read {}: {e}", self.path.display());
@@ -546,6 +605,7 @@ impl TrackedFile {
     }
 
     fn open_path(&mut self, config: &FollowConfig) -> io::Result<OpenFile> {
+        let opened_at = SystemTime::now();
         let file = File::open(&self.path)?;
         let meta = file.metadata()?;
         if !meta.is_file() {
@@ -553,18 +613,94 @@ impl TrackedFile {
         }
         let existing_until = if self.opened_once { 0 } else { meta.len() };
         self.opened_once = true;
-        Ok(OpenFile {
-            file,
-            id: file_id(&meta),
-            offset: 0,
-            existing_until,
-            head: Vec::new(),
-            tail: Vec::new(),
-            seen_size: meta.len(),
-            seen_mtime: meta.modified().ok(),
-            splitter: new_splitter(config),
-            line_no: 0,
-        })
+        let mut open = OpenFile::at(file, &meta, existing_until, 0, config)?;
+        open.opened_at = opened_at;
+        Ok(open)
+    }
+
+    /// Reads the generations rotated away between two checks: the path's siblings
+    /// (`<name>.1`, `<name>-<date>`, ...; not compressed ones) modified after `since` that are
+    /// neither open (the old file, the replaced files still read, the new file `new_id`) nor
+    /// read already (see [`ReadGenerations`]), at most [`MAX_SIBLINGS`] of them (the newest),
+    /// oldest first, each to its end. Each is then kept like a replaced file, for a writer that
+    /// still appends to it.
+    fn read_siblings(
+        &mut self,
+        idx: usize,
+        sink: &mut dyn FollowSink,
+        buf: &mut [u8],
+        config: &FollowConfig,
+        since: Option<SystemTime>,
+        new_id: FileId,
+    ) -> SiblingsRead {
+        let Some(since) = since else {
+            return SiblingsRead::default();
+        };
+        let since = since.checked_sub(SIBLING_MTIME_SLACK).unwrap_or(UNIX_EPOCH);
+        let open_ids: Vec<FileId> = self
+            .retired
+            .iter()
+            .map(|r| r.open.id)
+            .chain([new_id])
+            .collect();
+        let mut chosen = Vec::new();
+        let mut left_out = 0;
+        let candidates = rotated_siblings(&self.path)
+            .into_iter()
+            .filter(|s| s.modified >= since && s.len > 0 && !open_ids.contains(&s.id))
+            .take(MAX_SIBLING_CANDIDATES);
+        for sibling in candidates {
+            let Ok(file) = File::open(&sibling.path) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else {
+                continue;
+            };
+            // Renamed on between the listing and the open: another generation is there now.
+            if file_id(&meta) != sibling.id {
+                continue;
+            }
+            let len = meta.len();
+            // A copy of a file still open (copy-truncate's copy, a backup) holds nothing new.
+            let copy_of_open = self
+                .retired
+                .iter()
+                .any(|r| matches!(r.open.same_content(&file, len), Ok(true)));
+            if copy_of_open {
+                continue;
+            }
+            let Some(start) = self.read_before.start_for(sibling.id, &file, len) else {
+                continue;
+            };
+            if chosen.len() < MAX_SIBLINGS {
+                chosen.push((sibling.path, file, meta, start));
+            } else {
+                left_out += 1;
+            }
+        }
+        let mut read = Vec::new();
+        // Newest first until here: read the oldest first.
+        for (path, file, meta, start) in chosen.into_iter().rev() {
+            let Ok(mut open) = OpenFile::at(file, &meta, 0, start, config) else {
+                continue;
+            };
+            let n = open.read_all(idx, sink, buf, &mut self.read_before);
+            sink.generation_end(idx);
+            if n > 0 {
+                // As if it had been followed: a newer file grew, its writer moved over.
+                let now = Instant::now();
+                for r in &mut self.retired {
+                    r.moved_over.get_or_insert(now);
+                }
+            }
+            self.retired.push(Retired {
+                open,
+                last_growth: Instant::now(),
+                moved_over: None,
+            });
+            read.push((path, n));
+        }
+        SiblingsRead { read, left_out }
     }
 
     /// Same inode: was the content truncated or rewritten in place?
@@ -643,7 +779,7 @@ impl TrackedFile {
         let mut i = 0;
         while i < self.retired.len() {
             let r = &mut self.retired[i];
-            if r.open.read_all(idx, sink, buf) > 0 {
+            if r.open.read_all(idx, sink, buf, &mut self.read_before) > 0 {
                 r.last_growth = now;
                 sink.generation_end(idx);
             }
@@ -653,6 +789,7 @@ impl TrackedFile {
                 if r.open.finish(idx, sink) {
                     sink.generation_end(idx);
                 }
+                self.read_before.let_go(r.open.id, r.open.fingerprint());
             } else {
                 i += 1;
             }
@@ -678,13 +815,14 @@ impl TrackedFile {
                 .or_else(|| self.retired.iter().position(quiet))
                 .unwrap_or(0);
             let mut r = self.retired.remove(victim);
-            if r.open.read_all(idx, sink, buf) > 0 {
+            if r.open.read_all(idx, sink, buf, &mut self.read_before) > 0 {
                 r.last_growth = now;
                 sink.generation_end(idx);
             }
             if r.open.finish(idx, sink) {
                 sink.generation_end(idx);
             }
+            self.read_before.let_go(r.open.id, r.open.fingerprint());
             let how = if quiet(&r) {
                 format!(
                     "it had not grown for {:.1} s",
@@ -709,11 +847,96 @@ impl TrackedFile {
     }
 }
 
+/// The rotated siblings read on a switch.
+#[derive(Debug, Default)]
+struct SiblingsRead {
+    /// Each one's path and the bytes read from it, in the order read.
+    read: Vec<(PathBuf, usize)>,
+    /// Older ones with unread content beyond [`MAX_SIBLINGS`], not read.
+    left_out: usize,
+}
+
+/// What the status message says about the siblings read on a switch.
+fn siblings_note(siblings: &SiblingsRead) -> String {
+    let mut note = String::new();
+    if !siblings.read.is_empty() {
+        let files: Vec<String> = siblings
+            .read
+            .iter()
+            .map(|(path, n)| format!("{} ({n} bytes)", path.display()))
+            .collect();
+        note = format!(
+            "; first read {} generation(s) created and rotated away between two checks: {}",
+            siblings.read.len(),
+            files.join(", ")
+        );
+    }
+    if siblings.left_out > 0 {
+        note.push_str(&format!(
+            "; {} older rotated file(s) not read (at most {MAX_SIBLINGS} per switch, the newest)",
+            siblings.left_out
+        ));
+    }
+    note
+}
+
 fn new_splitter(config: &FollowConfig) -> LineSplitter {
     LineSplitter::new(config.max_line_bytes).skipping_leading_nuls()
 }
 
 impl OpenFile {
+    /// `file` as a generation read from `start`: 0, or where it was read to before (its first
+    /// bytes and those before `start` are then taken from it). Lines that end before
+    /// `existing_until` are `Existing`.
+    fn at(
+        file: File,
+        meta: &Metadata,
+        existing_until: u64,
+        start: u64,
+        config: &FollowConfig,
+    ) -> io::Result<Self> {
+        let mut open = OpenFile {
+            file,
+            id: file_id(meta),
+            offset: 0,
+            existing_until,
+            head: Vec::new(),
+            tail: Vec::new(),
+            seen_size: meta.len(),
+            seen_mtime: meta.modified().ok(),
+            splitter: new_splitter(config),
+            line_no: 0,
+            opened_at: SystemTime::now(),
+            discard_partial: false,
+        };
+        if start > 0 {
+            let upto = usize::try_from(start).unwrap_or(usize::MAX);
+            let mut head = vec![0u8; upto.min(HEAD_BYTES)];
+            let mut tail = vec![0u8; upto.min(TAIL_BYTES)];
+            let at = start - tail.len() as u64;
+            if read_at(&open.file, &mut head, 0)? != head.len()
+                || read_at(&open.file, &mut tail, at)? != tail.len()
+            {
+                return Err(io::Error::other("shorter than where it was read to"));
+            }
+            open.file.seek(SeekFrom::Start(start))?;
+            open.discard_partial = tail.last() != Some(&b'\n');
+            open.offset = start;
+            open.head = head;
+            open.tail = tail;
+        }
+        Ok(open)
+    }
+
+    /// What was consumed of this generation, to recognise it (or a copy of it) later.
+    fn fingerprint(&self) -> Fingerprint {
+        Fingerprint {
+            head: self.head.clone(),
+            tail: self.tail.clone(),
+            offset: self.offset,
+        }
+    }
+
     /// Reads up to the end of the file or the budget. Stops without consuming a read that shows
     /// the file was truncated or rewritten meanwhile (`rewritten`).
     fn read_into(
@@ -759,12 +982,19 @@ impl OpenFile {
 
     /// Reads to the end, restarting from the start if the file was truncated (for a replaced
     /// file, which has no state of its own to report). Returns the bytes consumed.
-    fn read_all(&mut self, idx: usize, sink: &mut dyn FollowSink, buf: &mut [u8]) -> usize {
+    fn read_all(
+        &mut self,
+        idx: usize,
+        sink: &mut dyn FollowSink,
+        buf: &mut [u8],
+        read_before: &mut ReadGenerations,
+    ) -> usize {
         let mut total = 0;
         loop {
             match self.read_into(idx, sink, buf, usize::MAX) {
                 Ok(r) if r.rewritten => {
                     total += r.bytes;
+                    read_before.truncated(self.fingerprint());
                     self.finish(idx, sink);
                     sink.generation_end(idx);
                     if self.rewind().is_err() {
@@ -794,6 +1024,17 @@ impl OpenFile {
         }
         self.offset += data.len() as u64;
         let origin = self.origin();
+        let mut data = data;
+        if self.discard_partial {
+            // The rest of a line whose start was consumed (and reported) before.
+            match memchr::memchr(b'\n', data) {
+                Some(nl) => {
+                    data = &data[nl + 1..];
+                    self.discard_partial = false;
+                }
+                None => data = &[],
+            }
+        }
         let OpenFile {
             splitter, line_no, ..
         } = self;
@@ -827,17 +1068,7 @@ impl OpenFile {
     /// bytes and the last bytes before our offset? Then it is a copy of this file and reading
     /// can continue in it at our offset.
     fn same_content(&self, other: &File, len: u64) -> io::Result<bool> {
-        if self.offset == 0 || len < self.offset {
-            return Ok(false);
-        }
-        let mut bytes = vec![0u8; self.head.len().max(self.tail.len())];
-        let head = &mut bytes[..self.head.len()];
-        if read_at(other, head, 0)? != head.len() || *head != self.head[..] {
-            return Ok(false);
-        }
-        let tail = &mut bytes[..self.tail.len()];
-        let at = self.offset - tail.len() as u64;
-        Ok(read_at(other, tail, at)? == tail.len() && *tail == self.tail[..])
+        holds(&self.head, &self.tail, self.offset, other, len)
     }
 
     /// `self` is a new file holding `old`'s content: continue in it where `old` was, with
@@ -851,6 +1082,7 @@ impl OpenFile {
         self.tail.clone_from(&old.tail);
         self.splitter = std::mem::replace(&mut old.splitter, new_splitter(config));
         self.line_no = old.line_no;
+        self.discard_partial = std::mem::take(&mut old.discard_partial);
         Ok(())
     }
 
@@ -894,6 +1126,8 @@ impl OpenFile {
         self.head.clear();
         self.tail.clear();
         self.line_no = 0;
+        self.opened_at = SystemTime::now();
+        self.discard_partial = false;
         // A partial line of the old content was emitted by `finish`.
         Ok(())
     }

@@ -21,6 +21,11 @@ fn main() {
         "get_settings",
         "check_settings",
         "save_settings",
+        "connections",
+        "connection_fingerprint",
+        "add_connection",
+        "remove_connection",
+        "use_connection",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

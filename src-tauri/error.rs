@@ -20,6 +20,16 @@ pub enum IpcErrorCode {
     ProviderUnreachable,
     Io,
     Conflict,
+    /// A remote `msgops serve` could not be reached (or did not answer in time).
+    RemoteUnreachable,
+    /// A remote service's certificate is not the pinned one, or not vouched for.
+    RemoteUntrusted,
+    /// A remote service refused the token (wrong, revoked, or without the scope needed).
+    RemoteRefused,
+    /// A remote service answered with an error.
+    RemoteFailed,
+    /// What was asked is done on this computer only, not over a remote connection (yet).
+    RemoteUnsupported,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]

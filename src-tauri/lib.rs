@@ -2,6 +2,7 @@
 //! commands are one call into the core, and chain events are forwarded as Tauri events.
 
 mod commands;
+mod connections;
 mod error;
 mod logs;
 mod notify;
@@ -19,6 +20,7 @@ pub const CHAIN_EVENT: &str = "msgops://chain";
 /// Name of the Tauri event raised when new delivery reports arrived; it carries the delivery
 /// rates over the last hour.
 pub const DELIVERY_EVENT: &str = "msgops://delivery";
+pub use connections::CONNECTION_EVENT;
 
 pub fn run() {
     let data_dir = msgops_core::config::data_dir();
@@ -58,6 +60,11 @@ pub fn run() {
             commands::settings::get_settings,
             commands::settings::check_settings,
             commands::settings::save_settings,
+            commands::connections::connections,
+            commands::connections::connection_fingerprint,
+            commands::connections::add_connection,
+            commands::connections::remove_connection,
+            commands::connections::use_connection,
         ])
         .setup(|app| {
             let handle = app.handle().clone();
@@ -72,6 +79,9 @@ pub fn run() {
             for problem in state.logs.start(handle.clone(), &state.config.current()) {
                 tracing::warn!(%problem, "log watcher");
             }
+            // The window starts on this computer; whether each saved connection still has its
+            // token is read in the background.
+            connections::check_tokens(handle.clone());
             // The HTTP service for monitoring, when enabled, on the same chains.
             {
                 let config = state.config.current();
@@ -126,8 +136,11 @@ pub fn run() {
                                     tracing::error!(error = %e, "send not written to the history file");
                                 }
                             }
-                            if let Err(e) = handle.emit(CHAIN_EVENT, &event) {
-                                tracing::warn!(error = %e, "cannot forward chain event to the window");
+                            // Not while the window shows a remote service: its events are its own.
+                            if connections::showing_local(&handle) {
+                                if let Err(e) = handle.emit(CHAIN_EVENT, &event) {
+                                    tracing::warn!(error = %e, "cannot forward chain event to the window");
+                                }
                             }
                             tray::refresh(&handle);
                         }

@@ -44,6 +44,9 @@ pub struct LogFeed {
     cancel: Mutex<Option<CancellationToken>>,
     /// The background HTTP service, when running: it counts codes and streams them.
     service: Mutex<Option<msgops_service::ServiceState>>,
+    /// Codes seen for the first time before the service was running (it starts in the
+    /// background, and the watcher reads the files at once): handed to it when it is set.
+    unreported: Mutex<Vec<msgops_logwatch::FallbackCode>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -65,7 +68,11 @@ impl LogFeed {
     }
 
     pub fn set_service(&self, service: msgops_service::ServiceState) {
-        *lock(&self.service) = Some(service);
+        let mut slot = lock(&self.service);
+        for code in lock(&self.unreported).drain(..) {
+            service.record_code(msgops_service::CodeSeen::of(&code));
+        }
+        *slot = Some(service);
     }
 
     /// Keeps an event for the window; returns true for a code seen for the first time (counted
@@ -75,8 +82,14 @@ impl LogFeed {
             LogEvent::Code(code) => {
                 let first = lock(&self.seen).first_time(code);
                 if first {
-                    if let Some(service) = lock(&self.service).as_ref() {
-                        service.record_code(msgops_service::CodeSeen::of(code));
+                    match lock(&self.service).as_ref() {
+                        Some(service) => service.record_code(msgops_service::CodeSeen::of(code)),
+                        None => {
+                            let mut unreported = lock(&self.unreported);
+                            if unreported.len() < msgops_service::state::CODES_KEPT {
+                                unreported.push(code.clone());
+                            }
+                        }
                     }
                 }
                 let mut codes = lock(&self.codes);
@@ -109,8 +122,12 @@ impl LogFeed {
             old.cancel();
             lock(&self.codes).clear();
             lock(&self.diagnostics).clear();
-            if let Err(e) = app.emit(LOG_RESET_EVENT, ()) {
-                tracing::warn!(error = %e, "cannot tell the window the log watcher restarted");
+            // While the window shows a remote service, it learns of this computer's codes when
+            // it switches back.
+            if crate::connections::showing_local(&app) {
+                if let Err(e) = app.emit(LOG_RESET_EVENT, ()) {
+                    tracing::warn!(error = %e, "cannot tell the window the log watcher restarted");
+                }
             }
         }
         let files = config.followed_logs();
@@ -131,8 +148,11 @@ impl LogFeed {
         let _task = tauri::async_runtime::spawn(async move {
             let task = msgops_logwatch::watch_logs_with(watch, cancel, move |event| {
                 let first = feed.record(&event);
-                if let Err(e) = app.emit(LOG_EVENT, &event) {
-                    tracing::warn!(error = %e, "cannot forward log event to the window");
+                // Kept either way; shown while the window is on this computer.
+                if crate::connections::showing_local(&app) {
+                    if let Err(e) = app.emit(LOG_EVENT, &event) {
+                        tracing::warn!(error = %e, "cannot forward log event to the window");
+                    }
                 }
                 if let LogEvent::Code(code) = &event {
                     if first {

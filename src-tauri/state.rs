@@ -28,6 +28,8 @@ pub struct AppState {
     pub deliveries: Arc<msgops_history::DeliveryLog>,
     /// Codes and diagnostics read from the backend logs.
     pub logs: Arc<LogFeed>,
+    /// The saved remote connections and the one the window is on (none: this computer).
+    pub connections: Arc<crate::connections::Connections>,
     /// On-call operations (breaker resets, trials, probes, providers switched on and off) of
     /// every msgops process on this machine.
     pub operations: msgops_audit::OperationsLog,
@@ -112,6 +114,9 @@ impl AppState {
             history: Arc::new(history),
             deliveries: Arc::new(deliveries),
             logs: Arc::new(LogFeed::default()),
+            connections: Arc::new(crate::connections::Connections::load(
+                &msgops_core::config::data_dir(),
+            )),
             operations: msgops_audit::OperationsLog::in_dir(&msgops_core::config::data_dir()),
             credential_sync: std::sync::OnceLock::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),

@@ -11,9 +11,14 @@ use ts_rs::TS;
 use crate::error::IpcError;
 use crate::state::AppState;
 
+/// The chains' health (a `HealthSnapshot` for the window): this computer's, or the remote
+/// service's while the window is on one (the same JSON).
 #[tauri::command]
-pub fn health_snapshot(state: State<'_, AppState>) -> HealthSnapshot {
-    state.health()
+pub async fn health_snapshot(state: State<'_, AppState>) -> Result<serde_json::Value, IpcError> {
+    if let Some(active) = state.connections.active() {
+        return crate::connections::timed(active.service.health()).await;
+    }
+    serde_json::to_value(state.health()).map_err(|e| IpcError::internal(e.to_string()))
 }
 
 /// A test send from the dashboard: a fresh one-time code to one recipient.
@@ -40,6 +45,7 @@ pub async fn send_test(
     state: State<'_, AppState>,
     request: TestSendRequest,
 ) -> Result<TestSendResult, IpcError> {
+    crate::connections::refuse_remote(&state, "test sends are")?;
     let to = request.to.trim().to_string();
     if let Some(p) = request
         .provider
@@ -115,6 +121,7 @@ pub fn set_provider_enabled(
     provider: ProviderKind,
     enabled: bool,
 ) -> Result<HealthSnapshot, IpcError> {
+    crate::connections::refuse_remote(&state, "switching providers on and off is")?;
     if !state.messaging.knows(&provider) {
         return Err(IpcError::not_found(format!("no provider `{provider}`")));
     }
@@ -142,10 +149,29 @@ pub fn set_provider_enabled(
 }
 
 /// On-call controls from a dashboard card: reset the breaker, start its trial now, or probe.
-/// Recorded in the operations audit trail as this user, from the app.
+/// Recorded in the operations audit trail as this user, from the app. While the window is on a
+/// remote service, the control is that service's (its token needs the `operate` scope; the
+/// service records it in its own trail). Answers a `ControlOutcome`.
 #[tauri::command]
 pub async fn control_provider(
     state: State<'_, AppState>,
+    provider: ProviderKind,
+    control: Control,
+) -> Result<serde_json::Value, IpcError> {
+    if let Some(active) = state.connections.active() {
+        return crate::connections::timed(
+            active
+                .service
+                .control(&provider.to_string(), control.as_str()),
+        )
+        .await;
+    }
+    let outcome = control_here(&state, provider, control).await?;
+    serde_json::to_value(outcome).map_err(|e| IpcError::internal(e.to_string()))
+}
+
+async fn control_here(
+    state: &AppState,
     provider: ProviderKind,
     control: Control,
 ) -> Result<ControlOutcome, IpcError> {

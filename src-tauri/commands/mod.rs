@@ -2,6 +2,7 @@
 //! once; none returns a secret.
 
 pub mod chain;
+pub mod connections;
 pub mod credentials;
 pub mod history;
 pub mod logs;

@@ -25,6 +25,12 @@ function fakeBackend(): Backend {
     historySummary: vi.fn(never),
     getSettings: vi.fn(never),
     operationsAudit: vi.fn(async () => []),
+    connections: vi.fn(async () => ({ active: null, connections: [], status: { state: "local" } })),
+    onConnection: vi.fn(async () => () => undefined),
+    connectionFingerprint: vi.fn(never),
+    addConnection: vi.fn(never),
+    removeConnection: vi.fn(never),
+    useConnection: vi.fn(never),
   } as unknown as Backend;
 }
 
@@ -33,7 +39,7 @@ describe("App", () => {
     const backend = fakeBackend();
     render(<App backend={backend} />);
     const nav = screen.getByRole("navigation", { name: "Pages" });
-    expect(within(nav).getAllByRole("button").map((b) => b.textContent)).toEqual(["Dashboard", "Codes", "History", "Credentials", "Settings"]);
+    expect(within(nav).getAllByRole("button").map((b) => b.textContent)).toEqual(["Dashboard", "Codes", "History", "Credentials", "Settings", "Connections"]);
 
     await userEvent.click(screen.getByTestId("nav-history"));
     expect(screen.getByTestId("nav-history")).toHaveAttribute("aria-current", "page");

@@ -1,4 +1,4 @@
-import { Suspense, lazy, useCallback, useEffect, useState } from "react";
+import { Suspense, lazy, useCallback, useEffect, useRef, useState } from "react";
 import type { Backend } from "./api/backend";
 import { errorMessage } from "./api/backend";
 import type { AppStatus } from "./bindings/AppStatus";
@@ -9,45 +9,79 @@ import type { LogClockInfo } from "./bindings/LogClockInfo";
 import type { LogEvent } from "./bindings/LogEvent";
 import type { OperationEntry } from "./bindings/OperationEntry";
 import type { Transition } from "./bindings/Transition";
+import type { ConnectionsView } from "./bindings/ConnectionsView";
 import { Codes } from "./components/Codes";
+import { ConnectionSwitcher } from "./components/ConnectionSwitcher";
+import { Connections } from "./components/Connections";
 import { Credentials } from "./components/Credentials";
 import { Dashboard } from "./components/Dashboard";
 import { Diagnostics } from "./components/Diagnostics";
 import { Settings } from "./components/Settings";
 import { TestSend } from "./components/TestSend";
-import { STATE_LABEL, providerName, todayByProvider, withClock, type ProviderToday } from "./format";
+import { STATE_LABEL, localTitle, providerName, todayByProvider, withClock, type ProviderToday } from "./format";
 
 // The chart library is most of the History page's weight: it loads when the page is first opened.
 const History = lazy(() => import("./components/History").then((m) => ({ default: m.History })));
 
-interface Shown {
+interface ShownTransition {
   provider: string;
   transition: Transition;
 }
 
-type Page = "dashboard" | "codes" | "history" | "credentials" | "settings";
+type Page = "dashboard" | "codes" | "history" | "credentials" | "settings" | "connections";
 const PAGES: [Page, string][] = [
   ["dashboard", "Dashboard"],
   ["codes", "Codes"],
   ["history", "History"],
   ["credentials", "Credentials"],
   ["settings", "Settings"],
+  ["connections", "Connections"],
 ];
+
+/** What the pages that only know this computer are about, for the note shown while remote. */
+const LOCAL_ONLY: Partial<Record<Page, string>> = {
+  history: "send history",
+  credentials: "credentials",
+  settings: "settings",
+};
+
+/** Which connection a view is on, and since when it is connected: a change reloads its data. */
+interface Shown {
+  active: string | null;
+  since: string | null;
+}
+const shownOf = (view: ConnectionsView): Shown => ({ active: view.active, since: view.status.state === "connected" ? view.status.since : null });
 
 export function App({ backend }: { backend: Backend }) {
   const [page, setPage] = useState<Page>("dashboard");
   const [health, setHealth] = useState<HealthSnapshot | null>(null);
   const [status, setStatus] = useState<AppStatus | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [transitions, setTransitions] = useState<Shown[]>([]);
+  const [transitions, setTransitions] = useState<ShownTransition[]>([]);
   const [codes, setCodes] = useState<FallbackCode[]>([]);
   const [diagnostics, setDiagnostics] = useState<LogEvent[]>([]);
   const [files, setFiles] = useState<string[]>([]);
   const [clocks, setClocks] = useState<LogClockInfo[]>([]);
   const [keychainProblem, setKeychainProblem] = useState<string | null>(null);
+  // The connection the window is on (null until the backend said: this computer).
+  const [connection, setConnection] = useState<ConnectionsView | null>(null);
+  const [connectionError, setConnectionError] = useState<string | null>(null);
+  const remote = connection?.active ?? null;
+  const [healthError, setHealthError] = useState<string | null>(null);
 
+  // Only the newest request's answer is shown: after a switch, what the previous service
+  // answered late is dropped.
+  const healthRequest = useRef(0);
   const refresh = useCallback(() => {
-    backend.healthSnapshot().then(setHealth, (e) => setError(errorMessage(e)));
+    const request = ++healthRequest.current;
+    backend.healthSnapshot().then(
+      (h) => {
+        if (request !== healthRequest.current) return;
+        setHealth(h);
+        setHealthError(null);
+      },
+      (e) => request === healthRequest.current && setHealthError(errorMessage(e)),
+    );
   }, [backend]);
   // Each provider's sends today (UTC), from the history: they survive a restart of msgops.
   const [today, setToday] = useState<Record<string, ProviderToday> | undefined>(undefined);
@@ -73,6 +107,33 @@ export function App({ backend }: { backend: Backend }) {
     tick();
     return () => clearTimeout(timer);
   }, [refreshToday]);
+
+  // The log snapshot: what was read before the window opened (or the service was switched).
+  // Only the newest request's answer is merged, once.
+  const logRequest = useRef(0);
+  const loadSnapshot = useCallback(() => {
+    const request = ++logRequest.current;
+    const key = (c: FallbackCode) => `${c.file}:${c.line}:${c.code}`;
+    backend.logSnapshot().then(
+      (s) => {
+        if (request !== logRequest.current) return;
+        const known = new Set(s.codes.map(key));
+        setCodes((live) => [...s.codes, ...live.filter((c) => !known.has(key(c)))]);
+        setDiagnostics((live) => [...s.diagnostics.filter((e) => e.kind !== "clock"), ...live]);
+        setFiles(s.files);
+        // A clock reported live since is newer than the snapshot's for that file.
+        setClocks((live) => live.reduce(withClock, s.clocks));
+      },
+      () => undefined,
+    );
+  }, [backend]);
+  /** Drops what was read and reads it again. */
+  const reloadLogs = useCallback(() => {
+    setCodes([]);
+    setDiagnostics([]);
+    setClocks([]);
+    loadSnapshot();
+  }, [loadSnapshot]);
 
   useEffect(() => {
     refresh();
@@ -103,38 +164,90 @@ export function App({ backend }: { backend: Backend }) {
         setClocks((c) => withClock(c, clock));
       } else setDiagnostics((d) => [...d.slice(-999), event]);
     });
-    const key = (c: FallbackCode) => `${c.file}:${c.line}:${c.code}`;
-    const loadSnapshot = () =>
-      backend.logSnapshot().then(
-        (s) => {
-          const known = new Set(s.codes.map(key));
-          setCodes((live) => [...s.codes, ...live.filter((c) => !known.has(key(c)))]);
-          setDiagnostics((live) => [...s.diagnostics.filter((e) => e.kind !== "clock"), ...live]);
-          setFiles(s.files);
-          // A clock reported live since is newer than the snapshot's for that file.
-          setClocks((live) => live.reduce(withClock, s.clocks));
-        },
-        () => undefined,
-      );
     loadSnapshot();
     // New settings restart the watcher, which reads the files again from their first line.
-    const unlistenReset = backend.onLogReset(() => {
-      setCodes([]);
-      setDiagnostics([]);
-      setClocks([]);
-      loadSnapshot();
-    });
+    const unlistenReset = backend.onLogReset(reloadLogs);
     return () => {
       unlistenChain.then((f) => f());
       unlistenDelivery.then((f) => f());
       unlistenLog.then((f) => f());
       unlistenReset.then((f) => f());
     };
-  }, [backend, refresh, refreshToday]);
+  }, [backend, refresh, refreshToday, loadSnapshot, reloadLogs]);
+
+  // The connection: as it is now, then every change. Another service has other health, codes
+  // and transitions: what was shown is dropped at once and read from it (the backend answers
+  // for it from the switch on), and read again once its events are followed.
+  const shownConnection = useRef<Shown | null>(null);
+  const loadWhenConnected = useRef(false);
+  // The newest view wins: an event and a command's answer can arrive out of order.
+  const latestRevision = useRef(-1);
+  const showConnection = useCallback(
+    (view: ConnectionsView) => {
+      if (view.revision < latestRevision.current) return;
+      latestRevision.current = view.revision;
+      const now = shownOf(view);
+      const before = shownConnection.current;
+      shownConnection.current = now;
+      setConnection(view);
+      const waiting = now.active !== null && now.since === null;
+      // The first view: what the window loaded when it opened is this connection's.
+      if (before === null) {
+        loadWhenConnected.current = waiting;
+        return;
+      }
+      if (before.active !== now.active) {
+        setHealth(null);
+        setHealthError(null);
+        setTransitions([]);
+        setFiles([]);
+        // Answers still on their way from the previous side are dropped too.
+        reloadLogs();
+        refresh();
+        loadWhenConnected.current = waiting;
+        return;
+      }
+      if (now.since === null || now.since === before.since) return;
+      if (loadWhenConnected.current) {
+        // First connected since the switch: what was read while connecting may have failed.
+        loadWhenConnected.current = false;
+        reloadLogs();
+      }
+      // Connected (again): its health may have moved meanwhile. After a gap its events are
+      // replayed, so the codes stay.
+      refresh();
+    },
+    [refresh, reloadLogs],
+  );
+  useEffect(() => {
+    let heard = false;
+    const unlisten = backend.onConnection((view) => {
+      heard = true;
+      showConnection(view);
+    });
+    backend.connections().then(
+      (view) => heard || showConnection(view),
+      (e) => setConnectionError(errorMessage(e)),
+    );
+    return () => {
+      unlisten.then((f) => f());
+    };
+  }, [backend, showConnection]);
+  const switchConnection = (name: string | null) =>
+    backend.useConnection(name).then(
+      (view) => {
+        setConnectionError(null);
+        showConnection(view);
+      },
+      (e) => setConnectionError(errorMessage(e)),
+    );
+  useEffect(() => {
+    document.title = remote ? `msgops — ${remote}` : "msgops";
+  }, [remote]);
 
   return (
     <div className="app">
-      <header className="topbar">
+      <header className={`topbar${remote ? " topbar-remote" : ""}`}>
         <h1>
           <span className="logo" aria-hidden="true">●●●</span> msgops
         </h1>
@@ -153,8 +266,14 @@ export function App({ backend }: { backend: Backend }) {
             </button>
           ))}
         </nav>
+        <ConnectionSwitcher view={connection} onUse={switchConnection} />
         {status && <span className="version">v{status.version}</span>}
       </header>
+      {connectionError && (
+        <p className="banner banner-error" role="alert" data-testid="connection-switch-error">
+          {connectionError}
+        </p>
+      )}
       {status?.config_error && (
         <p className="banner banner-error" role="alert">
           Configuration file not used: {status.config_error}. Running on the last good configuration.
@@ -170,13 +289,29 @@ export function App({ backend }: { backend: Backend }) {
           {error}
         </p>
       )}
+      {healthError && (
+        <p className="banner banner-error" role="alert" data-testid="health-error">
+          Provider health{remote ? ` from ${remote}` : ""} not read: {healthError}
+        </p>
+      )}
+      {remote && LOCAL_ONLY[page] && (
+        <p className="banner banner-note" data-testid="local-only-note">
+          The window is on {remote}, but this page shows this computer's {LOCAL_ONLY[page]}, not {remote}'s.
+        </p>
+      )}
       {page === "dashboard" && (
         <main>
           {health ? (
             <Dashboard
               health={health}
-              onToggle={(provider, enabled) => backend.setProviderEnabled(provider, enabled).then(setHealth, (e) => setError(errorMessage(e)))}
-              today={today}
+              // Over a remote connection providers are not enabled or disabled (not yet), and
+              // this computer's history does not count the remote service's sends.
+              onToggle={
+                remote
+                  ? undefined
+                  : (provider, enabled) => backend.setProviderEnabled(provider, enabled).then(setHealth, (e) => setError(errorMessage(e)))
+              }
+              today={remote ? undefined : today}
               onFix={(credentials) => {
                 setRotate(credentials);
                 setPage("credentials");
@@ -191,14 +326,28 @@ export function App({ backend }: { backend: Backend }) {
                 )
               }
             />
+          ) : remote && connection?.status.state === "disconnected" ? (
+            <p className="muted" data-testid="health-waiting">
+              No provider health from {remote} yet: {connection.status.reason}.
+            </p>
           ) : (
-            <p aria-busy="true">Loading provider health…</p>
+            <p aria-busy="true">{remote ? `Loading provider health from ${remote}…` : "Loading provider health…"}</p>
           )}
           <aside className="side">
-            <TestSend
-              backend={backend}
-              providers={{ sms: health?.sms_providers.map((p) => p.id), email: health?.email_providers.map((p) => p.id) }}
-            />
+            {remote ? (
+              <section className="test-send" aria-labelledby="test-send-title" data-testid="test-send-remote">
+                <h2 id="test-send-title">Test send</h2>
+                <p className="muted remote-note">
+                  Not available over a remote connection yet: switch to This computer to send a test, or use{" "}
+                  <span className="mono">msgops send</span> on {remote}'s host. Enabling and disabling providers is not available either.
+                </p>
+              </section>
+            ) : (
+              <TestSend
+                backend={backend}
+                providers={{ sms: health?.sms_providers.map((p) => p.id), email: health?.email_providers.map((p) => p.id) }}
+              />
+            )}
             <Diagnostics events={diagnostics} />
             <section aria-labelledby="transitions-title" className="transitions">
               <h2 id="transitions-title">Breaker transitions</h2>
@@ -217,7 +366,8 @@ export function App({ backend }: { backend: Backend }) {
               )}
             </section>
             <section aria-labelledby="operations-title" className="operations">
-              <h2 id="operations-title">On-call operations</h2>
+              <h2 id="operations-title">{localTitle("On-call operations", remote !== null)}</h2>
+              {remote && <p className="hint">Breaker resets, trials and probes on {remote} are in its own audit.</p>}
               {operations.length === 0 ? (
                 <p className="muted">No breaker resets, trials or probes yet.</p>
               ) : (
@@ -246,18 +396,23 @@ export function App({ backend }: { backend: Backend }) {
       {page === "history" && (
         <main className="single">
           <Suspense fallback={<p aria-busy="true">Loading history…</p>}>
-            <History backend={backend} />
+            <History backend={backend} remote={remote !== null} />
           </Suspense>
         </main>
       )}
       {page === "credentials" && (
         <main className="single">
-          <Credentials backend={backend} rotate={rotate} />
+          <Credentials backend={backend} rotate={rotate} remote={remote !== null} />
         </main>
       )}
       {page === "settings" && (
         <main className="single">
-          <Settings backend={backend} configPath={status?.config_path} onSaved={refresh} />
+          <Settings backend={backend} configPath={status?.config_path} onSaved={refresh} remote={remote !== null} />
+        </main>
+      )}
+      {page === "connections" && (
+        <main className="single">
+          <Connections backend={backend} view={connection} onView={showConnection} />
         </main>
       )}
     </div>

@@ -228,3 +228,27 @@ export function withClock(clocks: LogClockInfo[], clock: LogClockInfo): LogClock
   const i = clocks.findIndex((c) => c.file === clock.file);
   return i === -1 ? [...clocks, clock] : clocks.map((c, j) => (j === i ? clock : c));
 }
+
+/** host[:port] of a connection's URL, or the URL as typed when it is not one. */
+export function connectionHost(url: string): string {
+  try {
+    return new URL(url).host || url;
+  } catch {
+    return url;
+  }
+}
+
+/** The start of a fingerprint, for lists: "AB:CD:EF:01:…" (the full value goes in a title). */
+export function shortFingerprint(fingerprint: string): string {
+  const groups = fingerprint.split(":");
+  if (groups.length > 4) return `${groups.slice(0, 4).join(":")}:…`;
+  return fingerprint.length > 12 ? `${fingerprint.slice(0, 12)}…` : fingerprint;
+}
+
+/**
+ * A page heading for data that is always this computer's: as is on this computer, "This
+ * computer's …" while the window is on a remote service.
+ */
+export function localTitle(title: string, remote: boolean): string {
+  return remote ? `This computer's ${title.charAt(0).toLowerCase()}${title.slice(1)}` : title;
+}

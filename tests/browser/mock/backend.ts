@@ -11,7 +11,11 @@ import type { OperationEntry } from "../../../ui/src/bindings/OperationEntry";
 import type { ProviderKind } from "../../../ui/src/bindings/ProviderKind";
 import type { Transition } from "../../../ui/src/bindings/Transition";
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
-import { CHAIN_EVENT, DELIVERY_EVENT, LOG_EVENT, LOG_RESET_EVENT } from "../../../ui/src/api/tauri";
+import { CHAIN_EVENT, CONNECTION_EVENT, DELIVERY_EVENT, LOG_EVENT, LOG_RESET_EVENT } from "../../../ui/src/api/tauri";
+import type { AddConnection } from "../../../ui/src/bindings/AddConnection";
+import type { ConnectionInfo } from "../../../ui/src/bindings/ConnectionInfo";
+import type { ConnectionsView } from "../../../ui/src/bindings/ConnectionsView";
+import type { RemoteStatus } from "../../../ui/src/bindings/RemoteStatus";
 import type { ApplyImportRequest } from "../../../ui/src/bindings/ApplyImportRequest";
 import type { Attempt } from "../../../ui/src/bindings/Attempt";
 import type { ChainEvent } from "../../../ui/src/bindings/ChainEvent";
@@ -41,6 +45,8 @@ interface Options {
   codes?: number;
   /** How many sends the history holds. */
   sends?: number;
+  /** Saved remote connections at start (the window starts on this computer). */
+  connections?: ConnectionInfo[];
 }
 
 declare global {
@@ -73,6 +79,23 @@ const state = {
   failing: new Set<string>(["sns"]),
   /** What the clipboard plugin was last asked to hold. */
   clipboard: null as string | null,
+
+  /** Saved remote connections; their tokens (never returned) by name. */
+  connections: [...(options.connections ?? [])] as ConnectionInfo[],
+  tokens: {} as Record<string, string>,
+  /** The connection the window is on; null: this computer. */
+  active: null as string | null,
+  remote: { state: "local" } as RemoteStatus,
+  /**
+   * Whether a switch to a remote connects by itself a moment later (its status `connected`,
+   * said by an event); false: it stays `connecting` until a test calls `setRemoteStatus`.
+   */
+  autoConnect: true,
+  /** Every remote service's health and codes (one fake `msgops serve` answers for all). */
+  remoteHealth: fixtures.remoteHealth(),
+  remoteCodes: 3,
+  /** Hosts whose certificates this computer's system roots trust; the others are self-signed. */
+  trustedHosts: new Set<string>(["msgops.trusted.example"]),
 };
 
 const FIELDS: Record<CredentialProvider, [SecretKind, string, string][]> = {
@@ -129,8 +152,11 @@ function record(provider: CredentialProvider | null, action: CredentialAuditEntr
 
 const providers = (): ProviderHealth[] => [...state.health.sms_providers, ...state.health.email_providers];
 
-function findProvider(id: string): ProviderHealth {
-  const p = providers().find((p) => p.id === id);
+/** The health of the side the window is on: this computer's, or the remote service's. */
+const shownHealth = () => (state.active === null ? state.health : state.remoteHealth);
+
+function findProvider(id: string, health = state.health): ProviderHealth {
+  const p = [...health.sms_providers, ...health.email_providers].find((p) => p.id === id);
   if (!p) throw ipcError("NotFound", `no provider ${id}`);
   return p;
 }
@@ -190,13 +216,15 @@ type Handler = (args: any) => unknown;
 
 export const handlers: Record<string, Handler> = {
   app_status: () => state.status,
-  health_snapshot: () => fixtures.withChains(state.health),
+  health_snapshot: () => fixtures.withChains(shownHealth()),
   set_provider_enabled: ({ provider, enabled }: { provider: string; enabled: boolean }) => {
+    refuseRemote("switching providers on and off is");
     findProvider(provider).enabled = enabled;
     return fixtures.withChains(state.health);
   },
   control_provider: ({ provider, control }: { provider: ProviderKind; control: Control }): ControlOutcome => {
-    const p = findProvider(provider);
+    // On a remote connection, the remote service's provider.
+    const p = findProvider(provider, shownHealth());
     const from = p.breaker_state;
     let transition: Transition | null = null;
     const move = (to: ProviderHealth["breaker_state"], reason: string) => {
@@ -225,12 +253,16 @@ export const handlers: Record<string, Handler> = {
   },
   operations_audit: () => state.operations,
   send_test: ({ request }: { request: TestSendRequest }) => {
+    refuseRemote("test sends are");
     const result = sendTest(request);
     state.sends.push(result.record);
     setTimeout(() => emitChain({ kind: "send_finished", record: result.record }));
     return result;
   },
-  log_snapshot: (): LogSnapshot => ({ codes: state.codes, diagnostics: state.diagnostics, files: state.files, clocks: state.clocks }),
+  log_snapshot: (): LogSnapshot =>
+    state.active === null
+      ? { codes: state.codes, diagnostics: state.diagnostics, files: state.files, clocks: state.clocks }
+      : { codes: fixtures.remoteCodes(state.active, state.remoteCodes), diagnostics: [], files: [state.active], clocks: [] },
 
   keychain_health: () => state.keychain,
   credential_statuses: () => credentialStatuses(),
@@ -292,11 +324,109 @@ export const handlers: Record<string, Handler> = {
     return { settings, warnings: problems };
   },
 
+  connections: () => connectionsView(),
+  connection_fingerprint: ({ url }: { url: string }) => {
+    const address = checkUrl(url);
+    return address.protocol === "http:" ? null : fixtures.SERVICE_FINGERPRINT;
+  },
+  // As the app: the service is asked before anything is saved. A token containing WRONG is
+  // refused by the service; a certificate neither pinned nor trusted by the system roots is
+  // refused by the app.
+  add_connection: ({ request }: { request: AddConnection }) => {
+    const name = request.name.trim();
+    if (!/^[\p{L}\p{N} _-]{1,40}$/u.test(name)) throw ipcError("Validation", `${JSON.stringify(name)} cannot be a connection's name (letters, digits, spaces, - and _ only)`);
+    if (state.connections.some((c) => c.name.toLowerCase() === name.toLowerCase())) throw ipcError("Conflict", `there is already a connection named \`${name}\``);
+    const address = checkUrl(request.url);
+    const pin = request.fingerprint?.trim() || null;
+    if (pin && address.protocol === "http:") throw ipcError("Validation", "a plain http:// address (this computer only) has no certificate to pin: leave the fingerprint empty");
+    if (pin && pin.toUpperCase() !== fixtures.SERVICE_FINGERPRINT) {
+      throw ipcError("RemoteUntrusted", `the certificate of ${address.host} is not the pinned one: it presents ${fixtures.SERVICE_FINGERPRINT}`);
+    }
+    if (!pin && address.protocol === "https:" && !state.trustedHosts.has(address.hostname)) {
+      throw ipcError("RemoteUntrusted", `the certificate of ${address.host} is not trusted by this computer's system roots (self-signed?): check it and pin its fingerprint`);
+    }
+    if (request.token.includes("WRONG")) throw ipcError("RemoteRefused", `${address.host} refused the token (HTTP 401): check it with \`msgops token list\` on the service's host`);
+    state.connections.push({ name, url: address.toString(), fingerprint: pin && pin.toUpperCase(), has_token: true });
+    state.tokens[name] = request.token;
+    return connectionsView();
+  },
+  remove_connection: ({ name }: { name: string }) => {
+    if (!state.connections.some((c) => c.name === name)) throw ipcError("NotFound", `no connection named \`${name}\``);
+    state.connections = state.connections.filter((c) => c.name !== name);
+    delete state.tokens[name];
+    if (state.active === name) switchTo(null);
+    return connectionsView();
+  },
+  use_connection: ({ name }: { name: string | null }) => {
+    if (name !== null && !state.connections.some((c) => c.name === name)) throw ipcError("NotFound", `no connection named \`${name}\``);
+    if (name !== state.active) switchTo(name);
+    return connectionsView();
+  },
+
   "plugin:clipboard-manager|write_text": ({ text }: { text: string }) => {
     state.clipboard = text;
     return null;
   },
 };
+
+/** As the app refuses what it cannot do over a remote connection. */
+function refuseRemote(what: string) {
+  if (state.active !== null) {
+    throw ipcError("RemoteUnsupported", `${what} not available over a remote connection yet (the window is on \`${state.active}\`): switch to this computer`);
+  }
+}
+
+/** https anywhere, or http to this computer only (msgops_remote::check_url), normalised. */
+function checkUrl(url: string): URL {
+  let address: URL;
+  try {
+    address = new URL(url.trim());
+  } catch {
+    throw ipcError("Validation", `\`${url}\` is not an address: write it as https://host:port`);
+  }
+  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(address.hostname);
+  if (address.protocol === "http:" && !loopback) throw ipcError("Validation", `plain http is for this computer only: use https://${address.host}`);
+  if (address.protocol !== "https:" && address.protocol !== "http:") throw ipcError("Validation", `\`${url}\` is not an http(s) address`);
+  if (address.hostname.includes("unreachable")) throw ipcError("RemoteUnreachable", `cannot reach ${address.host}: connection refused`);
+  return address;
+}
+
+let viewRevision = 0;
+
+function connectionsView(): ConnectionsView {
+  // Every view newer than the last, as the app numbers them.
+  viewRevision += 1;
+  return { revision: viewRevision, active: state.active, connections: state.connections, status: state.active === null ? { state: "local" } : state.remote };
+}
+
+/**
+ * Puts the window on a connection, as the app does: says so (and that the codes changed side),
+ * then, with `autoConnect`, says it is connected a moment later.
+ */
+function switchTo(name: string | null) {
+  state.active = name;
+  state.remote = name === null ? { state: "local" } : { state: "connecting" };
+  setTimeout(() => {
+    emit(LOG_RESET_EVENT, null);
+    emitConnection();
+  });
+  if (name !== null && state.autoConnect) {
+    setTimeout(() => {
+      if (state.active === name && state.remote.state === "connecting") setRemoteStatus({ state: "connected", since: new Date().toISOString() });
+    }, 150);
+  }
+}
+
+/** Tells the window the connection in use and its status, as the app's CONNECTION_EVENT. */
+function emitConnection(): Promise<void> {
+  return emit(CONNECTION_EVENT, overIpc(connectionsView()));
+}
+
+/** The connection in use connects, is lost (with a retry) or connects again: said by an event. */
+function setRemoteStatus(status: RemoteStatus): Promise<void> {
+  state.remote = status;
+  return emitConnection();
+}
 
 /** Pushes a chain event to the window, as the backend does on every transition and send. */
 function emitChain(event: ChainEvent): Promise<void> {
@@ -349,6 +479,10 @@ const control = {
   emitChain,
   emitLog,
   emitDeliveries,
+  emitConnection,
+  setRemoteStatus,
+  /** The fingerprint every fake service's certificate has. */
+  fingerprint: fixtures.SERVICE_FINGERPRINT,
   mask,
   localTime: fixtures.localTime,
 };

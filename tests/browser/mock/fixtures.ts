@@ -311,3 +311,37 @@ export function audit(): CredentialAuditEntry[] {
     { timestamp: iso(Date.now() - 3_600_000), provider: "twilio", action: "validation_failed", outcome: "failure", message: "HTTP 401, Twilio error 20003: Authenticate", actor: null },
   ];
 }
+
+/**
+ * The certificate fingerprint every fake `msgops serve` presents (made up, as
+ * `msgops serve --tls-self-signed` prints one: upper-case hex pairs joined by colons).
+ */
+export const SERVICE_FINGERPRINT = "3F:A1:9C:07:5B:E2:44:D0:8A:61:C3:9F:12:7E:B5:0D:96:2C:48:F3:AE:71:05:BB:D9:34:6A:E8:1F:C0:52:7D";
+
+/**
+ * The remote service's health: other counters than this computer's, and its SendGrid is
+ * fine (here it is OPEN), so a test sees which side the dashboard shows.
+ */
+export function remoteHealth(): HealthSnapshot {
+  const h = health();
+  for (const p of [...h.sms_providers, ...h.email_providers]) p.sent = p.sent * 10 + 7;
+  const sendgrid = h.email_providers.find((p) => p.id === "sendgrid");
+  if (sendgrid) {
+    Object.assign(sendgrid, {
+      is_healthy: true,
+      breaker_state: "CLOSED",
+      consecutive_failures: 0,
+      open_until: null,
+      open_remaining_ms: null,
+      last_error: null,
+      last_probe: { ok: true, error_kind: null, message: null, at: iso(Date.now() - 10_000) },
+      failed: 0,
+    });
+  }
+  return withChains(h);
+}
+
+/** The remote service's codes, as the app lists them: their "file" is the connection's name. */
+export function remoteCodes(connection: string, n: number): FallbackCode[] {
+  return codes(n).map((c, i) => ({ ...c, file: connection, line: i + 1 }));
+}

@@ -29,6 +29,8 @@ import type { Control } from "../bindings/Control";
 import type { ControlOutcome } from "../bindings/ControlOutcome";
 import type { OperationEntry } from "../bindings/OperationEntry";
 import type { ProviderKind } from "../bindings/ProviderKind";
+import type { AddConnection } from "../bindings/AddConnection";
+import type { ConnectionsView } from "../bindings/ConnectionsView";
 
 export interface Backend {
   healthSnapshot(): Promise<HealthSnapshot>;
@@ -74,6 +76,34 @@ export interface Backend {
   checkSettings(settings: Settings): Promise<SettingsProblem[]>;
   /** Rejects with a `Validation` error while the draft has errors. */
   saveSettings(settings: Settings): Promise<SavedSettings>;
+
+  // Remote connections: the window on a `msgops serve` elsewhere. While one is active, the
+  // health snapshot, the log snapshot, the on-call controls and their events are the remote
+  // service's; test sends and enabling providers are refused; history, credentials and
+  // settings stay this computer's.
+
+  /** The saved connections, the one in use (null: this computer) and how it is doing. */
+  connections(): Promise<ConnectionsView>;
+  /**
+   * The SHA-256 fingerprint of the certificate the service at `url` presents, read without
+   * trusting it (nothing is sent to it); null for plain http on loopback, which has none.
+   */
+  connectionFingerprint(url: string): Promise<string | null>;
+  /**
+   * Checks the service (it answers, the pinned fingerprint matches, the token is accepted)
+   * and saves the connection; the token is kept by the backend and never returned. Does not
+   * switch to it. Rejects with the reason otherwise.
+   */
+  addConnection(request: AddConnection): Promise<ConnectionsView>;
+  /** Forgets a connection and its token; the window returns to this computer if it was on it. */
+  removeConnection(name: string): Promise<ConnectionsView>;
+  /** Puts the window on a saved connection, or on this computer (null). */
+  useConnection(name: string | null): Promise<ConnectionsView>;
+  /**
+   * Calls `handler` whenever the connection in use or its status changes; resolves to an
+   * unsubscribe function.
+   */
+  onConnection(handler: (view: ConnectionsView) => void): Promise<() => void>;
 }
 
 /** Errors from the backend always arrive as `{code, message}`. */

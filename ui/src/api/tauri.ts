@@ -5,6 +5,7 @@ import type { Backend } from "./backend";
 import type { ChainEvent } from "../bindings/ChainEvent";
 import type { DeliveryRates } from "../bindings/DeliveryRates";
 import type { LogEvent } from "../bindings/LogEvent";
+import type { ConnectionsView } from "../bindings/ConnectionsView";
 
 /** Must match `CHAIN_EVENT` in src-tauri/lib.rs. */
 export const CHAIN_EVENT = "msgops://chain";
@@ -14,6 +15,8 @@ export const DELIVERY_EVENT = "msgops://delivery";
 export const LOG_EVENT = "msgops://log";
 /** Must match `LOG_RESET_EVENT` in src-tauri/logs.rs. */
 export const LOG_RESET_EVENT = "msgops://log-reset";
+/** Must match `CONNECTION_EVENT` in src-tauri/connections.rs. */
+export const CONNECTION_EVENT = "msgops://connection";
 
 export const tauriBackend: Backend = {
   healthSnapshot: () => invoke("health_snapshot"),
@@ -40,4 +43,10 @@ export const tauriBackend: Backend = {
   getSettings: () => invoke("get_settings"),
   checkSettings: (settings) => invoke("check_settings", { settings }),
   saveSettings: (settings) => invoke("save_settings", { settings }),
+  connections: () => invoke("connections"),
+  connectionFingerprint: (url) => invoke("connection_fingerprint", { url }),
+  addConnection: (request) => invoke("add_connection", { request }),
+  removeConnection: (name) => invoke("remove_connection", { name }),
+  useConnection: (name) => invoke("use_connection", { name }),
+  onConnection: (handler) => listen<ConnectionsView>(CONNECTION_EVENT, (e) => handler(e.payload)),
 };

@@ -7,6 +7,7 @@ import type { CredentialStatus } from "../bindings/CredentialStatus";
 import type { ImportPreview } from "../bindings/ImportPreview";
 import type { KeychainHealth } from "../bindings/KeychainHealth";
 import type { SecretKind } from "../bindings/SecretKind";
+import { localTitle } from "../format";
 
 function RotateForm({ status, backend, onDone }: { status: CredentialStatus; backend: Backend; onDone: (msg: string) => void }) {
   const [values, setValues] = useState<Partial<Record<SecretKind, string>>>({});
@@ -60,7 +61,16 @@ const CREDENTIAL_PROVIDER_NAME: Record<CredentialProvider, string> = {
 };
 
 /** `rotate`: open on the rotation of these credentials (from a dashboard card's fix button). */
-export function Credentials({ backend, rotate }: { backend: Backend; rotate?: CredentialProvider | null }) {
+export function Credentials({
+  backend,
+  rotate,
+  remote = false,
+}: {
+  backend: Backend;
+  rotate?: CredentialProvider | null;
+  /** The window is on a remote service: the heading says these credentials are this computer's. */
+  remote?: boolean;
+}) {
   const [health, setHealth] = useState<KeychainHealth | null>(null);
   const [statuses, setStatuses] = useState<CredentialStatus[]>([]);
   const [audit, setAudit] = useState<CredentialAuditEntry[]>([]);
@@ -120,7 +130,7 @@ export function Credentials({ backend, rotate }: { backend: Backend; rotate?: Cr
 
   return (
     <section className="credentials" aria-labelledby="creds-title">
-      <h2 id="creds-title">Credentials</h2>
+      <h2 id="creds-title">{localTitle("Credentials", remote)}</h2>
       {health && (
         <p className={`banner ${health.ok ? "banner-ok" : "banner-error"}`} role={health.ok ? "status" : "alert"} data-testid="keychain-health">
           {health.ok ? `Keychain ready: ${health.store}` : health.message}

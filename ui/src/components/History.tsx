@@ -3,7 +3,7 @@ import type { Backend } from "../api/backend";
 import { errorMessage } from "../api/backend";
 import type { FailoverRoute } from "../bindings/FailoverRoute";
 import type { HistorySummary } from "../bindings/HistorySummary";
-import { formatCount, formatUsd, providerName } from "../format";
+import { formatCount, formatUsd, localTitle, providerName } from "../format";
 import { CostChart } from "./CostChart";
 import { SendTable } from "./SendTable";
 
@@ -54,7 +54,7 @@ function FailoverRoutes({ routes }: { routes: FailoverRoute[] }) {
 }
 
 /** Totals, cost per day and failovers over a window of days the operator picks. */
-function HistoryOverview({ backend, reload }: { backend: Backend; reload: number }) {
+function HistoryOverview({ backend, reload, remote }: { backend: Backend; reload: number; remote: boolean }) {
   const [days, setDays] = useState(30);
   const [summary, setSummary] = useState<HistorySummary | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -77,7 +77,7 @@ function HistoryOverview({ backend, reload }: { backend: Backend; reload: number
   return (
     <section aria-labelledby="overview-title" className="history-overview">
       <div className="history-heading">
-        <h2 id="overview-title">Sends and cost</h2>
+        <h2 id="overview-title">{localTitle("Sends and cost", remote)}</h2>
         <label>
           Window
           <select value={days} onChange={(e) => setDays(Number(e.target.value))}>
@@ -115,7 +115,16 @@ function HistoryOverview({ backend, reload }: { backend: Backend; reload: number
  * Every send the app and any `msgops serve` on this machine have made, with what it cost and
  * where it failed over. Live.
  */
-export function History({ backend, pollMs = HISTORY_POLL_MS }: { backend: Backend; pollMs?: number }) {
+export function History({
+  backend,
+  pollMs = HISTORY_POLL_MS,
+  remote = false,
+}: {
+  backend: Backend;
+  pollMs?: number;
+  /** The window is on a remote service: the headings say this history is this computer's. */
+  remote?: boolean;
+}) {
   // Bumped by each finished send and, while the window is in view, every `pollMs`: both
   // halves fetch again.
   const [reload, setReload] = useState(0);
@@ -142,8 +151,8 @@ export function History({ backend, pollMs = HISTORY_POLL_MS }: { backend: Backen
 
   return (
     <div className="history">
-      <HistoryOverview backend={backend} reload={reload} />
-      <SendTable backend={backend} reload={reload + reported} />
+      <HistoryOverview backend={backend} reload={reload} remote={remote} />
+      <SendTable backend={backend} reload={reload + reported} remote={remote} />
     </div>
   );
 }

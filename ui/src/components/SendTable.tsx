@@ -10,7 +10,7 @@ import type { OutcomeFilter } from "../bindings/OutcomeFilter";
 import type { RecordedSend } from "../bindings/RecordedSend";
 import type { SendOrigin } from "../bindings/SendOrigin";
 import type { SendOutcome } from "../bindings/SendOutcome";
-import { CHAIN, CHANNEL_LABEL, formatCount, formatLatency, formatUsd, providerName } from "../format";
+import { CHAIN, CHANNEL_LABEL, formatCount, formatLatency, formatUsd, localTitle, providerName } from "../format";
 import { AttemptTimeline } from "./AttemptTimeline";
 import { DeliveryBadge, DeliveryTimeline, deliveriesByMessage, deliveryOf, type Deliveries } from "./DeliveryTimeline";
 
@@ -216,7 +216,7 @@ function Pager({ offset, shown, total, onOffset }: { offset: number; shown: numb
 const keyOf = (r: RecordedSend) => `${r.started_at}|${r.channel}|${r.recipient}|${r.origin.host}|${r.origin.pid}`;
 
 /** The sends, newest first, filtered and paged by the backend. */
-export function SendTable({ backend, reload }: { backend: Backend; reload: number }) {
+export function SendTable({ backend, reload, remote = false }: { backend: Backend; reload: number; remote?: boolean }) {
   const [narrowing, setNarrowing] = useState<Narrowing>({});
   const [offset, setOffset] = useState(0);
   const [page, setPage] = useState<HistoryPage | null>(null);
@@ -260,7 +260,7 @@ export function SendTable({ backend, reload }: { backend: Backend; reload: numbe
 
   return (
     <section aria-labelledby="sends-title" className="sends">
-      <h2 id="sends-title">Sends</h2>
+      <h2 id="sends-title">{localTitle("Sends", remote)}</h2>
       <SendFilters narrowing={narrowing} onChange={narrow} />
       {error && (
         <p className="form-error" role="alert">

@@ -266,3 +266,13 @@ describe("Settings", () => {
     expect(f.saveSettings.mock.lastCall?.[0].logs.code_length).toBe(8);
   });
 });
+
+describe("Settings while the window is on a remote service", () => {
+  it("says in its heading that these are this computer's settings", async () => {
+    const f = fakeBackend();
+    const { rerender } = render(<Settings backend={f.backend} />);
+    expect(await screen.findByRole("heading", { level: 2 })).toHaveTextContent(/^Settings$/);
+    rerender(<Settings backend={f.backend} remote />);
+    expect(screen.getByRole("heading", { level: 2 })).toHaveTextContent(/^This computer's settings$/);
+  });
+});

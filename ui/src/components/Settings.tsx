@@ -4,7 +4,7 @@ import { errorMessage } from "../api/backend";
 import type { Channel } from "../bindings/Channel";
 import type { Settings as SettingsValue } from "../bindings/Settings";
 import type { SettingsProblem } from "../bindings/SettingsProblem";
-import { CHANNEL_LABEL } from "../format";
+import { CHANNEL_LABEL, localTitle } from "../format";
 import {
   PROVIDER_NUMBERS,
   PROVIDER_NUMBER_LABEL,
@@ -335,7 +335,18 @@ function useBackendCheck(backend: Backend, draft: SettingsValue | null) {
  * The operator's settings: followed logs, code lifetime and patterns, provider policies.
  * `onSaved` runs once new settings are in force (the dashboard's thresholds and rates change).
  */
-export function Settings({ backend, configPath, onSaved }: { backend: Backend; configPath?: string; onSaved?: () => void }) {
+export function Settings({
+  backend,
+  configPath,
+  onSaved,
+  remote = false,
+}: {
+  backend: Backend;
+  configPath?: string;
+  onSaved?: () => void;
+  /** The window is on a remote service: the heading says these settings are this computer's. */
+  remote?: boolean;
+}) {
   const [inForce, setInForce] = useState<SettingsValue | null>(null);
   const [form, setForm] = useState<SettingsForm | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -418,7 +429,7 @@ export function Settings({ backend, configPath, onSaved }: { backend: Backend; c
 
   return (
     <form className="settings" onSubmit={save} noValidate aria-labelledby="settings-title">
-      <h2 id="settings-title">Settings</h2>
+      <h2 id="settings-title">{localTitle("Settings", remote)}</h2>
       <BackendLogs form={form} problems={problems} update={update} />
       <fieldset className="settings-section">
         <legend>Providers</legend>

@@ -880,6 +880,20 @@ fn delivery_rates(app: AppHandle, active: Active) {
     });
 }
 
+/// A diagnostic of the service (`GET /api/v1/diagnostics`) as the log event the Dashboard shows:
+/// the same fields the service's watcher parsed, under the same `kind`. The service withholds
+/// the backend's clients' addresses, so an HTTP error's client is left empty. Anything else
+/// (a code, a kind this window does not know) is left out.
+fn diagnostic_from_remote(value: &serde_json::Value) -> Option<LogEvent> {
+    let mut value = value.clone();
+    if value["kind"] == "http_error" && value.get("client").is_none() {
+        value["client"] = serde_json::Value::String(String::new());
+    }
+    serde_json::from_value::<LogEvent>(value)
+        .ok()
+        .filter(|e| !matches!(e, LogEvent::Code(_) | LogEvent::Clock(_)))
+}
+
 /// The remote codes as the Codes page's snapshot; a service that does not give them (no
 /// `codes` scope, unreachable) is said as the connection's status among the diagnostics.
 pub async fn log_snapshot(active: &Active) -> crate::logs::LogSnapshot {
@@ -891,13 +905,24 @@ pub async fn log_snapshot(active: &Active) -> crate::logs::LogSnapshot {
                 .iter()
                 .filter_map(|c| code_from_seen(c, &active.name, now))
                 .collect();
-            let mut known = lock(&active.known);
-            for code in &codes {
-                known.first_time(code);
+            {
+                let mut known = lock(&active.known);
+                for code in &codes {
+                    known.first_time(code);
+                }
             }
+            // The service's diagnostics too; a service that does not give them leaves the panel
+            // empty rather than the codes unread.
+            let diagnostics = match timed(active.service.diagnostics()).await {
+                Ok(list) => list.iter().filter_map(diagnostic_from_remote).collect(),
+                Err(e) => {
+                    tracing::warn!(connection = %active.name, error = %e.message, "remote diagnostics not read");
+                    Vec::new()
+                }
+            };
             crate::logs::LogSnapshot {
                 codes,
-                diagnostics: Vec::new(),
+                diagnostics,
                 files,
                 clocks: Vec::new(),
             }
@@ -921,6 +946,45 @@ pub async fn log_snapshot(active: &Active) -> crate::logs::LogSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_services_diagnostics_read_back_as_the_log_events_it_was_made_of() {
+        let provider_error = LogEvent::ProviderError(msgops_logwatch::ProviderError {
+            provider: msgops_core::ProviderKind::Twilio,
+            status: Some(401),
+            provider_code: Some("20003".into()),
+            level: "ERROR".into(),
+            message: "Unable to create record: Authenticate".into(),
+            ts: None,
+            detail: vec!["Traceback".into()],
+            file: "backend.log".into(),
+            line: 7,
+        });
+        let http = LogEvent::HttpError(msgops_logwatch::HttpError {
+            method: "POST".into(),
+            path: "/api/v1/auth/send-otp".into(),
+            status: 503,
+            reason: "Service Unavailable".into(),
+            client: "10.0.0.7:51234".into(),
+            ts: None,
+            file: "backend.log".into(),
+            line: 8,
+        });
+        for event in [provider_error, http] {
+            let diagnostic = msgops_service::events::Diagnostic::of(&event).expect("a diagnostic");
+            let json = serde_json::to_value(&diagnostic).expect("json");
+            let back = diagnostic_from_remote(&json).expect("read back");
+            match (&event, &back) {
+                // The service does not pass on the backend's clients' addresses.
+                (LogEvent::HttpError(sent), LogEvent::HttpError(got)) => {
+                    assert_eq!(got.client, "");
+                    assert_eq!((got.status, &got.path), (sent.status, &sent.path));
+                }
+                _ => assert_eq!(back, event),
+            }
+        }
+        assert!(diagnostic_from_remote(&serde_json::json!({"kind": "something_new"})).is_none());
+    }
 
     fn temp_dir(tag: &str) -> PathBuf {
         static N: AtomicU64 = AtomicU64::new(0);

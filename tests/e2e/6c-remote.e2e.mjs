@@ -71,7 +71,8 @@ const dirB = path.join(work, "service-b");
 
 before(async () => {
   writeFileSync(path.join(work, "config.toml"), "[logs]\npoll_interval_ms = 100\n");
-  writeFileSync(remoteLog, "");
+  // What the service's backend logged before anyone connected: its diagnostics are shown too.
+  writeFileSync(remoteLog, `${stamp()} - services.otp_service - ERROR - Twilio error: HTTP 401 error: Unable to create record: Authenticate\n`);
   serve = await startServe(dirA);
   browser = await openApp();
   await eventually(async () => (await browser.$('[data-testid="nav-connections"]')).isExisting(), "the window", 30_000);
@@ -131,6 +132,12 @@ test("a breaker reset from the window takes effect on the service", async () => 
     curl(dirA, ["-X", "POST", "-H", "content-type: application/json", "-d", JSON.stringify({ to: `+1416555020${i}`, body: "Your code is 271828", code: "271828" }), `${url}/api/v1/messages/sms`]);
   }
   await (await browser.$('[data-testid="nav-dashboard"]')).click();
+  // The service's diagnostics, read over the connection.
+  const diag = await eventually(async () => {
+    const d = await browser.$('[data-testid="diagnostics"]');
+    return (await d.isExisting()) && /twilio HTTP 401: .*Authenticate/i.test(await d.getText()) ? d : null;
+  }, "the remote service's diagnostics", 10_000);
+  assert.ok(diag);
   const card = await browser.$('[data-testid="provider-sns"]');
   await eventually(async () => (await card.getAttribute("data-state")) === "OPEN", "SNS OPEN on the remote card", 15_000);
   await (await card.$('[data-testid="control-reset"]')).click();

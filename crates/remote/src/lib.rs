@@ -322,6 +322,19 @@ impl RemoteService {
         Ok(list)
     }
 
+    /// The backend-log diagnostics the service's watcher saw (`GET /api/v1/diagnostics`; the
+    /// `read` scope), newest last.
+    pub async fn diagnostics(&self) -> Result<Vec<serde_json::Value>, RemoteError> {
+        let answer = self.get_json("/api/v1/diagnostics").await?;
+        Ok(answer
+            .get("diagnostics")
+            .cloned()
+            .unwrap_or(answer)
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// An on-call control of one provider (`reset`, `trial`, `probe`; the `operate` scope).
     pub async fn control(
         &self,

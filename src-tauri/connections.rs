@@ -195,16 +195,11 @@ pub fn service_for(
 }
 
 fn store_unavailable(state: &AppState) -> IpcError {
-    let health = state
-        .keychain
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
     IpcError::new(
         IpcErrorCode::KeychainUnavailable,
         format!(
             "connection tokens are kept only in the credential store, which is not usable: {}",
-            health.message
+            state.keychain_problem()
         ),
     )
 }

@@ -43,6 +43,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Why the credential store cannot be used, as the keychain check last said.
+    pub fn keychain_problem(&self) -> String {
+        self.keychain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .message
+            .clone()
+    }
+
     /// The chains' health with each provider's delivery rate over the last hour.
     pub fn health(&self) -> msgops_core::health::HealthSnapshot {
         let mut snapshot = self.messaging.health();

@@ -21,14 +21,9 @@ use crate::state::AppState;
 
 fn store(state: &AppState) -> Result<Arc<dyn CredentialStore>, IpcError> {
     state.store.clone().ok_or_else(|| {
-        let health = state
-            .keychain
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
         IpcError::new(
             crate::error::IpcErrorCode::KeychainUnavailable,
-            health.message,
+            state.keychain_problem(),
         )
     })
 }

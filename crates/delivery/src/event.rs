@@ -182,6 +182,12 @@ impl DeliveryEvent {
             .and_then(|code| crate::meaning(self.provider, code))
     }
 
+    /// Whether `other` is this same report again (a provider's retry, a replay inside its
+    /// window): the one rule every store drops duplicates by.
+    pub fn same_report(&self, other: &DeliveryEvent) -> bool {
+        self.provider == other.provider && self.event_id == other.event_id
+    }
+
     /// The key this report is matched to a send by.
     pub fn message_key(&self) -> (ProviderKind, &str) {
         (self.provider, self.provider_message_id.as_str())

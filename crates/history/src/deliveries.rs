@@ -45,9 +45,7 @@ impl DeliveryLog {
     /// in the file (a provider's retry, a replay inside its window): returns whether it is new.
     pub fn record(&self, event: DeliveryEvent) -> Result<bool, HistoryError> {
         self.log.append_unless(event, |records, new| {
-            records
-                .iter()
-                .any(|r| r.provider == new.provider && r.event_id == new.event_id)
+            records.iter().any(|r| r.same_report(new))
         })
     }
 

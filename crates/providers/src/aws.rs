@@ -219,8 +219,9 @@ where
     }
 }
 
-/// The error and its causes in words, `outer: inner: root`, without the SDK's debug dump.
-fn plain_chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// The error and its causes in words, `outer: inner: root`, without the SDK's debug dump (which
+/// is never printed: it could hold request parts). Shared by every AWS client here.
+pub(crate) fn plain_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut words: Vec<String> = Vec::new();
     let mut next = Some(error);
     while let Some(e) = next {
@@ -234,7 +235,7 @@ fn plain_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// What finally went wrong, e.g. `Connection refused (os error 111)`.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut e = error;
     while let Some(inner) = e.source() {
         e = inner;

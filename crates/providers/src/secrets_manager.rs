@@ -635,31 +635,20 @@ where
             code: se.err().code().unwrap_or_default().to_owned(),
             message: se.err().message().unwrap_or_default().to_owned(),
         },
-        SdkError::TimeoutError(_) => Failure::Timeout(words(error)),
-        SdkError::DispatchFailure(d) if d.is_timeout() => Failure::Timeout(words(error)),
-        SdkError::DispatchFailure(_) => Failure::Dispatch(words(error)),
+        SdkError::TimeoutError(_) => Failure::Timeout(crate::aws::plain_chain(error)),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            Failure::Timeout(crate::aws::plain_chain(error))
+        }
+        SdkError::DispatchFailure(_) => Failure::Dispatch(crate::aws::plain_chain(error)),
         SdkError::ConstructionFailure(_)
-            if words(error).to_ascii_lowercase().contains("credentials") =>
+            if crate::aws::plain_chain(error)
+                .to_ascii_lowercase()
+                .contains("credentials") =>
         {
-            Failure::Dispatch(words(error))
+            Failure::Dispatch(crate::aws::plain_chain(error))
         }
-        _ => Failure::Other(words(error)),
+        _ => Failure::Other(crate::aws::plain_chain(error)),
     }
-}
-
-/// The error and its causes, `outer: inner: root`, without the SDK's debug dump (which is
-/// never printed: it could hold request parts).
-fn words(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(e) = next {
-        let said = e.to_string();
-        if !out.last().is_some_and(|w| w.contains(&said)) {
-            out.push(said);
-        }
-        next = e.source();
-    }
-    out.join(": ")
 }
 
 fn map_sdk_error<E>(

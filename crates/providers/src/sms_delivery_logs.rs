@@ -41,7 +41,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, OnceCell};
 use tokio_util::sync::CancellationToken;
 
-use crate::aws::AwsSettings;
+use crate::aws::{plain_chain, root_cause, AwsSettings};
 use crate::redact::Redactor;
 
 const SERVICE: &str = "AWS CloudWatch Logs";
@@ -582,29 +582,6 @@ where
         ),
         _ => format!("{SERVICE}: reading {group} failed: {}", plain_chain(error)),
     }
-}
-
-/// The error and its causes, `outer: inner: root`.
-fn plain_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut words: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(e) = next {
-        let said = e.to_string();
-        if !words.last().is_some_and(|w| w.contains(&said)) {
-            words.push(said);
-        }
-        next = e.source();
-    }
-    words.join(": ")
-}
-
-/// What finally went wrong, e.g. `Connection refused (os error 111)`.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut e = error;
-    while let Some(inner) = e.source() {
-        e = inner;
-    }
-    e.to_string()
 }
 
 /// Where the reader keeps its cursor in the data directory.

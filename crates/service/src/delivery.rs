@@ -50,10 +50,7 @@ impl MemoryDeliveries {
 impl DeliverySink for MemoryDeliveries {
     fn keep(&self, event: DeliveryEvent) -> Result<bool, String> {
         let mut events = lock(&self.events);
-        if events
-            .iter()
-            .any(|e| e.provider == event.provider && e.event_id == event.event_id)
-        {
+        if events.iter().any(|e| e.same_report(&event)) {
             return Ok(false);
         }
         if events.len() >= Self::CAP {

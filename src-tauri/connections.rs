@@ -41,6 +41,8 @@ pub const REMOTE_TIMEOUT: Duration = Duration::from_secs(15);
 /// waiting after this long.
 const KEYCHAIN: Duration = msgops_credentials::DEFAULT_KEYCHAIN_TASK_TIMEOUT;
 const NAME_MAX_CHARS: usize = 40;
+/// How often the remote service's diagnostics are read again (its event stream carries none).
+const DIAGNOSTICS_EVERY: Duration = Duration::from_secs(2);
 /// Codes remembered per connection to drop the ones replayed after a reconnect.
 const KNOWN_CODES_MAX: usize = 100_000;
 
@@ -160,20 +162,6 @@ pub async fn timed<T>(work: impl Future<Output = Result<T, RemoteError>>) -> Res
                 REMOTE_TIMEOUT.as_secs()
             ),
         )),
-    }
-}
-
-/// The refusal of what is done on this computer only, while a remote connection is in use.
-pub fn refuse_remote(state: &AppState, what: &str) -> Result<(), IpcError> {
-    match state.connections.active() {
-        Some(active) => Err(IpcError::new(
-            IpcErrorCode::RemoteUnsupported,
-            format!(
-                "{what} not available over a remote connection yet (the window is on `{}`): switch to this computer",
-                active.name
-            ),
-        )),
-        None => Ok(()),
     }
 }
 
@@ -379,6 +367,8 @@ pub struct Active {
     pub name: String,
     pub service: Arc<RemoteService>,
     pub known: Arc<Mutex<KnownCodes>>,
+    /// The service's diagnostics the window already has (as their JSON).
+    pub known_diagnostics: Arc<Mutex<HashSet<String>>>,
     cancel: CancellationToken,
     generation: u64,
 }
@@ -572,6 +562,7 @@ impl Connections {
             name: name.to_owned(),
             service,
             known: Arc::new(Mutex::new(KnownCodes::default())),
+            known_diagnostics: Arc::new(Mutex::new(HashSet::new())),
             cancel: CancellationToken::new(),
             generation: inner.generation,
         };
@@ -774,6 +765,7 @@ pub fn check_tokens(app: AppHandle) {
 // Following the service's events
 
 fn follow(app: AppHandle, active: Active) {
+    follow_diagnostics(app.clone(), active.clone());
     let service = active.service.clone();
     let cancel = active.cancel.clone();
     tauri::async_runtime::spawn(async move {
@@ -786,6 +778,47 @@ fn follow(app: AppHandle, active: Active) {
             })
             .await;
     });
+}
+
+/// The service's diagnostics, read again every [`DIAGNOSTICS_EVERY`] while the window is on
+/// it: each new one reaches the Dashboard as this computer's do, as a log event.
+fn follow_diagnostics(app: AppHandle, active: Active) {
+    tauri::async_runtime::spawn(async move {
+        loop {
+            tokio::select! {
+                () = active.cancel.cancelled() => return,
+                () = tokio::time::sleep(DIAGNOSTICS_EVERY) => {}
+            }
+            let Ok(list) = timed(active.service.diagnostics()).await else {
+                continue;
+            };
+            let new: Vec<LogEvent> = list
+                .iter()
+                .filter(|d| first_diagnostic(&active, d))
+                .filter_map(diagnostic_from_remote)
+                .collect();
+            let current = app
+                .try_state::<AppState>()
+                .is_some_and(|s| s.connections.is_current(active.generation));
+            if !current {
+                return;
+            }
+            for event in new {
+                if let Err(e) = app.emit(crate::logs::LOG_EVENT, event) {
+                    tracing::warn!(error = %e, "cannot forward a remote diagnostic to the window");
+                }
+            }
+        }
+    });
+}
+
+/// True the first time the window meets this diagnostic of the service.
+fn first_diagnostic(active: &Active, diagnostic: &serde_json::Value) -> bool {
+    let mut known = lock(&active.known_diagnostics);
+    if known.len() >= KNOWN_CODES_MAX {
+        known.clear();
+    }
+    known.insert(diagnostic.to_string())
 }
 
 fn on_news(app: &AppHandle, active: &Active, news: StreamNews) {
@@ -909,7 +942,13 @@ pub async fn log_snapshot(active: &Active) -> crate::logs::LogSnapshot {
             // The service's diagnostics too; a service that does not give them leaves the panel
             // empty rather than the codes unread.
             let diagnostics = match timed(active.service.diagnostics()).await {
-                Ok(list) => list.iter().filter_map(diagnostic_from_remote).collect(),
+                Ok(list) => list
+                    .iter()
+                    .inspect(|d| {
+                        first_diagnostic(active, d);
+                    })
+                    .filter_map(diagnostic_from_remote)
+                    .collect(),
                 Err(e) => {
                     tracing::warn!(connection = %active.name, error = %e.message, "remote diagnostics not read");
                     Vec::new()

@@ -87,13 +87,17 @@ pub fn run() {
                 let config = state.config.current();
                 let messaging = state.messaging.clone();
                 let store = state.store.clone();
-                let deliveries = state.deliveries.clone();
+                let history = service::History {
+                    sends: state.history.clone(),
+                    deliveries: state.deliveries.clone(),
+                    switches: std::sync::Arc::new(service::AppSwitches(handle.clone())),
+                };
                 let logs = state.logs.clone();
                 let shutdown = state.shutdown.clone();
                 let stopped = state.service_stopped.clone();
                 tauri::async_runtime::spawn(async move {
                     if let Some(service) =
-                        service::start(&config, messaging, store, deliveries, shutdown, stopped).await
+                        service::start(&config, messaging, store, history, shutdown, stopped).await
                     {
                         logs.set_service(service);
                     }

@@ -7,8 +7,31 @@ use std::sync::Arc;
 use msgops_core::config::Config;
 use msgops_core::Messaging;
 use msgops_credentials::CredentialStore;
+use msgops_service::controls::ProviderSwitches;
 use msgops_service::{ApiAuth, AuthScope, ServiceSettings, ServiceState};
+use tauri::Manager;
 use tokio_util::sync::CancellationToken;
+
+/// What the service shares with the window: the send history and delivery reports it lists
+/// and records (the same files), and the configuration its provider switch writes.
+pub struct History {
+    pub sends: Arc<msgops_history::SendHistory>,
+    pub deliveries: Arc<msgops_history::DeliveryLog>,
+    pub switches: Arc<dyn ProviderSwitches>,
+}
+
+/// A provider switched on or off over the API is remembered in the app's configuration, as
+/// its own switch does, so the window and the next start agree.
+pub struct AppSwitches(pub tauri::AppHandle);
+
+impl ProviderSwitches for AppSwitches {
+    fn remember(&self, provider: msgops_core::ProviderKind, enabled: bool) -> Result<(), String> {
+        let state = self.0.state::<crate::state::AppState>();
+        let mut config = state.config.current();
+        config.policy_mut(provider).enabled = Some(enabled);
+        state.config.save(config).map_err(|e| e.to_string())
+    }
+}
 
 /// Starts the service if the configuration asks for it; returns its state so codes read from
 /// the logs can be fed to it. `stopped` is cancelled once the service has drained after
@@ -17,7 +40,7 @@ pub async fn start(
     config: &Config,
     messaging: Arc<Messaging>,
     store: Option<Arc<dyn CredentialStore>>,
-    deliveries: Arc<msgops_history::DeliveryLog>,
+    history: History,
     shutdown: CancellationToken,
     stopped: CancellationToken,
 ) -> Option<ServiceState> {
@@ -46,6 +69,11 @@ pub async fn start(
         }
         None => None,
     };
+    let History {
+        sends,
+        deliveries,
+        switches,
+    } = history;
     let settings = ServiceSettings {
         // The legacy token (admin), and the named ones `msgops token create` makes.
         auth: ApiAuth::new(token, AuthScope::SendsAndEvents).with_token_file(
@@ -54,6 +82,11 @@ pub async fn start(
         operations: Some(msgops_audit::OperationsLog::in_dir(
             &msgops_core::config::data_dir(),
         )),
+        sends: Some(Arc::new(msgops_service::HistoryFiles {
+            sends,
+            deliveries: Some(deliveries.clone()),
+        })),
+        switches: Some(switches),
         ..ServiceSettings::default()
     }
     .with_deliveries(config, secrets, deliveries);

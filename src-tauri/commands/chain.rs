@@ -45,8 +45,10 @@ pub async fn send_test(
     state: State<'_, AppState>,
     request: TestSendRequest,
 ) -> Result<TestSendResult, IpcError> {
-    crate::connections::refuse_remote(&state, "test sends are")?;
     let to = request.to.trim().to_string();
+    if let Some(active) = state.connections.active() {
+        return send_test_remote(&active, request.channel, to, request.provider).await;
+    }
     if let Some(p) = request
         .provider
         .as_ref()
@@ -88,6 +90,43 @@ pub async fn send_test(
     Ok(TestSendResult { record, code: sent })
 }
 
+/// A test send through the remote service's chain (`POST /api/v1/messages/{channel}`; its
+/// token needs the `operate` scope). The service checks the recipient with the same rule.
+async fn send_test_remote(
+    active: &crate::connections::Active,
+    channel: Channel,
+    to: String,
+    provider: Option<ProviderKind>,
+) -> Result<TestSendResult, IpcError> {
+    if provider.is_some() {
+        return Err(IpcError::new(
+            crate::error::IpcErrorCode::RemoteUnsupported,
+            format!(
+                "a test send over a remote connection goes through the whole chain of `{}`: choose \"Whole chain\"",
+                active.name
+            ),
+        ));
+    }
+    match channel {
+        Channel::Sms => msgops_core::message::validate_phone(&to),
+        Channel::Email => msgops_core::message::validate_email(&to),
+    }
+    .map_err(IpcError::validation)?;
+    let code = msgops_core::message::one_time_code();
+    let body = format!("Your msgops test code is {code}");
+    let message = match channel {
+        Channel::Sms => serde_json::json!({ "to": to, "body": body, "code": code }),
+        Channel::Email => {
+            serde_json::json!({ "to": to, "subject": "msgops test", "body": body, "code": code })
+        }
+    };
+    let answer = crate::connections::timed(active.service.send(channel.as_str(), &message)).await?;
+    let record: SendRecord = serde_json::from_value(answer).map_err(|e| {
+        IpcError::internal(format!("the service's answer is not a send record: {e}"))
+    })?;
+    Ok(TestSendResult { record, code })
+}
+
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct AppStatus {
@@ -115,13 +154,28 @@ pub fn app_status(state: State<'_, AppState>) -> AppStatus {
 
 /// Takes a provider out of its chain (or puts it back) and remembers it in the configuration.
 /// Its credentials stay in the keychain.
+///
+/// While the window is on a remote service, the switch is that service's (`operate` scope; it
+/// remembers it in its own configuration and audit trail). Answers the chains' health after.
 #[tauri::command]
-pub fn set_provider_enabled(
+pub async fn set_provider_enabled(
     state: State<'_, AppState>,
     provider: ProviderKind,
     enabled: bool,
+) -> Result<serde_json::Value, IpcError> {
+    if let Some(active) = state.connections.active() {
+        return crate::connections::timed(active.service.set_enabled(provider.as_str(), enabled))
+            .await;
+    }
+    let health = set_enabled_here(&state, provider, enabled)?;
+    serde_json::to_value(health).map_err(|e| IpcError::internal(e.to_string()))
+}
+
+fn set_enabled_here(
+    state: &AppState,
+    provider: ProviderKind,
+    enabled: bool,
 ) -> Result<HealthSnapshot, IpcError> {
-    crate::connections::refuse_remote(&state, "switching providers on and off is")?;
     if !state.messaging.knows(&provider) {
         return Err(IpcError::not_found(format!("no provider `{provider}`")));
     }

@@ -1,7 +1,9 @@
 // The console away from the backend host: the window connects to a `msgops serve` started here
 // on loopback with a self-signed certificate — its fingerprint shown, compared with what the
 // service printed, and pinned — and shows that service's codes live; a breaker reset from the
-// window takes effect on the service; the service restarted, the window reconnects and shows
+// window takes effect on the service; a test send from the window goes through the service and is
+// in the window's History (the service's), and a provider switched off from the window is off on
+// the service; the service restarted, the window reconnects and shows
 // the code written while it was down; a service presenting another certificate is refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -138,6 +140,9 @@ test("a breaker reset from the window takes effect on the service", async () => 
     return (await d.isExisting()) && /twilio HTTP 401: .*Authenticate/i.test(await d.getText()) ? d : null;
   }, "the remote service's diagnostics", 10_000);
   assert.ok(diag);
+  // A diagnostic the service's watcher reads now reaches the Dashboard without a reload.
+  appendFileSync(remoteLog, `${stamp()} - worker3 - ERROR - SendGrid error: HTTP Error 401: Unauthorized\n`);
+  await eventually(async () => /sendgrid HTTP 401: .*Unauthorized/i.test(await (await browser.$('[data-testid="diagnostics"]')).getText()), "a new remote diagnostic, live", 10_000);
   const card = await browser.$('[data-testid="provider-sns"]');
   await eventually(async () => (await card.getAttribute("data-state")) === "OPEN", "SNS OPEN on the remote card", 15_000);
   await (await card.$('[data-testid="control-reset"]')).click();
@@ -146,6 +151,53 @@ test("a breaker reset from the window takes effect on the service", async () => 
     return health.sms_providers.find((p) => p.id === "sns").breaker_state === "CLOSED";
   }, "SNS CLOSED on the service", 10_000);
   await eventually(async () => (await card.getAttribute("data-state")) === "CLOSED", "SNS CLOSED on the card", 10_000);
+});
+
+test("a test send from the window goes through the service and is in its History; a provider switched off from the window is off there", async () => {
+  await (await browser.$('[data-testid="nav-dashboard"]')).click();
+  await eventually(async () => /Test send on backend-eu/.test(await (await browser.$("#test-send-title")).getText()), "the remote test send", 10_000);
+  const to = await browser.$('[data-testid="test-send-to"]');
+  await to.clearValue();
+  await to.setValue("+14165550177");
+  await (await browser.$('[data-testid="test-send-submit"]')).click();
+  const result = await eventually(async () => {
+    const r = await browser.$('[data-testid="send-result"]');
+    return (await r.isExisting()) ? r : null;
+  }, "the remote test send's result", 15_000);
+  assert.equal(await result.getAttribute("data-status"), "delivered", await result.getText());
+  // On the service: the send is its own, in its history.
+  const listed = await eventually(() => {
+    const page = JSON.parse(curl(dirA, [`${url}/api/v1/sends?recipient=4165550177`]));
+    return page.total >= 1 ? page : null;
+  }, "the test send in the service's history", 10_000);
+  assert.equal(listed.sends[0].origin.kind, "service");
+
+  // The window's History is the service's.
+  await (await browser.$('[data-testid="nav-history"]')).click();
+  await eventually(async () => {
+    const heading = await browser.$("#sends-title");
+    if (!(await heading.isExisting()) || !/Sends on backend-eu/.test(await heading.getText())) return null;
+    for (const row of await browser.$$("tr.send-row")) {
+      if ((await row.getText()).replace(/[^0-9]/g, "").includes("4165550177")) return row;
+    }
+    return null;
+  }, "the remote send in the window's History", 15_000);
+  screenshot("remote-history.png");
+
+  // Twilio switched off from the window: off on the service, and remembered in its configuration.
+  await (await browser.$('[data-testid="nav-dashboard"]')).click();
+  const twilio = await browser.$('[data-testid="provider-twilio"]');
+  await (await twilio.$('[data-testid="toggle-enabled"]')).click();
+  await eventually(() => {
+    const health = JSON.parse(curl(dirA, [`${url}/api/v1/health/messaging`]));
+    return health.sms_providers.find((p) => p.id === "twilio").enabled === false;
+  }, "Twilio disabled on the service", 10_000);
+  await eventually(async () => /Enable Twilio/.test(await (await twilio.$('[data-testid="toggle-enabled"]')).getText()), "the card says it is off", 10_000);
+  await (await twilio.$('[data-testid="toggle-enabled"]')).click();
+  await eventually(() => {
+    const health = JSON.parse(curl(dirA, [`${url}/api/v1/health/messaging`]));
+    return health.sms_providers.find((p) => p.id === "twilio").enabled === true;
+  }, "Twilio enabled again on the service", 10_000);
 });
 
 test("the service restarted: the window reconnects and shows the code written while it was down", async () => {

@@ -91,6 +91,8 @@ function fakeBackend() {
     historySummary: vi.fn(never),
     getSettings: vi.fn(never),
     operationsAudit: vi.fn(async () => []),
+    setProviderEnabled: vi.fn(async () => health(on.active === null ? 3 : 7)),
+    sendTest: vi.fn(never),
     controlProvider: vi.fn(async () => ({ provider: "twilio", control: "probe", transition: null, state: "CLOSED", probe: null })),
     connections: vi.fn(async () => on),
     onConnection: vi.fn(async (handler: (v: ConnectionsView) => void) => {
@@ -98,6 +100,8 @@ function fakeBackend() {
       return () => undefined;
     }),
     useConnection: vi.fn(async (name: string | null) => (on = name === null ? LOCAL : CONNECTING)),
+    pickFile: vi.fn(async () => null),
+    onFileDrop: vi.fn(async () => () => undefined),
   };
   return {
     ...backend,
@@ -110,7 +114,7 @@ function fakeBackend() {
 }
 
 describe("App on a remote connection", () => {
-  it("switches from the header, says where it is, shows the remote's health without test sends or toggles, and switches back", async () => {
+  it("switches from the header, says where it is, shows the remote's health, history, test send and switches, and switches back", async () => {
     const f = fakeBackend();
     render(<App backend={f.backend} />);
     const status = screen.getByTestId("connection-status");
@@ -144,22 +148,28 @@ describe("App on a remote connection", () => {
     expect(f.logSnapshot).toHaveBeenCalledTimes(3);
     const remoteCard = await screen.findByTestId("provider-twilio");
     await waitFor(() => expect(screen.getByTestId("nav-codes")).toHaveTextContent("Codes2"));
-    // Remote: no toggles, no test-send form (said why); the on-call controls stay.
-    expect(within(remoteCard).queryByTestId("toggle-enabled")).not.toBeInTheDocument();
-    expect(screen.queryByTestId("test-send-submit")).not.toBeInTheDocument();
-    expect(screen.getByTestId("test-send-remote")).toHaveTextContent("Not available over a remote connection yet");
+    // Remote: the switches and the test send are the remote service's; a test goes through its
+    // whole chain.
+    await userEvent.click(within(remoteCard).getByTestId("toggle-enabled"));
+    expect(f.setProviderEnabled).toHaveBeenCalledWith("twilio", false);
+    expect(screen.getByRole("heading", { name: "Test send on prod" })).toBeInTheDocument();
+    const through = screen.getByTestId("test-send-provider");
+    expect(within(through).getAllByRole("option").map((o) => o.textContent)).toEqual(["the whole chain"]);
+    await userEvent.click(screen.getByTestId("test-send-submit"));
+    expect(f.sendTest).toHaveBeenCalledWith({ channel: "sms", to: "+14165550123" });
     // The remote service's own counters, not this computer's history of today.
     expect(within(remoteCard).getByTestId("counts")).toHaveTextContent("7 / 1");
     await userEvent.click(within(remoteCard).getByTestId("control-probe"));
     expect(f.controlProvider).toHaveBeenCalledWith("twilio", "probe");
     expect(screen.getByRole("heading", { name: "This computer's on-call operations" })).toBeInTheDocument();
 
-    // The pages that only know this computer say so.
+    // The history is prod's; the pages that only know this computer say so.
     await userEvent.click(screen.getByTestId("nav-history"));
-    expect(await screen.findByRole("heading", { name: "This computer's sends and cost" })).toBeInTheDocument();
-    expect(screen.getByRole("heading", { name: "This computer's sends" })).toBeInTheDocument();
-    expect(screen.getByTestId("local-only-note")).toHaveTextContent("The window is on prod, but this page shows this computer's send history, not prod's.");
+    expect(await screen.findByRole("heading", { name: "Sends and cost on prod" })).toBeInTheDocument();
+    expect(screen.getByRole("heading", { name: "Sends on prod" })).toBeInTheDocument();
+    expect(screen.queryByTestId("local-only-note")).not.toBeInTheDocument();
     await userEvent.click(screen.getByTestId("nav-credentials"));
+    expect(screen.getByTestId("local-only-note")).toHaveTextContent("The window is on prod, but this page shows this computer's credentials, not prod's.");
     expect(screen.getByRole("heading", { name: "This computer's credentials" })).toBeInTheDocument();
     await userEvent.click(screen.getByTestId("nav-codes"));
     expect(screen.queryByTestId("local-only-note")).not.toBeInTheDocument();

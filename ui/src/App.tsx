@@ -40,7 +40,6 @@ const PAGES: [Page, string][] = [
 
 /** What the pages that only know this computer are about, for the note shown while remote. */
 const LOCAL_ONLY: Partial<Record<Page, string>> = {
-  history: "send history",
   credentials: "credentials",
   settings: "settings",
 };
@@ -201,9 +200,11 @@ export function App({ backend }: { backend: Backend }) {
         setHealthError(null);
         setTransitions([]);
         setFiles([]);
+        setToday(undefined);
         // Answers still on their way from the previous side are dropped too.
         reloadLogs();
         refresh();
+        refreshToday();
         loadWhenConnected.current = waiting;
         return;
       }
@@ -212,12 +213,13 @@ export function App({ backend }: { backend: Backend }) {
         // First connected since the switch: what was read while connecting may have failed.
         loadWhenConnected.current = false;
         reloadLogs();
+        refreshToday();
       }
       // Connected (again): its health may have moved meanwhile. After a gap its events are
       // replayed, so the codes stay.
       refresh();
     },
-    [refresh, reloadLogs],
+    [refresh, reloadLogs, refreshToday],
   );
   useEffect(() => {
     let heard = false;
@@ -304,14 +306,9 @@ export function App({ backend }: { backend: Backend }) {
           {health ? (
             <Dashboard
               health={health}
-              // Over a remote connection providers are not enabled or disabled (not yet), and
-              // this computer's history does not count the remote service's sends.
-              onToggle={
-                remote
-                  ? undefined
-                  : (provider, enabled) => backend.setProviderEnabled(provider, enabled).then(setHealth, (e) => setError(errorMessage(e)))
-              }
-              today={remote ? undefined : today}
+              // Over a remote connection, the switch and the counts are the remote service's.
+              onToggle={(provider, enabled) => backend.setProviderEnabled(provider, enabled).then(setHealth, (e) => setError(errorMessage(e)))}
+              today={today}
               onFix={(credentials) => {
                 setRotate(credentials);
                 setPage("credentials");
@@ -334,20 +331,13 @@ export function App({ backend }: { backend: Backend }) {
             <p aria-busy="true">{remote ? `Loading provider health from ${remote}…` : "Loading provider health…"}</p>
           )}
           <aside className="side">
-            {remote ? (
-              <section className="test-send" aria-labelledby="test-send-title" data-testid="test-send-remote">
-                <h2 id="test-send-title">Test send</h2>
-                <p className="muted remote-note">
-                  Not available over a remote connection yet: switch to This computer to send a test, or use{" "}
-                  <span className="mono">msgops send</span> on {remote}'s host. Enabling and disabling providers is not available either.
-                </p>
-              </section>
-            ) : (
-              <TestSend
-                backend={backend}
-                providers={{ sms: health?.sms_providers.map((p) => p.id), email: health?.email_providers.map((p) => p.id) }}
-              />
-            )}
+            <TestSend
+              key={remote ?? ""}
+              backend={backend}
+              remote={remote}
+              // A remote service's test send goes through its whole chain.
+              providers={remote ? {} : { sms: health?.sms_providers.map((p) => p.id), email: health?.email_providers.map((p) => p.id) }}
+            />
             <Diagnostics events={diagnostics} />
             <section aria-labelledby="transitions-title" className="transitions">
               <h2 id="transitions-title">Breaker transitions</h2>
@@ -396,7 +386,7 @@ export function App({ backend }: { backend: Backend }) {
       {page === "history" && (
         <main className="single">
           <Suspense fallback={<p aria-busy="true">Loading history…</p>}>
-            <History backend={backend} remote={remote !== null} />
+            <History key={remote ?? ""} backend={backend} remote={remote} />
           </Suspense>
         </main>
       )}

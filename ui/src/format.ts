@@ -252,3 +252,8 @@ export function shortFingerprint(fingerprint: string): string {
 export function localTitle(title: string, remote: boolean): string {
   return remote ? `This computer's ${title.charAt(0).toLowerCase()}${title.slice(1)}` : title;
 }
+
+/** A heading of what the window shows from `remote` ("Sends on ops-eu"), or from this computer. */
+export function remoteTitle(title: string, remote: string | null | undefined): string {
+  return remote ? `${title} on ${remote}` : title;
+}

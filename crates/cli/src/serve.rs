@@ -266,7 +266,7 @@ async fn read_sms_delivery_logs(
 }
 
 /// The delivery reports file beside the send history, shared with the app.
-fn delivery_log() -> Arc<dyn msgops_service::DeliverySink> {
+fn delivery_log() -> Arc<msgops_history::DeliveryLog> {
     let (log, problems) = msgops_history::DeliveryLog::open(
         msgops_history::default_deliveries_path(),
         msgops_history::DEFAULT_DELIVERIES_CAP,
@@ -275,6 +275,24 @@ fn delivery_log() -> Arc<dyn msgops_service::DeliverySink> {
         eprintln!("msgops serve: delivery reports: {problem}");
     }
     Arc::new(log)
+}
+
+/// Switching a provider on or off over the API is remembered in the configuration file, as
+/// the app's switch does, so it holds after a restart.
+struct ConfigSwitches;
+
+impl msgops_service::controls::ProviderSwitches for ConfigSwitches {
+    fn remember(&self, provider: msgops_core::ProviderKind, enabled: bool) -> Result<(), String> {
+        let (file, error) = ConfigFile::open(config_path());
+        if let Some(e) = error {
+            return Err(format!(
+                "the configuration file cannot be read, so it is not rewritten: {e}"
+            ));
+        }
+        let mut config = file.current();
+        config.policy_mut(provider).enabled = Some(enabled);
+        file.save(config).map_err(|e| e.to_string())
+    }
 }
 
 /// The credential store the configuration names (`[credentials] store`: the OS keychain, AWS
@@ -469,14 +487,22 @@ async fn serve(
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
     let finished = messaging.subscribe();
     let config = ConfigFile::open(config_path()).0.current();
-    let settings = settings.with_deliveries(&config, webhook_secrets(&config), delivery_log());
+    let deliveries = delivery_log();
+    let history = open_history();
+    let mut settings =
+        settings.with_deliveries(&config, webhook_secrets(&config), deliveries.clone());
+    settings.sends = Some(Arc::new(msgops_service::HistoryFiles {
+        sends: history.clone(),
+        deliveries: Some(deliveries),
+    }));
+    settings.switches = Some(Arc::new(ConfigSwitches));
     let state = ServiceState::new(messaging, settings);
     if !args.emulated {
         read_sms_delivery_logs(&config, state.clone(), shutdown.child_token()).await;
     }
     // Into the app's history (the same file), marked as this service's sends.
     let stop_recording = CancellationToken::new();
-    let recorder = record_sends(finished, state.subscribe(), stop_recording.clone());
+    let recorder = record_sends(history, finished, state.subscribe(), stop_recording.clone());
     let mut watch = msgops_logwatch::WatchConfig::new(if args.logs.is_empty() {
         config.followed_logs()
     } else {
@@ -515,15 +541,9 @@ async fn serve(
     }
 }
 
-/// Records every send the service finishes in the send history the app shows
-/// ([`msgops_history::default_path`], shared with the app and any other `msgops serve`), marked
-/// as the service's, and each send abandoned at shutdown as failed. Once `stop` is cancelled it
-/// writes what was already reported and ends.
-fn record_sends(
-    mut chain: broadcast::Receiver<ChainEvent>,
-    mut service: broadcast::Receiver<ServiceEvent>,
-    stop: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
+/// The send history the app shows ([`msgops_history::default_path`], shared with the app and
+/// any other `msgops serve`); this service's sends are marked as its own.
+fn open_history() -> Arc<SendHistory> {
     let (history, problems) = SendHistory::open(
         msgops_history::default_path(),
         msgops_history::DEFAULT_CAP,
@@ -536,7 +556,19 @@ fn record_sends(
         "msgops serve: recording sends in {}",
         history.path().display()
     );
-    let history = Arc::new(history);
+    Arc::new(history)
+}
+
+/// Records every send the service finishes in the send history the app shows
+/// ([`msgops_history::default_path`], shared with the app and any other `msgops serve`), marked
+/// as the service's, and each send abandoned at shutdown as failed. Once `stop` is cancelled it
+/// writes what was already reported and ends.
+fn record_sends(
+    history: Arc<SendHistory>,
+    mut chain: broadcast::Receiver<ChainEvent>,
+    mut service: broadcast::Receiver<ServiceEvent>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let (mut chain_open, mut service_open) = (true, true);
         while chain_open || service_open {

@@ -62,6 +62,30 @@ impl RemoteError {
     }
 }
 
+/// `?a=1&b=x` of the fields of `filter` that are set (an empty string when none are).
+fn query_of(filter: &impl serde::Serialize) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(filter) else {
+        return String::new();
+    };
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    let mut any = false;
+    for (name, value) in fields {
+        let value = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => continue,
+        };
+        query.append_pair(&name, &value);
+        any = true;
+    }
+    if any {
+        format!("?{}", query.finish())
+    } else {
+        String::new()
+    }
+}
+
 /// Whether `host` is this machine.
 fn is_loopback(host: &url::Host<&str>) -> bool {
     match host {
@@ -267,18 +291,82 @@ impl RemoteService {
     }
 
     async fn get_json(&self, path: &str) -> Result<serde_json::Value, RemoteError> {
-        let response = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .map_err(|e| self.explain(&e))?;
-        if !response.status().is_success() {
+        self.call(reqwest::Method::GET, path, None, &[]).await
+    }
+
+    /// `method path` with `body` as JSON; a success or one of `answers` (a status that is an
+    /// answer too, such as a failed send's 502) is read as JSON, anything else is an error.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        answers: &[u16],
+    ) -> Result<serde_json::Value, RemoteError> {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| self.explain(&e))?;
+        let status = response.status();
+        if !status.is_success() && !answers.contains(&status.as_u16()) {
             return Err(RemoteError::from_status(response).await);
         }
         response
             .json()
             .await
             .map_err(|e| RemoteError::Unreachable(chain(&e)))
+    }
+
+    /// One page of the service's send history (`GET /api/v1/sends`; the `read` scope, and
+    /// `codes` to see recipients and search by them). `filter` is a history filter: its fields
+    /// that are set become the query.
+    pub async fn sends(
+        &self,
+        filter: &impl serde::Serialize,
+    ) -> Result<serde_json::Value, RemoteError> {
+        let path = format!("/api/v1/sends{}", query_of(filter));
+        self.get_json(&path).await
+    }
+
+    /// The totals of the service's history over `days` days (`GET /api/v1/sends/summary`).
+    pub async fn sends_summary(&self, days: u32) -> Result<serde_json::Value, RemoteError> {
+        self.get_json(&format!("/api/v1/sends/summary?days={days}"))
+            .await
+    }
+
+    /// Takes a provider out of its chain or puts it back (the `operate` scope); answers the
+    /// chains' health afterwards.
+    pub async fn set_enabled(
+        &self,
+        provider: &str,
+        enabled: bool,
+    ) -> Result<serde_json::Value, RemoteError> {
+        let body = serde_json::json!({ "enabled": enabled });
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/providers/{provider}/enabled"),
+            Some(&body),
+            &[],
+        )
+        .await
+    }
+
+    /// A send through one of the service's chains (`channel`: `sms` or `email`; the `operate`
+    /// scope): the body of `POST /api/v1/messages/{channel}`. Answers the send's record,
+    /// delivered (200) or failed (502); a refusal (a limit, a bad request) is an error.
+    pub async fn send(
+        &self,
+        channel: &str,
+        message: &serde_json::Value,
+    ) -> Result<serde_json::Value, RemoteError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/messages/{channel}"),
+            Some(message),
+            &[502],
+        )
+        .await
     }
 
     /// The chains' health, as the service's health JSON.
@@ -371,6 +459,18 @@ impl RemoteService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_becomes_a_query_of_its_set_fields() {
+        let filter = serde_json::json!({
+            "channel": "sms", "recipient": "+1 416", "limit": 50, "offset": null, "provider": null
+        });
+        assert_eq!(
+            query_of(&filter),
+            "?channel=sms&limit=50&recipient=%2B1+416"
+        );
+        assert_eq!(query_of(&serde_json::json!({"offset": null})), "");
+    }
 
     #[test]
     fn plain_http_is_only_for_this_machine() {

@@ -77,6 +77,8 @@ pub enum ApiErrorCode {
     /// A webhook whose sender could not be verified: unsigned, forged, stale, or nothing to
     /// verify it with (403). Nothing was stored.
     WebhookRejected,
+    /// The service keeps no send history, or it could not be read (503).
+    HistoryUnavailable,
     /// A bug in msgops (500).
     Internal,
 }
@@ -93,7 +95,8 @@ impl ApiErrorCode {
             ApiErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiErrorCode::ShuttingDown
             | ApiErrorCode::SendAbandoned
-            | ApiErrorCode::DuplicateNotSent => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiErrorCode::DuplicateNotSent
+            | ApiErrorCode::HistoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiErrorCode::NotFound => StatusCode::NOT_FOUND,
             ApiErrorCode::WebhookRejected | ApiErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ApiErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -979,7 +982,7 @@ async fn require_token(
         title = "msgops service",
         description = "Health, metrics, guarded sends and events of the OTP messaging failover chains (SMS: AWS SNS → Twilio → Console; email: AWS SES → SendGrid → SMTP).",
     ),
-    components(schemas(ApiError, ApiErrorCode, crate::events::ServiceEvent, crate::events::CodeSeen, crate::events::ListedCode, crate::events::Diagnostic, crate::webhooks::WebhookAccepted)),
+    components(schemas(ApiError, ApiErrorCode, crate::events::ServiceEvent, crate::events::CodeSeen, crate::events::ListedCode, crate::events::Diagnostic, crate::webhooks::WebhookAccepted, crate::doc::OutcomeFilter, crate::doc::OriginKind)),
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "The backend's health endpoint, richer"),
@@ -987,7 +990,8 @@ async fn require_token(
         (name = "messages", description = "Sends through the chains"),
         (name = "events", description = "Live events, resumable with Last-Event-ID"),
         (name = "codes", description = "What the service's log watcher found in backend logs: one-time codes (scope `codes`) and diagnostics"),
-        (name = "operations", description = "On-call controls: breaker reset and trial, probes"),
+        (name = "history", description = "The send history, with the providers' delivery reports; recipients masked without scope `codes`"),
+        (name = "operations", description = "On-call controls: breaker reset and trial, probes, taking a provider out of its chain"),
         (name = "webhooks", description = "The providers' delivery reports, verified by their signatures (no bearer token)"),
     )
 )]
@@ -1008,8 +1012,8 @@ impl Modify for BearerScheme {
                          (kept hashed in `<data dir>/api-tokens.json`; a new or revoked one is in force at once), \
                          or the single legacy token of `msgops serve --create-token` / $MSGOPS_API_TOKEN, which is admin. \
                          Scopes: `read` — health, metrics, the OpenAPI document, the event stream without `code_seen`, \
-                         the diagnostics; `codes` — read, `GET /api/v1/codes` and `code_seen` events; `operate` — read, \
-                         sends and on-call controls; `admin` — everything. A token without the scope an operation \
+                         the diagnostics, the send history with recipients masked; `codes` — read, `GET /api/v1/codes`, \
+                         `code_seen` events and recipients in the history; `operate` — read, sends and on-call controls; `admin` — everything. A token without the scope an operation \
                          needs gets 403 `forbidden`.",
                     ))
                     .build(),
@@ -1061,12 +1065,15 @@ fn routes() -> Routes {
             .routes(routes!(openapi_json)),
         read: OpenApiRouter::new()
             .routes(routes!(events))
-            .routes(routes!(diagnostics)),
+            .routes(routes!(diagnostics))
+            .routes(routes!(crate::sends::sends))
+            .routes(routes!(crate::sends::summary)),
         codes: OpenApiRouter::new().routes(routes!(codes)),
         operate: OpenApiRouter::new()
             .routes(routes!(send_sms))
             .routes(routes!(send_email))
-            .routes(routes!(crate::controls::provider_control)),
+            .routes(routes!(crate::controls::provider_control))
+            .routes(routes!(crate::controls::provider_enabled)),
         webhooks: OpenApiRouter::new()
             .routes(routes!(crate::webhooks::twilio_webhook))
             .routes(routes!(crate::webhooks::sendgrid_webhook))

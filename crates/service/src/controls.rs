@@ -114,13 +114,6 @@ pub(crate) async fn provider_control(
             .into_response()
         }
     };
-    let client = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown client".to_string(), |c| c.0.to_string());
-    let declared = headers
-        .get(ACTOR_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     // The legacy token goes unnamed, as before named tokens.
     let token = extensions
         .get::<crate::tokens::Identity>()
@@ -130,9 +123,118 @@ pub(crate) async fn provider_control(
         &state,
         provider,
         control,
-        Actor::api(client, declared),
+        actor_of(&headers, &extensions),
         token,
     )
     .await;
     json_response(StatusCode::OK, &outcome)
+}
+
+/// Where taking a provider out of its chain (or putting it back) is remembered, so it still
+/// holds after a restart: `msgops serve` and the app write it to the configuration file
+/// (`enabled` of the provider's section), as the app's own switch does.
+pub trait ProviderSwitches: Send + Sync {
+    fn remember(&self, provider: ProviderKind, enabled: bool) -> Result<(), String>;
+}
+
+/// The body of `PUT /api/v1/providers/{provider}/enabled`.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnabledRequest {
+    /// `false` takes the provider out of its chain (its credentials stay where they are);
+    /// `true` puts it back.
+    pub enabled: bool,
+}
+
+/// Takes a provider out of its chain or puts it back, in force at once and — where the service
+/// has a configuration file — remembered there. Written to the operations audit trail with who
+/// asked. Answers the chains' health afterwards.
+#[utoipa::path(
+    put,
+    path = "/api/v1/providers/{provider}/enabled",
+    tag = "operations",
+    params(
+        ("provider" = crate::doc::ProviderKind, Path, description = "sns, twilio, console, ses, sendgrid or smtp"),
+        ("X-Msgops-Actor" = Option<String>, Header, description = "Who is asking, for the operations audit trail"),
+    ),
+    request_body = EnabledRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done: the chains' health now", body = crate::doc::HealthSnapshot),
+        (status = 400, description = "Not a JSON body `{\"enabled\": true|false}`", body = ApiError),
+        (status = 404, description = "No such provider", body = ApiError),
+        (status = 401, description = "No or wrong bearer token", body = ApiError),
+        (status = 403, description = "The token has no `operate` scope", body = ApiError),
+        (status = 500, description = "The configuration could not be saved: nothing was switched", body = ApiError),
+    )
+)]
+pub(crate) async fn provider_enabled(
+    State(state): State<ServiceState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Result<axum::Json<EnabledRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let provider = match provider.parse::<ProviderKind>() {
+        Ok(p) if state.messaging().knows(&p) => p,
+        Ok(p) => {
+            return ApiError::new(ApiErrorCode::NotFound, format!("no provider `{p}`"))
+                .into_response()
+        }
+        Err(message) => return ApiError::new(ApiErrorCode::NotFound, message).into_response(),
+    };
+    let enabled = match body {
+        Ok(axum::Json(request)) => request.enabled,
+        Err(rejection) => {
+            return ApiError::new(ApiErrorCode::Validation, rejection.body_text()).into_response()
+        }
+    };
+    let actor = actor_of(&headers, &extensions);
+    if let Some(switches) = &state.settings().switches {
+        let (switches, p) = (switches.clone(), provider);
+        let saved = tokio::task::spawn_blocking(move || switches.remember(p, enabled))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+        if let Err(e) = saved {
+            return ApiError::new(
+                ApiErrorCode::Internal,
+                format!(
+                    "the configuration could not be saved, so {provider} was not switched: {e}"
+                ),
+            )
+            .into_response();
+        }
+    }
+    let (operation, what) = if enabled {
+        (msgops_audit::Operation::Enable, "put back in its chain")
+    } else {
+        (msgops_audit::Operation::Disable, "taken out of its chain")
+    };
+    let reason = format!("{what} by {}", actor.describe());
+    let messaging = state.messaging();
+    match provider.channel() {
+        msgops_core::Channel::Sms => messaging.sms.set_enabled(&provider, enabled, &reason),
+        msgops_core::Channel::Email => messaging.email.set_enabled(&provider, enabled, &reason),
+    };
+    tracing::info!(%provider, enabled, actor = %actor.describe(), "provider switched");
+    if let Some(log) = &state.settings().operations {
+        let entry = OperationEntry::now(actor, operation, provider, true, what);
+        if let Err(e) = log.record(&entry) {
+            tracing::error!(error = %e, "operations audit trail not written");
+        }
+    }
+    json_response(StatusCode::OK, &state.health())
+}
+
+/// Who asked, for the audit trail: the client's address and what it declared.
+fn actor_of(headers: &HeaderMap, extensions: &Extensions) -> Actor {
+    let client = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown client".to_string(), |c| c.0.to_string());
+    let declared = headers
+        .get(ACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Actor::api(client, declared)
 }

@@ -337,6 +337,117 @@ pub struct SendResponse {
     cost_usd: f64,
 }
 
+/// Which sends a history filter keeps by how they ended.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeFilter {
+    Delivered,
+    Failed,
+    /// Delivered after another provider failed or was passed over.
+    FailedOver,
+}
+
+/// The kind of msgops process that made a send.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginKind {
+    App,
+    Service,
+}
+
+/// The process that made a send.
+#[derive(ToSchema)]
+pub struct SendOrigin {
+    kind: OriginKind,
+    host: Option<String>,
+    pid: Option<u32>,
+}
+
+/// A send as the history keeps it: the record and where it came from.
+#[derive(ToSchema)]
+pub struct RecordedSend {
+    #[serde(flatten)]
+    record: SendRecord,
+    origin: SendOrigin,
+}
+
+/// Where a message ended up at its provider, by its latest reports.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryFate {
+    Delivered,
+    Failed,
+    /// Reports, but none final yet.
+    Pending,
+}
+
+/// A delivery report with what its error code means.
+#[derive(ToSchema)]
+pub struct DeliveryReport {
+    #[serde(flatten)]
+    report: DeliveryEvent,
+    /// What the provider's error code means; null without a code or for one msgops does not
+    /// know.
+    meaning: Option<String>,
+}
+
+/// What the providers reported about one message.
+#[derive(ToSchema)]
+pub struct MessageDelivery {
+    provider: ProviderKind,
+    provider_message_id: String,
+    status: DeliveryStatus,
+    fate: DeliveryFate,
+    /// Its reports, oldest first.
+    timeline: Vec<DeliveryReport>,
+}
+
+/// One page of the send history, newest first.
+#[derive(ToSchema)]
+pub struct HistoryPage {
+    /// Sends matching the filter, in all.
+    total: u32,
+    sends: Vec<RecordedSend>,
+    /// One entry per message of this page with delivery reports.
+    deliveries: Vec<MessageDelivery>,
+}
+
+/// What one provider did on one day (UTC).
+#[derive(ToSchema)]
+pub struct DayCost {
+    /// `YYYY-MM-DD`.
+    day: String,
+    provider: ProviderKind,
+    cost_usd: f64,
+    delivered: u32,
+    failed: u32,
+}
+
+/// Sends first tried on `from` and delivered by `to`.
+#[derive(ToSchema)]
+pub struct FailoverRoute {
+    from: ProviderKind,
+    to: ProviderKind,
+    count: u32,
+}
+
+/// The history's totals over a window of days.
+#[derive(ToSchema)]
+pub struct HistorySummary {
+    /// First day of the window, `YYYY-MM-DD` (UTC).
+    since: String,
+    days: u32,
+    sends: u32,
+    delivered: u32,
+    failed: u32,
+    failed_over: u32,
+    total_cost_usd: f64,
+    /// One entry per provider per day with activity, oldest day first.
+    cost_per_day: Vec<DayCost>,
+    /// Most frequent first.
+    failover_routes: Vec<FailoverRoute>,
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -346,13 +457,27 @@ mod tests {
     use msgops_core::{Channel, ErrorKind, ProviderKind};
     use serde_json::Value;
 
+    /// The properties of schema `name`, with those of the schemas it flattens (`allOf`).
     fn documented(doc: &Value, name: &str) -> BTreeSet<String> {
-        doc["components"]["schemas"][name]["properties"]
-            .as_object()
+        properties(doc, &doc["components"]["schemas"][name])
             .unwrap_or_else(|| panic!("{name} has no properties in the OpenAPI document"))
-            .keys()
-            .cloned()
-            .collect()
+    }
+
+    fn properties(doc: &Value, schema: &Value) -> Option<BTreeSet<String>> {
+        if let Some(name) = schema["$ref"].as_str() {
+            let name = name.rsplit('/').next()?;
+            return properties(doc, &doc["components"]["schemas"][name]);
+        }
+        if let Some(parts) = schema["allOf"].as_array() {
+            return parts.iter().map(|part| properties(doc, part)).try_fold(
+                BTreeSet::new(),
+                |mut all, part| {
+                    all.extend(part?);
+                    Some(all)
+                },
+            );
+        }
+        Some(schema["properties"].as_object()?.keys().cloned().collect())
     }
 
     fn keys(v: &Value) -> BTreeSet<String> {
@@ -439,6 +564,87 @@ mod tests {
         assert_eq!(
             keys(&record["outcome"]["skipped"][0]),
             documented(&doc, "Skip")
+        );
+    }
+
+    #[test]
+    fn documented_history_fields_match_what_the_history_serializes() {
+        let doc = serde_json::to_value(crate::api::openapi(&crate::ApiAuth::none()))
+            .expect("openapi json");
+        let now = chrono::Utc::now();
+        let record = SendRecord {
+            channel: Channel::Sms,
+            recipient: "+14165550123".into(),
+            started_at: now,
+            duration_ms: 1.0,
+            outcome: SendOutcome::Delivered {
+                provider: ProviderKind::Twilio,
+                attempts: vec![Attempt {
+                    provider: ProviderKind::Twilio,
+                    outcome: msgops_core::AttemptOutcome::Delivered,
+                    latency_ms: 1.0,
+                    error_kind: None,
+                    error: None,
+                    provider_code: None,
+                    cost_usd: 0.0075,
+                    provider_message_id: Some("SM1".into()),
+                }],
+                skipped: vec![Skip {
+                    provider: ProviderKind::Sns,
+                    reason: SkipReason::BreakerOpen,
+                    detail: None,
+                }],
+            },
+        };
+        let report = msgops_delivery::DeliveryEvent {
+            provider: ProviderKind::Twilio,
+            provider_message_id: "SM1".into(),
+            status: msgops_delivery::DeliveryStatus::Undelivered,
+            error_code: Some("30003".into()),
+            detail: Some("Unreachable destination handset".into()),
+            recipient: Some("+14165550123".into()),
+            occurred_at: now,
+            received_at: now,
+            source: msgops_delivery::DeliverySource::TwilioWebhook,
+            event_id: "SM1:undelivered:30003".into(),
+        };
+        let page = msgops_history::HistoryPage {
+            total: 1,
+            sends: vec![msgops_history::RecordedSend {
+                record: record.clone(),
+                origin: msgops_history::SendOrigin::this_process(
+                    msgops_history::OriginKind::Service,
+                ),
+            }],
+            deliveries: vec![msgops_delivery::MessageDelivery::of(
+                [&report],
+                ProviderKind::Twilio,
+                "SM1",
+            )
+            .expect("a delivery")],
+        };
+        let page = serde_json::to_value(&page).expect("page");
+        assert_eq!(keys(&page), documented(&doc, "HistoryPage"));
+        assert_eq!(keys(&page["sends"][0]), documented(&doc, "RecordedSend"));
+        assert_eq!(
+            keys(&page["sends"][0]["origin"]),
+            documented(&doc, "SendOrigin")
+        );
+        assert_eq!(
+            keys(&page["deliveries"][0]),
+            documented(&doc, "MessageDelivery")
+        );
+        assert_eq!(
+            keys(&page["deliveries"][0]["timeline"][0]),
+            documented(&doc, "DeliveryReport")
+        );
+
+        let summary = msgops_history::HistorySummary::of([&record].into_iter(), 7, now);
+        let summary = serde_json::to_value(&summary).expect("summary");
+        assert_eq!(keys(&summary), documented(&doc, "HistorySummary"));
+        assert_eq!(
+            keys(&summary["cost_per_day"][0]),
+            documented(&doc, "DayCost")
         );
     }
 }

@@ -29,6 +29,7 @@ pub mod events;
 pub mod idempotency;
 pub mod limits;
 pub mod metrics;
+pub mod sends;
 pub mod state;
 pub mod tls;
 pub mod tokens;
@@ -50,6 +51,7 @@ pub use delivery::{DeliverySink, Ingested, MemoryDeliveries};
 pub use events::{CodeSeen, ServiceEvent};
 pub use idempotency::IdempotencyConfig;
 pub use limits::{LimitRule, LimitsConfig, PrefixRule, RecipientLimiter};
+pub use sends::{HistoryFiles, SendsSource};
 pub use state::{ServiceSettings, ServiceState};
 pub use webhooks::{KeychainWebhookSecrets, NoWebhookSecrets, WebhookSecrets, WebhookSettings};
 

@@ -83,11 +83,27 @@ pub struct ServiceSettings {
     /// `[delivery] resend_undelivered`: the codes' lifetime (a message is sent again only
     /// within it); `None`: off.
     pub resend_undelivered_within: Option<Duration>,
+    /// Where `GET /api/v1/sends` reads the send history; `None`: the service keeps none.
+    pub sends: Option<Arc<dyn crate::sends::SendsSource>>,
+    /// Where switching a provider on or off is remembered; `None`: until the service stops.
+    pub switches: Option<Arc<dyn crate::controls::ProviderSwitches>>,
 }
 
 impl std::fmt::Debug for dyn crate::webhooks::WebhookSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WebhookSecrets")
+    }
+}
+
+impl std::fmt::Debug for dyn crate::sends::SendsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SendsSource")
+    }
+}
+
+impl std::fmt::Debug for dyn crate::controls::ProviderSwitches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProviderSwitches")
     }
 }
 
@@ -110,6 +126,8 @@ impl Default for ServiceSettings {
             webhook_secrets: Arc::new(crate::webhooks::NoWebhookSecrets),
             deliveries: None,
             resend_undelivered_within: None,
+            sends: None,
+            switches: None,
         }
     }
 }

@@ -3,7 +3,7 @@ import type { Backend } from "../api/backend";
 import { errorMessage } from "../api/backend";
 import type { FailoverRoute } from "../bindings/FailoverRoute";
 import type { HistorySummary } from "../bindings/HistorySummary";
-import { formatCount, formatUsd, localTitle, providerName } from "../format";
+import { formatCount, formatUsd, providerName, remoteTitle } from "../format";
 import { CostChart } from "./CostChart";
 import { SendTable } from "./SendTable";
 
@@ -54,7 +54,7 @@ function FailoverRoutes({ routes }: { routes: FailoverRoute[] }) {
 }
 
 /** Totals, cost per day and failovers over a window of days the operator picks. */
-function HistoryOverview({ backend, reload, remote }: { backend: Backend; reload: number; remote: boolean }) {
+function HistoryOverview({ backend, reload, remote }: { backend: Backend; reload: number; remote: string | null }) {
   const [days, setDays] = useState(30);
   const [summary, setSummary] = useState<HistorySummary | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -77,7 +77,7 @@ function HistoryOverview({ backend, reload, remote }: { backend: Backend; reload
   return (
     <section aria-labelledby="overview-title" className="history-overview">
       <div className="history-heading">
-        <h2 id="overview-title">{localTitle("Sends and cost", remote)}</h2>
+        <h2 id="overview-title">{remoteTitle("Sends and cost", remote)}</h2>
         <label>
           Window
           <select value={days} onChange={(e) => setDays(Number(e.target.value))}>
@@ -118,12 +118,15 @@ function HistoryOverview({ backend, reload, remote }: { backend: Backend; reload
 export function History({
   backend,
   pollMs = HISTORY_POLL_MS,
-  remote = false,
+  remote = null,
+  onSendTest,
 }: {
   backend: Backend;
   pollMs?: number;
-  /** The window is on a remote service: the headings say this history is this computer's. */
-  remote?: boolean;
+  /** Takes the operator to a test send (offered while there is no send yet). */
+  onSendTest?: () => void;
+  /** The remote service the window is on (its history is shown), or null for this computer. */
+  remote?: string | null;
 }) {
   // Bumped by each finished send and, while the window is in view, every `pollMs`: both
   // halves fetch again.
@@ -152,7 +155,7 @@ export function History({
   return (
     <div className="history">
       <HistoryOverview backend={backend} reload={reload} remote={remote} />
-      <SendTable backend={backend} reload={reload + reported} remote={remote} />
+      <SendTable backend={backend} reload={reload + reported} remote={remote} onSendTest={onSendTest} />
     </div>
   );
 }

@@ -10,7 +10,7 @@ import type { OutcomeFilter } from "../bindings/OutcomeFilter";
 import type { RecordedSend } from "../bindings/RecordedSend";
 import type { SendOrigin } from "../bindings/SendOrigin";
 import type { SendOutcome } from "../bindings/SendOutcome";
-import { CHAIN, CHANNEL_LABEL, formatCount, formatLatency, formatUsd, localTitle, providerName } from "../format";
+import { CHAIN, CHANNEL_LABEL, formatCount, formatLatency, formatUsd, providerName, remoteTitle } from "../format";
 import { AttemptTimeline } from "./AttemptTimeline";
 import { DeliveryBadge, DeliveryTimeline, deliveriesByMessage, deliveryOf, type Deliveries } from "./DeliveryTimeline";
 
@@ -216,7 +216,19 @@ function Pager({ offset, shown, total, onOffset }: { offset: number; shown: numb
 const keyOf = (r: RecordedSend) => `${r.started_at}|${r.channel}|${r.recipient}|${r.origin.host}|${r.origin.pid}`;
 
 /** The sends, newest first, filtered and paged by the backend. */
-export function SendTable({ backend, reload, remote = false }: { backend: Backend; reload: number; remote?: boolean }) {
+export function SendTable({
+  backend,
+  reload,
+  remote = null,
+  onSendTest,
+}: {
+  backend: Backend;
+  reload: number;
+  /** The remote service whose sends these are, or null for this computer's. */
+  remote?: string | null;
+  /** Offered while there is no send at all: takes the operator to a test send. */
+  onSendTest?: () => void;
+}) {
   const [narrowing, setNarrowing] = useState<Narrowing>({});
   const [offset, setOffset] = useState(0);
   const [page, setPage] = useState<HistoryPage | null>(null);
@@ -260,7 +272,7 @@ export function SendTable({ backend, reload, remote = false }: { backend: Backen
 
   return (
     <section aria-labelledby="sends-title" className="sends">
-      <h2 id="sends-title">{localTitle("Sends", remote)}</h2>
+      <h2 id="sends-title">{remoteTitle("Sends", remote)}</h2>
       <SendFilters narrowing={narrowing} onChange={narrow} />
       {error && (
         <p className="form-error" role="alert">
@@ -269,9 +281,16 @@ export function SendTable({ backend, reload, remote = false }: { backend: Backen
       )}
       {!page && loading && <p aria-busy="true">Loading sends…</p>}
       {page && page.total === 0 && (
-        <p className="muted" data-testid="sends-empty">
-          {filtered ? "No sends match these filters." : "No sends yet — use Test send on the Dashboard."}
-        </p>
+        <div className={filtered || !onSendTest ? undefined : "empty-state"}>
+          <p className="muted" data-testid="sends-empty">
+            {filtered ? "No sends match these filters." : "No sends yet — use Test send on the Dashboard."}
+          </p>
+          {!filtered && onSendTest && (
+            <button type="button" onClick={onSendTest} data-testid="sends-empty-test">
+              Send a test
+            </button>
+          )}
+        </div>
       )}
       {page && page.total > 0 && (
         <>

@@ -6,9 +6,18 @@ import type { Channel } from "../bindings/Channel";
 import type { TestSendResult } from "../bindings/TestSendResult";
 import { CodeEntry } from "./CodeEntry";
 import { AttemptTimeline } from "./AttemptTimeline";
-import { formatLatency, providerName } from "../format";
+import { formatLatency, providerName, remoteTitle } from "../format";
 
-export function TestSend({ backend, providers = {} }: { backend: Backend; providers?: Partial<Record<Channel, ProviderKind[]>> }) {
+export function TestSend({
+  backend,
+  providers = {},
+  remote = null,
+}: {
+  backend: Backend;
+  providers?: Partial<Record<Channel, ProviderKind[]>>;
+  /** The remote service the test goes through (its whole chain), or null for this computer. */
+  remote?: string | null;
+}) {
   const [only, setOnly] = useState<ProviderKind | "">("");
   const [channel, setChannel] = useState<Channel>("sms");
   const [to, setTo] = useState("+14165550123");
@@ -35,7 +44,7 @@ export function TestSend({ backend, providers = {} }: { backend: Backend; provid
   const outcome = record?.outcome;
   return (
     <section className="test-send" aria-labelledby="test-send-title">
-      <h2 id="test-send-title">Test send</h2>
+      <h2 id="test-send-title">{remoteTitle("Test send", remote)}</h2>
       <form onSubmit={submit}>
         <label>
           Channel
@@ -63,7 +72,7 @@ export function TestSend({ backend, providers = {} }: { backend: Backend; provid
         </label>
         <label>
           Recipient
-          <input value={to} onChange={(e) => setTo(e.target.value)} data-testid="test-send-to" />
+          <input id="test-send-to" value={to} onChange={(e) => setTo(e.target.value)} data-testid="test-send-to" />
         </label>
         <button type="submit" disabled={busy} data-testid="test-send-submit">
           {busy ? "Sending…" : "Send test"}

@@ -79,3 +79,4 @@ pub async fn http_server(
 
 /// Twilio's answer to a refused key (HTTP 401, error 20003), as Twilio sends it.
 pub const TWILIO_20003: &str = r#"{"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}"#;
+pub mod serve;

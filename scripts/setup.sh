@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever is missing on a fresh Debian 12 / Ubuntu machine to build, run and test
 # msgops: system libraries (WebKitGTK, GTK, D-Bus, gnome-keyring, Xvfb, WebKitWebDriver, dunst,
-# Chromium for the browser tests), npm packages for the UI, the browser tests and the end-to-end
+# Chromium for the browser tests, redis-server and PostgreSQL for the shared-state and history
+# tests), npm packages for the UI, the browser tests and the end-to-end
 # tests, the Python test peers in .venv, and tauri-driver.
 # Safe to run again: every step checks before it installs.
 set -euo pipefail
@@ -13,7 +14,8 @@ sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   libsoup-3.0-dev webkit2gtk-driver xvfb xauth dbus-x11 gnome-keyring libsecret-tools libglib2.0-bin libdbus-1-dev
-  pkg-config build-essential curl openssl python3-venv time imagemagick xclip chromium dunst xdotool logrotate)
+  pkg-config build-essential curl openssl python3-venv time imagemagick xclip chromium dunst xdotool logrotate
+  redis-server postgresql systemd)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

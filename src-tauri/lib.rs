@@ -1,8 +1,10 @@
 //! The msgops desktop shell: wires the library crates to a window. It holds no domain logic —
 //! commands are one call into the core, and chain events are forwarded as Tauri events.
 
+mod code_notices;
 mod commands;
 mod connections;
+mod desktop;
 mod error;
 mod logs;
 mod notify;
@@ -21,8 +23,10 @@ pub const CHAIN_EVENT: &str = "msgops://chain";
 /// rates over the last hour.
 pub const DELIVERY_EVENT: &str = "msgops://delivery";
 pub use connections::CONNECTION_EVENT;
+pub use desktop::OPEN_CODES_EVENT;
 
 pub fn run() {
+    std::sync::LazyLock::force(&commands::chain::LAUNCHED);
     let data_dir = msgops_core::config::data_dir();
     let log_guard = msgops_core::telemetry::init_with_file(&data_dir.join("logs"));
     let state = AppState::load();
@@ -31,19 +35,32 @@ pub fn run() {
         // First: a second launch focuses the running window instead of starting a second
         // chain with its own breakers.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            if let Some(window) = app.get_webview_window("main") {
-                let _ = window.unminimize();
-                let _ = window.set_focus();
-            }
+            desktop::show_window(app);
         }))
-        .plugin(tauri_plugin_window_state::Builder::default().build())
+        // Not whether it was visible: closed to the tray at quit, it still opens next time.
+        .plugin(
+            tauri_plugin_window_state::Builder::default()
+                .with_state_flags(
+                    tauri_plugin_window_state::StateFlags::all()
+                        - tauri_plugin_window_state::StateFlags::VISIBLE,
+                )
+                .build(),
+        )
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg(desktop::AUTOSTART_ARG)
+                .build(),
+        )
+        .plugin(tauri_plugin_global_shortcut::Builder::new().build())
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::chain::health_snapshot,
             commands::chain::send_test,
             commands::chain::app_status,
+            commands::chain::dashboard_painted,
             commands::chain::set_provider_enabled,
             commands::chain::control_provider,
             commands::chain::operations_audit,
@@ -57,6 +74,7 @@ pub fn run() {
             commands::logs::log_snapshot,
             commands::history::send_history,
             commands::history::history_summary,
+            commands::history::provider_timeline,
             commands::settings::get_settings,
             commands::settings::check_settings,
             commands::settings::save_settings,
@@ -65,7 +83,18 @@ pub fn run() {
             commands::connections::add_connection,
             commands::connections::remove_connection,
             commands::connections::use_connection,
+            commands::desktop::desktop_settings,
+            commands::desktop::check_global_shortcut,
+            commands::desktop::save_desktop_settings,
+            commands::desktop::set_start_at_login,
+            commands::desktop::debug_tray_latest,
         ])
+        // Closing the window keeps msgops in the tray (`[desktop] close_to_tray`).
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                desktop::on_close_requested(window, api);
+            }
+        })
         .setup(|app| {
             let handle = app.handle().clone();
             let state = app.state::<AppState>();
@@ -76,6 +105,8 @@ pub fn run() {
             if let Err(e) = tray::install(&handle) {
                 tracing::warn!(error = %e, "no tray icon");
             }
+            // Hidden when the login entry started it; the global shortcut.
+            desktop::install(&handle);
             for problem in state.logs.start(handle.clone(), &state.config.current()) {
                 tracing::warn!(%problem, "log watcher");
             }
@@ -89,7 +120,6 @@ pub fn run() {
                 let store = state.store.clone();
                 let history = service::History {
                     sends: state.history.clone(),
-                    deliveries: state.deliveries.clone(),
                     switches: std::sync::Arc::new(service::AppSwitches(handle.clone())),
                 };
                 let logs = state.logs.clone();
@@ -129,16 +159,20 @@ pub fn run() {
                         .spawn(shutdown, |report| tracing::debug!(?report, "probe"));
                 });
             }
+            let recording = state.messaging.clone();
             tauri::async_runtime::spawn(async move {
+                // Where each provider's timeline of this run starts.
+                if let Err(e) = history.record_started(&recording.health(), chrono::Utc::now()).await {
+                    tracing::error!(error = %e, "provider states not written to the history");
+                }
                 loop {
                     match events.recv().await {
                         Ok(event) => {
                             // Into the history before the window hears of it, so the counts it
-                            // then asks for include this send.
-                            if let msgops_core::ChainEvent::SendFinished { record } = &event {
-                                if let Err(e) = history.record(record) {
-                                    tracing::error!(error = %e, "send not written to the history file");
-                                }
+                            // then asks for include this send (and the breaker's timeline its
+                            // transition).
+                            if let Err(e) = history.record_chain_event(&event, &recording).await {
+                                tracing::error!(error = %e, "not written to the history");
                             }
                             // Not while the window shows a remote service: its events are its own.
                             if connections::showing_local(&handle) {
@@ -197,9 +231,9 @@ pub fn run() {
     std::process::exit(code);
 }
 
-/// Quitting (the tray's Quit, the last window closed, a signal) first drains the embedded
-/// service as `msgops serve` does: no new sends, the sends under way finish or are recorded as
-/// failed, then the process exits. The first request to exit starts the drain and is held
+/// Quitting (the tray's Quit, the window closed when it does not close to the tray, a signal)
+/// first drains the embedded service as `msgops serve` does: no new sends, the sends under way
+/// finish or are recorded as failed, then the process exits. The first request to exit starts the drain and is held
 /// back; the exit that follows it goes through.
 fn drain_before_exit(handle: &tauri::AppHandle, api: &tauri::ExitRequestApi) {
     let state = handle.state::<AppState>();

@@ -1,5 +1,5 @@
 //! A desktop notification when a new fallback code is written while the window is not in
-//! front: support staff on a call should not have to watch the window. And one when a
+//! front (or closed to the tray): support staff on a call should not have to watch the window. And one when a
 //! provider's delivered share drops below `[delivery] alert_below_percent`.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -38,12 +38,13 @@ pub fn new_code(app: &AppHandle, code: &FallbackCode) {
     if !should_notify(code, focused, Utc::now()) {
         return;
     }
-    let shown = app
-        .notification()
-        .builder()
-        .title("New fallback code")
-        .body(body(code))
-        .show();
+    // With "Copy code", replacing the number's previous one (see code_notices).
+    crate::code_notices::show(app, code);
+}
+
+/// A notification with a title and a line, no action.
+pub fn plain(app: &AppHandle, title: &str, body: &str) {
+    let shown = app.notification().builder().title(title).body(body).show();
     if let Err(e) = shown {
         tracing::warn!(error = %e, "cannot show a desktop notification");
     }
@@ -91,15 +92,24 @@ pub fn watch_deliveries(app: AppHandle) {
         loop {
             tick.tick().await;
             let state = app.state::<crate::AppState>();
-            let count = state.deliveries.len();
+            let count = match state.history.delivery_revision().await {
+                Ok(n) => usize::try_from(n).unwrap_or(usize::MAX - 1),
+                Err(e) => {
+                    tracing::warn!(error = %e, "delivery reports not read");
+                    continue;
+                }
+            };
             if count == seen {
                 continue;
             }
             let first = seen == usize::MAX;
             seen = count;
-            let rates = state
-                .deliveries
-                .rates(Utc::now(), msgops_service::delivery::RATE_WINDOW);
+            let rates = msgops_service::DeliverySink::rates(
+                state.history.as_ref(),
+                Utc::now(),
+                msgops_service::delivery::RATE_WINDOW,
+            )
+            .await;
             if !first {
                 use tauri::Emitter;
                 if let Err(e) = app.emit(crate::DELIVERY_EVENT, &rates) {

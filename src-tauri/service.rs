@@ -12,11 +12,11 @@ use msgops_service::{ApiAuth, AuthScope, ServiceSettings, ServiceState};
 use tauri::Manager;
 use tokio_util::sync::CancellationToken;
 
-/// What the service shares with the window: the send history and delivery reports it lists
-/// and records (the same files), and the configuration its provider switch writes.
+/// What the service shares with the window: the history database whose sends it lists and
+/// whose delivery reports it records (the same database), and the configuration its provider
+/// switch writes.
 pub struct History {
-    pub sends: Arc<msgops_history::SendHistory>,
-    pub deliveries: Arc<msgops_history::DeliveryLog>,
+    pub sends: Arc<msgops_history::HistoryStore>,
     pub switches: Arc<dyn ProviderSwitches>,
 }
 
@@ -69,11 +69,7 @@ pub async fn start(
         }
         None => None,
     };
-    let History {
-        sends,
-        deliveries,
-        switches,
-    } = history;
+    let History { sends, switches } = history;
     let settings = ServiceSettings {
         // The legacy token (admin), and the named ones `msgops token create` makes.
         auth: ApiAuth::new(token, AuthScope::SendsAndEvents).with_token_file(
@@ -82,14 +78,11 @@ pub async fn start(
         operations: Some(msgops_audit::OperationsLog::in_dir(
             &msgops_core::config::data_dir(),
         )),
-        sends: Some(Arc::new(msgops_service::HistoryFiles {
-            sends,
-            deliveries: Some(deliveries.clone()),
-        })),
+        sends: Some(sends.clone()),
         switches: Some(switches),
         ..ServiceSettings::default()
     }
-    .with_deliveries(config, secrets, deliveries);
+    .with_deliveries(config, secrets, sends);
     let state = ServiceState::new(messaging, settings);
     // SNS SMS delivery status from CloudWatch Logs, when `[delivery] sns_sms_log_account` is set.
     if let Some(store) = &store_for_logs {
@@ -103,9 +96,12 @@ pub async fn start(
                 std::time::Duration::from_secs(config.delivery.sns_sms_log_poll_secs),
                 shutdown.child_token(),
                 move |events| {
-                    if let Err(e) = feed.ingest_deliveries(events) {
-                        tracing::error!(error = %e, "SNS SMS delivery reports not kept");
-                    }
+                    let feed = feed.clone();
+                    tauri::async_runtime::spawn(async move {
+                        if let Err(e) = feed.ingest_deliveries(events).await {
+                            tracing::error!(error = %e, "SNS SMS delivery reports not kept");
+                        }
+                    });
                 },
             );
         }

@@ -20,12 +20,10 @@ pub struct AppState {
     pub audit: AuditLog,
     /// The `.env` import previewed last, waiting for the admin's confirmation.
     pub pending_import: Mutex<Option<ImportPlan>>,
-    /// Every finished send, the app's and those of any `msgops serve` on this machine, for the
-    /// History page.
-    pub history: Arc<msgops_history::SendHistory>,
-    /// The providers' delivery reports, beside the history (written by the embedded service
-    /// and by any `msgops serve` on this machine).
-    pub deliveries: Arc<msgops_history::DeliveryLog>,
+    /// The history database: every finished send (the app's and those of any `msgops serve`
+    /// sharing it) for the History page, the providers' delivery reports beside them (written
+    /// by the embedded service and by any `msgops serve`), and the breakers' timeline.
+    pub history: Arc<msgops_history::HistoryStore>,
     /// Codes and diagnostics read from the backend logs.
     pub logs: Arc<LogFeed>,
     /// The saved remote connections and the one the window is on (none: this computer).
@@ -53,11 +51,15 @@ impl AppState {
     }
 
     /// The chains' health with each provider's delivery rate over the last hour.
-    pub fn health(&self) -> msgops_core::health::HealthSnapshot {
+    pub async fn health(&self) -> msgops_core::health::HealthSnapshot {
         let mut snapshot = self.messaging.health();
         snapshot.delivery = Some(
-            self.deliveries
-                .rates(chrono::Utc::now(), msgops_service::delivery::RATE_WINDOW),
+            msgops_service::DeliverySink::rates(
+                self.history.as_ref(),
+                chrono::Utc::now(),
+                msgops_service::delivery::RATE_WINDOW,
+            )
+            .await,
         );
         snapshot
     }
@@ -94,22 +96,9 @@ impl AppState {
         if !keychain.ok {
             tracing::warn!(message = %keychain.message, "OS keychain not usable; credentials cannot be stored");
         }
-        // The same file every `msgops serve` on this machine records its sends in.
-        let (history, problems) = msgops_history::SendHistory::open(
-            msgops_history::default_path(),
-            msgops_history::DEFAULT_CAP,
-            msgops_history::SendOrigin::this_process(msgops_history::OriginKind::App),
-        );
-        for problem in problems {
-            tracing::warn!(%problem, "send history");
-        }
-        let (deliveries, problems) = msgops_history::DeliveryLog::open(
-            msgops_history::default_deliveries_path(),
-            msgops_history::DEFAULT_DELIVERIES_CAP,
-        );
-        for problem in problems {
-            tracing::warn!(%problem, "delivery reports");
-        }
+        // The database every `msgops serve` on this machine (or, on PostgreSQL, every
+        // instance) records its sends in.
+        let history = tauri::async_runtime::block_on(open_history(&config.current().history));
         let audit = AuditLog::in_dir(&msgops_core::config::data_dir())
             .by(msgops_audit::Actor::local(msgops_audit::Via::App));
         Self {
@@ -121,7 +110,6 @@ impl AppState {
             audit,
             pending_import: Mutex::new(None),
             history: Arc::new(history),
-            deliveries: Arc::new(deliveries),
             logs: Arc::new(LogFeed::default()),
             connections: Arc::new(crate::connections::Connections::load(
                 &msgops_core::config::data_dir(),
@@ -130,6 +118,35 @@ impl AppState {
             credential_sync: std::sync::OnceLock::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             service_stopped: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+}
+
+/// The history database `[history]` names (by default `history.sqlite3` in the data directory),
+/// importing the JSON-lines files of earlier versions once. One that cannot be opened is
+/// logged, and the app keeps its history in memory until it quits.
+async fn open_history(config: &msgops_core::config::HistoryConfig) -> msgops_history::HistoryStore {
+    use msgops_history::{HistoryLocation, HistoryStore, OriginKind, SendOrigin};
+    let origin = SendOrigin::this_process(OriginKind::App);
+    let opened = match HistoryLocation::from_config(config) {
+        Ok(location) => HistoryStore::open(location, config.keep_days, origin.clone())
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("history.url: {e}")),
+    };
+    match opened {
+        Ok((history, problems)) => {
+            for problem in problems {
+                tracing::warn!(%problem, "send history");
+            }
+            history
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "send history not opened; kept in memory until the app quits");
+            match HistoryStore::in_memory(origin).await {
+                Ok(history) => history,
+                Err(e) => panic!("an in-memory SQLite database cannot be opened: {e}"),
+            }
         }
     }
 }

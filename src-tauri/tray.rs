@@ -9,7 +9,7 @@ use msgops_core::{BreakerState, Channel};
 use msgops_logwatch::FallbackCode;
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
-use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager};
 
 use crate::state::AppState;
@@ -147,7 +147,7 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
         false,
         None::<&str>,
     )?;
-    let show = MenuItem::with_id(app, SHOW, "Open msgops", true, None::<&str>)?;
+    let show = MenuItem::with_id(app, SHOW, "Show msgops", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, QUIT, "Quit msgops", true, None::<&str>)?;
     let separator = PredefinedMenuItem::separator(app)?;
     let menu = Menu::with_items(app, &[&latest, &separator, &show, &quit])?;
@@ -155,15 +155,22 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
         .icon(Image::new_owned(icon_rgba(BreakerState::Closed), 32, 32))
         .tooltip("msgops")
         .menu(&menu)
+        // A left click brings the window up, the right click opens the menu (where the
+        // platform tells them apart: Linux's status area always opens the menu).
+        .show_menu_on_left_click(false)
+        .on_tray_icon_event(|tray, event| {
+            if let TrayIconEvent::Click {
+                button: MouseButton::Left,
+                button_state: MouseButtonState::Up,
+                ..
+            } = event
+            {
+                crate::desktop::show_window(tray.app_handle());
+            }
+        })
         .on_menu_event(|app, event| match event.id.as_ref() {
             COPY_LATEST => copy_latest(app),
-            SHOW => {
-                if let Some(window) = app.get_webview_window("main") {
-                    let _ = window.unminimize();
-                    let _ = window.show();
-                    let _ = window.set_focus();
-                }
-            }
+            SHOW => crate::desktop::show_window(app),
             QUIT => app.exit(0),
             _ => {}
         })
@@ -175,6 +182,23 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
     });
     refresh(app);
     Ok(())
+}
+
+/// There is a tray to come back from (closing the window may hide it).
+pub fn installed(app: &AppHandle) -> bool {
+    app.try_state::<Tray>().is_some()
+}
+
+/// The menu's latest-code line as shown now, and whether it can be clicked.
+pub fn latest_entry(app: &AppHandle) -> Option<(String, bool)> {
+    let tray = app.try_state::<Tray>()?;
+    let shown = tray
+        .shown
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    shown
+        .as_ref()
+        .map(|v| (v.latest_label.clone(), v.latest_code.is_some()))
 }
 
 fn copy_latest(app: &AppHandle) {

@@ -4,6 +4,7 @@
 pub mod chain;
 pub mod connections;
 pub mod credentials;
+pub mod desktop;
 pub mod history;
 pub mod logs;
 pub mod settings;

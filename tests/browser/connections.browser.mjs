@@ -72,24 +72,37 @@ test("add a connection with its fingerprint compared and pinned, switch to it, t
   assert.match(await page.getByTestId("connection-row-staging").innerText(), /plain http on loopback/);
   await app.screenshot("connections-list");
 
-  // The dashboard is the remote's: its health and codes, no test sends, no toggles; the
-  // on-call controls go to it.
+  // The dashboard is the remote's: its health and codes, its sends today (from its history:
+  // none yet), its switches and its test send (through its whole chain); the on-call controls
+  // go to it.
   await page.getByTestId("nav-dashboard").click();
   await page.locator('[data-testid="provider-sendgrid"][data-state="CLOSED"]').waitFor();
-  assert.equal(await card("sns").getByTestId("counts").innerText(), "12047 / 3");
-  assert.match(await page.getByTestId("test-send-remote").innerText(), /Not available over a remote connection yet/);
-  assert.equal(await page.getByTestId("test-send-submit").count(), 0);
-  assert.equal(await page.getByTestId("toggle-enabled").count(), 0);
+  assert.equal(await card("sns").getByTestId("counts").innerText(), "0 / 0");
+  await page.getByRole("heading", { name: "Test send on backend-1" }).waitFor();
+  assert.deepEqual(await page.getByTestId("test-send-provider").locator("option").allInnerTexts(), ["the whole chain"]);
+  await card("ses").getByTestId("toggle-enabled").click();
+  await page.waitForFunction(() => window.__msgops.calls.some((c) => c.cmd === "set_provider_enabled"));
+  assert.deepEqual((await app.calls("set_provider_enabled")).map((c) => c.args), [{ provider: "ses", enabled: false }]);
+  await card("ses").getByText("Enable AWS SES").waitFor();
+  await card("ses").getByTestId("toggle-enabled").click();
   await card("twilio").getByTestId("control-probe").click();
   await page.waitForFunction(() => window.__msgops.calls.some((c) => c.cmd === "control_provider"));
   assert.deepEqual((await app.calls("control_provider")).map((c) => c.args), [{ provider: "twilio", control: "probe" }]);
   assert.equal(await page.getByTestId("nav-codes").innerText(), "Codes3");
-  assert.equal(await app.calls("send_test").then((c) => c.length), 0);
+  await page.getByTestId("test-send-submit").click();
+  await page.getByTestId("send-result").waitFor();
+  assert.deepEqual((await app.calls("send_test")).map((c) => c.args), [{ request: { channel: "sms", to: "+14165550123" } }]);
   await app.screenshot("connections-remote-dashboard");
+
+  // Its history, with the test send in it.
+  await page.getByTestId("nav-history").click();
+  await page.getByRole("heading", { name: "Sends on backend-1", exact: true }).waitFor();
+  assert.equal(await page.getByTestId("local-only-note").count(), 0);
+  await page.locator("tr.send-row").first().waitFor();
+  assert.equal(await page.locator("tr.send-row").count(), 1);
 
   // The pages that only know this computer say so; the header says where the window is.
   for (const [nav, heading] of [
-    ["nav-history", "This computer's sends and cost"],
     ["nav-credentials", "This computer's credentials"],
     ["nav-settings", "This computer's settings"],
   ]) {

@@ -48,7 +48,7 @@ async function bundleMock() {
  * Starts Chromium and opens the app on the dashboard. `mock` is passed to the fake backend
  * (see Options in mock/backend.ts). Returns helpers the tests share.
  */
-export async function openApp({ mock = {}, viewport = { width: 1280, height: 820 } } = {}) {
+export async function openApp({ mock = {}, viewport = { width: 1280, height: 820 }, timezoneId } = {}) {
   const [server, script] = await Promise.all([serveDist(), bundleMock()]);
   const origin = `http://127.0.0.1:${server.address().port}`;
   const browser = await chromium.launch({
@@ -67,7 +67,8 @@ export async function openApp({ mock = {}, viewport = { width: 1280, height: 820
       "--disable-features=Translate,OptimizationHints,MediaRouter",
     ],
   });
-  const context = await browser.newContext({ viewport, reducedMotion: "reduce", locale: "en-US" });
+  // `timezoneId`: this computer's zone as the page sees it (the machine's own when absent).
+  const context = await browser.newContext({ viewport, reducedMotion: "reduce", locale: "en-US", ...(timezoneId ? { timezoneId } : {}) });
   await context.route("**/*", (route) => (route.request().url().startsWith(origin + "/") ? route.continue() : route.abort()));
   const page = await context.newPage();
   const problems = [];

@@ -5,7 +5,7 @@
 // Twilio card its delivered share — without a reload.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { execFileSync, spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,11 +39,12 @@ async function postCallback(params, signature) {
   return { status: response.status, body: await response.json() };
 }
 
-/** The Twilio message SID of the newest send to `to` in the shared history file. */
+/** The Twilio message SID of the newest send to `to` in the shared history database, as
+ * `msgops history` (another process) reads it. */
 function sidOfLastSendTo(to) {
-  const lines = readFileSync(path.join(process.env.MSGOPS_DATA_DIR, "sends.jsonl"), "utf8").trim().split("\n");
-  for (const line of lines.reverse()) {
-    const send = JSON.parse(line);
+  const listed = spawnSync(msgops, ["history", "--json", "--recipient", to, "--limit", "50"], { encoding: "utf8" });
+  assert.equal(listed.status, 0, listed.stdout + listed.stderr);
+  for (const send of JSON.parse(listed.stdout).sends) {
     if (send.recipient !== to) continue;
     const twilio = send.outcome.attempts.find((a) => a.provider === "twilio" && a.provider_message_id);
     if (twilio) return twilio.provider_message_id;

@@ -73,10 +73,16 @@ export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/dat
   XDG_CACHE_HOME="$work/cache" XDG_RUNTIME_DIR="$work/runtime" \
   MSGOPS_CONFIG="$work/config/config.toml" MSGOPS_DATA_DIR="$work/data/msgops" \
   MSGOPS_E2E_APP="$app" MSGOPS_E2E_SERVICE="http://127.0.0.1:$service_port" MSGOPS_E2E_BACKEND_LOG="$work/logs/backend.log" MSGOPS_E2E_CONSOLE_LOG="$work/data/msgops/console-sms.log" MSGOPS_E2E_OTP_LOG="$work/logs/otp.log" \
-  MSGOPS_E2E_ARTIFACTS="$artifacts" \
+  MSGOPS_E2E_ARTIFACTS="$artifacts" MSGOPS_E2E_DUNST_PICK="$work/dunst-pick" \
   MSGOPS_E2E_MOTO="http://127.0.0.1:$moto_port" MSGOPS_E2E_MOTO_PID="$moto_pid" \
   MSGOPS_E2E_PRISM="http://127.0.0.1:$prism_port" MSGOPS_E2E_TWILIO="http://127.0.0.1:$twilio_port" \
   WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1 AWS_EC2_METADATA_DISABLED=true
+
+# dunst's context menu ("Copy code" on a notification) is a script the tests steer.
+cat > "$work/dunstrc" <<INI
+[global]
+    dmenu = $root/tests/e2e/dunst-menu.sh
+INI
 
 # Prism reads a large description: wait for both peers before the window starts.
 for _ in $(seq 300); do
@@ -94,7 +100,7 @@ dbus-run-session -- bash -c '
   export DISPLAY=$display TAURI_DRIVER_PORT=$port MSGOPS_E2E_NOTIFICATIONS="$MSGOPS_E2E_ARTIFACTS.notifications.log"
   sleep 1
   # A real notification server (dunst) on this session bus, and a record of what it was asked.
-  dunst >"$MSGOPS_E2E_ARTIFACTS.dunst.log" 2>&1 &
+  dunst -config "'"$work"'/dunstrc" >"$MSGOPS_E2E_ARTIFACTS.dunst.log" 2>&1 &
   dunst=$!
   dbus-monitor "interface=org.freedesktop.Notifications" >"$MSGOPS_E2E_NOTIFICATIONS" 2>&1 &
   monitor=$!

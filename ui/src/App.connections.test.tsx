@@ -89,6 +89,7 @@ function fakeBackend() {
     })),
     sendHistory: vi.fn(async () => ({ total: 0, sends: [], deliveries: [] })),
     historySummary: vi.fn(never),
+    providerTimeline: vi.fn(never),
     getSettings: vi.fn(never),
     operationsAudit: vi.fn(async () => []),
     setProviderEnabled: vi.fn(async () => health(on.active === null ? 3 : 7)),
@@ -102,6 +103,7 @@ function fakeBackend() {
     useConnection: vi.fn(async (name: string | null) => (on = name === null ? LOCAL : CONNECTING)),
     pickFile: vi.fn(async () => null),
     onFileDrop: vi.fn(async () => () => undefined),
+    onOpenCodes: vi.fn(async () => () => undefined),
   };
   return {
     ...backend,

@@ -23,6 +23,7 @@ function fakeBackend(): Backend {
     logSnapshot: vi.fn(never),
     sendHistory: vi.fn(async () => ({ total: 0, sends: [], deliveries: [] })),
     historySummary: vi.fn(never),
+    providerTimeline: vi.fn(never),
     getSettings: vi.fn(never),
     operationsAudit: vi.fn(async () => []),
     connections: vi.fn(async () => ({ active: null, connections: [], status: { state: "local" } })),
@@ -31,6 +32,9 @@ function fakeBackend(): Backend {
     addConnection: vi.fn(never),
     removeConnection: vi.fn(never),
     useConnection: vi.fn(never),
+    pickFile: vi.fn(async () => null),
+    onFileDrop: vi.fn(async () => () => undefined),
+    onOpenCodes: vi.fn(async () => () => undefined),
   } as unknown as Backend;
 }
 

@@ -1,4 +1,5 @@
 import { Suspense, lazy, useCallback, useEffect, useRef, useState } from "react";
+import { createPortal } from "react-dom";
 import type { Backend } from "./api/backend";
 import { errorMessage } from "./api/backend";
 import type { AppStatus } from "./bindings/AppStatus";
@@ -10,7 +11,7 @@ import type { LogEvent } from "./bindings/LogEvent";
 import type { OperationEntry } from "./bindings/OperationEntry";
 import type { Transition } from "./bindings/Transition";
 import type { ConnectionsView } from "./bindings/ConnectionsView";
-import { Codes } from "./components/Codes";
+import { Codes, type CodeRequest } from "./components/Codes";
 import { ConnectionSwitcher } from "./components/ConnectionSwitcher";
 import { Connections } from "./components/Connections";
 import { Credentials } from "./components/Credentials";
@@ -18,7 +19,13 @@ import { Dashboard } from "./components/Dashboard";
 import { Diagnostics } from "./components/Diagnostics";
 import { Settings } from "./components/Settings";
 import { TestSend } from "./components/TestSend";
+import { ProviderTimelineStrip } from "./components/ProviderTimeline";
+import { GettingStarted, nothingConfigured } from "./components/GettingStarted";
+import { GuidedStart, TEST_RECIPIENT, dismissGuide, guideDismissed } from "./components/GuidedStart";
+import { KeyboardHelp } from "./components/KeyboardHelp";
 import { STATE_LABEL, localTitle, providerName, todayByProvider, withClock, type ProviderToday } from "./format";
+import { fileKindOf, type FileKind, type FileRequest } from "./files";
+import { useShortcuts, type Page } from "./shortcuts";
 
 // The chart library is most of the History page's weight: it loads when the page is first opened.
 const History = lazy(() => import("./components/History").then((m) => ({ default: m.History })));
@@ -28,7 +35,6 @@ interface ShownTransition {
   transition: Transition;
 }
 
-type Page = "dashboard" | "codes" | "history" | "credentials" | "settings" | "connections";
 const PAGES: [Page, string][] = [
   ["dashboard", "Dashboard"],
   ["codes", "Codes"],
@@ -67,6 +73,21 @@ export function App({ backend }: { backend: Backend }) {
   const [connectionError, setConnectionError] = useState<string | null>(null);
   const remote = connection?.active ?? null;
   const [healthError, setHealthError] = useState<string | null>(null);
+  // Dialogs over the window: the shortcuts list (`?`) and the guided start.
+  const [help, setHelp] = useState(false);
+  const [guide, setGuide] = useState(false);
+  const [snapshotRead, setSnapshotRead] = useState(false);
+  // Files handed over (picked from an empty state, dropped on the window) to the page that takes them.
+  const handOvers = useRef(0);
+  const [importFile, setImportFile] = useState<FileRequest | null>(null);
+  const [addFollow, setAddFollow] = useState<FileRequest | null>(null);
+  const [dropped, setDropped] = useState<(FileRequest & { kind: FileKind }) | null>(null);
+  const [fileHover, setFileHover] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  // Focus wanted once a page is drawn: the Codes search (`/`), the test send's recipient.
+  const [focusWanted, setFocusWanted] = useState<{ id: string; n: number } | null>(null);
+  // A code to show on the Codes page (its notification was clicked).
+  const [codeRequest, setCodeRequest] = useState<CodeRequest | null>(null);
 
   // Only the newest request's answer is shown: after a switch, what the previous service
   // answered late is dropped.
@@ -82,6 +103,13 @@ export function App({ backend }: { backend: Backend }) {
       (e) => request === healthRequest.current && setHealthError(errorMessage(e)),
     );
   }, [backend]);
+  // The first Dashboard with the chains' health on screen: the app logs its start-up time.
+  const painted = useRef(false);
+  useEffect(() => {
+    if (!health || painted.current) return;
+    painted.current = true;
+    requestAnimationFrame(() => void backend.dashboardPainted?.().catch(() => undefined));
+  }, [health, backend]);
   // Each provider's sends today (UTC), from the history: they survive a restart of msgops.
   const [today, setToday] = useState<Record<string, ProviderToday> | undefined>(undefined);
   const refreshToday = useCallback(() => {
@@ -122,6 +150,7 @@ export function App({ backend }: { backend: Backend }) {
         setFiles(s.files);
         // A clock reported live since is newer than the snapshot's for that file.
         setClocks((live) => live.reduce(withClock, s.clocks));
+        setSnapshotRead(true);
       },
       () => undefined,
     );
@@ -247,8 +276,134 @@ export function App({ backend }: { backend: Backend }) {
     document.title = remote ? `msgops — ${remote}` : "msgops";
   }, [remote]);
 
+  const consoleLog = status?.console_log;
+  // The backend's own logs: the Console provider's log is always followed.
+  const backendLogs = files.filter((f) => f !== consoleLog);
+  const unconfigured = health !== null && nothingConfigured(health);
+
+  // The guided start shows by itself once, on a start with nothing configured: no provider
+  // key and no backend log (unless it was closed before).
+  const guideDecided = useRef(false);
+  useEffect(() => {
+    if (guideDecided.current || !health || !status || !snapshotRead) return;
+    guideDecided.current = true;
+    if (remote === null && unconfigured && backendLogs.length === 0 && !guideDismissed()) setGuide(true);
+  }, [health, status, snapshotRead, remote, unconfigured, backendLogs.length]);
+  const closeGuide = () => {
+    dismissGuide();
+    setGuide(false);
+  };
+
+  /** Adds a log to the followed ones and saves the settings; resolves to what to say. */
+  const followLog = useCallback(
+    async (path: string): Promise<string> => {
+      const settings = await backend.getSettings();
+      if (settings.logs.follow.includes(path)) return `${path} is followed already.`;
+      const saved = await backend.saveSettings({ ...settings, logs: { ...settings.logs, follow: [...settings.logs.follow, path] } });
+      refresh();
+      const warnings = saved.warnings.map((w) => w.message);
+      return `Following ${path} now.${warnings.length > 0 ? ` Note: ${warnings.join("; ")}.` : ""}`;
+    },
+    [backend, refresh],
+  );
+  const pickAndFollow = async () => {
+    try {
+      const path = await backend.pickFile("log");
+      if (path) setNotice(await followLog(path));
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  };
+  /** A .env to the Credentials page, which previews its import. */
+  const showImport = (path: string) => {
+    setImportFile({ path, n: ++handOvers.current });
+    setPage("credentials");
+  };
+  const pickAndImport = async () => {
+    try {
+      const path = await backend.pickFile("env");
+      if (path) showImport(path);
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  };
+  const focusLater = (id: string) => setFocusWanted({ id, n: ++handOvers.current });
+  useEffect(() => {
+    if (!focusWanted) return;
+    const el = document.getElementById(focusWanted.id);
+    if (!el) return;
+    el.focus();
+    el.scrollIntoView?.({ block: "nearest" });
+    setFocusWanted(null);
+  }, [focusWanted, page, health]);
+  const toTestSend = () => {
+    setPage("dashboard");
+    focusLater("test-send-to");
+  };
+  /** A test through the Console alone: its code is written to the Console's log, shown on Codes. */
+  const consoleTest = async (): Promise<string> => {
+    const result = await backend.sendTest({ channel: "sms", to: TEST_RECIPIENT, provider: "console" });
+    const outcome = result.record.outcome;
+    return outcome.status === "delivered"
+      ? `Sent: the Console wrote code ${result.code} for ${TEST_RECIPIENT} to its log; it shows here in a moment.`
+      : `Not delivered: ${outcome.reason}`;
+  };
+
+  // A file dropped on the window: into the guided start's step when it is open; otherwise a
+  // .env is previewed on Credentials and a log joins the files to follow on Settings (to save).
+  const handOver = useRef<(path: string) => void>(() => undefined);
+  handOver.current = (path: string) => {
+    const kind = fileKindOf(path);
+    const n = ++handOvers.current;
+    setHelp(false);
+    if (guide) setDropped({ path, kind, n });
+    else if (kind === "env") showImport(path);
+    else {
+      setAddFollow({ path, n });
+      setPage("settings");
+    }
+  };
+  useEffect(() => {
+    const unlisten = backend.onFileDrop((drop) => {
+      if (drop.kind === "hover") setFileHover(true);
+      else {
+        setFileHover(false);
+        if (drop.kind === "drop" && drop.paths.length > 0) handOver.current(drop.paths[0]);
+      }
+    });
+    return () => {
+      unlisten.then((f) => f());
+    };
+  }, [backend]);
+
+  // The backend puts the window on the Codes page: on a code whose notification was clicked,
+  // or on the search (the global shortcut).
+  useEffect(() => {
+    const unlisten = backend.onOpenCodes((open) => {
+      setHelp(false);
+      setPage("codes");
+      if (open.code !== null) setCodeRequest({ code: open.code, recipient: open.recipient, n: ++handOvers.current });
+      else setFocusWanted({ id: "codes-search", n: ++handOvers.current });
+    });
+    return () => {
+      unlisten.then((f) => f());
+    };
+  }, [backend]);
+
+  const dialogOpen = help || guide;
+  useShortcuts({
+    enabled: !dialogOpen,
+    onHelp: () => setHelp(true),
+    onPage: setPage,
+    onSearch: () => {
+      setPage("codes");
+      focusLater("codes-search");
+    },
+  });
+
   return (
-    <div className="app">
+    <>
+    <div className="app" inert={dialogOpen}>
       <header className={`topbar${remote ? " topbar-remote" : ""}`}>
         <h1>
           <span className="logo" aria-hidden="true">●●●</span> msgops
@@ -270,7 +425,18 @@ export function App({ backend }: { backend: Backend }) {
         </nav>
         <ConnectionSwitcher view={connection} onUse={switchConnection} />
         {status && <span className="version">v{status.version}</span>}
+        <button type="button" className="secondary help-button" onClick={() => setHelp(true)} aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)" data-testid="help-button">
+          ?
+        </button>
       </header>
+      {notice && (
+        <p className="banner banner-ok banner-dismissible" role="status" data-testid="app-notice">
+          <span>{notice}</span>
+          <button type="button" className="link-button" onClick={() => setNotice(null)}>
+            Dismiss
+          </button>
+        </p>
+      )}
       {connectionError && (
         <p className="banner banner-error" role="alert" data-testid="connection-switch-error">
           {connectionError}
@@ -303,6 +469,10 @@ export function App({ backend }: { backend: Backend }) {
       )}
       {page === "dashboard" && (
         <main>
+          {unconfigured && !remote && (
+            <GettingStarted onGuide={() => setGuide(true)} onImportEnv={pickAndImport} onFollowLog={pickAndFollow} onSendTest={() => focusLater("test-send-to")} followsLog={backendLogs.length > 0} />
+          )}
+          <div className="dash-main">
           {health ? (
             <Dashboard
               health={health}
@@ -330,6 +500,9 @@ export function App({ backend }: { backend: Backend }) {
           ) : (
             <p aria-busy="true">{remote ? `Loading provider health from ${remote}…` : "Loading provider health…"}</p>
           )}
+          {/* Kept in this computer's history: a remote service's own is not read (yet). */}
+          {!remote && <ProviderTimelineStrip backend={backend} reload={transitions.length} />}
+          </div>
           <aside className="side">
             <TestSend
               key={remote ?? ""}
@@ -380,24 +553,33 @@ export function App({ backend }: { backend: Backend }) {
       )}
       {page === "codes" && (
         <main className="single">
-          <Codes codes={codes} files={files} clocks={clocks} copyText={backend.copyText} />
+          <Codes
+            codes={codes}
+            files={files}
+            clocks={clocks}
+            copyText={backend.copyText}
+            consoleLog={consoleLog}
+            onFollowLog={remote ? undefined : pickAndFollow}
+            onSendTest={remote ? undefined : consoleTest}
+            show={codeRequest}
+          />
         </main>
       )}
       {page === "history" && (
         <main className="single">
           <Suspense fallback={<p aria-busy="true">Loading history…</p>}>
-            <History key={remote ?? ""} backend={backend} remote={remote} />
+            <History key={remote ?? ""} backend={backend} remote={remote} onSendTest={toTestSend} />
           </Suspense>
         </main>
       )}
       {page === "credentials" && (
         <main className="single">
-          <Credentials backend={backend} rotate={rotate} remote={remote !== null} />
+          <Credentials backend={backend} rotate={rotate} importFile={importFile} remote={remote !== null} />
         </main>
       )}
       {page === "settings" && (
         <main className="single">
-          <Settings backend={backend} configPath={status?.config_path} onSaved={refresh} remote={remote !== null} />
+          <Settings backend={backend} configPath={status?.config_path} onSaved={refresh} remote={remote !== null} addFollow={addFollow} onShowGuide={() => setGuide(true)} />
         </main>
       )}
       {page === "connections" && (
@@ -406,5 +588,32 @@ export function App({ backend }: { backend: Backend }) {
         </main>
       )}
     </div>
+    {fileHover &&
+      createPortal(
+        <div className="drop-overlay" data-testid="drop-overlay" aria-hidden="true">
+          <p>Drop a .env to preview its import, or a log file to follow it</p>
+        </div>,
+        document.body,
+      )}
+    {help && createPortal(<KeyboardHelp onClose={() => setHelp(false)} />, document.body)}
+    {guide &&
+      !help &&
+      createPortal(
+        <GuidedStart
+          backend={backend}
+          followed={backendLogs}
+          codes={codes}
+          consoleLog={consoleLog}
+          dropped={dropped}
+          onFollow={followLog}
+          onOpenCodes={() => {
+            closeGuide();
+            setPage("codes");
+          }}
+          onClose={closeGuide}
+        />,
+        document.body,
+      )}
+    </>
   );
 }

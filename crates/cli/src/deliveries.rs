@@ -1,6 +1,6 @@
 //! `msgops deliveries`: the providers' delivery reports kept beside the send history (by the
-//! app's embedded service and every `msgops serve` on this machine), newest last, each with the
-//! send it belongs to when that send is in the history.
+//! app's embedded service and every `msgops serve` sharing the history database), newest last,
+//! each with the send it belongs to when that send is in the history.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Local, Utc};
 use clap::Args;
 use msgops_core::ProviderKind;
 use msgops_delivery::DeliveryEvent;
-use msgops_history::{DeliveryLog, RecordedSend, SendHistory, SendOrigin};
+use msgops_history::{HistoryLocation, HistoryStore, RecordedSend, SendOrigin};
 
 #[derive(Debug, Args)]
 pub struct DeliveriesArgs {
@@ -25,9 +25,13 @@ pub struct DeliveriesArgs {
     /// One JSON object per line: the report, its error code's meaning and its send.
     #[arg(long)]
     pub json: bool,
-    /// The data directory holding deliveries.jsonl and sends.jsonl (default: msgops').
+    /// The data directory holding the history database, history.sqlite3 (default: msgops').
     #[arg(long, env = "MSGOPS_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The history database instead: a PostgreSQL URL (postgres://user:password@host/db) or a
+    /// SQLite file (default: `[history] url` of the configuration, else the data directory's).
+    #[arg(long, env = "MSGOPS_HISTORY_URL", value_name = "URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -69,60 +73,108 @@ pub fn parse_since(text: &str) -> Result<Since, String> {
     Ok(Since::Ago(d))
 }
 
-pub fn run(args: DeliveriesArgs) -> ExitCode {
-    let dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(msgops_core::config::data_dir);
-    let (log, problems) = DeliveryLog::open(
-        dir.join(msgops_history::DELIVERIES_FILE_NAME),
-        msgops_history::DEFAULT_DELIVERIES_CAP,
-    );
-    for p in problems {
-        eprintln!("msgops deliveries: {p}");
+/// The history database these arguments name: `--url`, else `--data-dir`'s SQLite file, else
+/// the configuration's `[history] url`, else the data directory's SQLite file.
+pub fn history_location(
+    url: Option<&str>,
+    data_dir: Option<&std::path::Path>,
+) -> Result<(HistoryLocation, u32), String> {
+    let config = msgops_core::config::ConfigFile::open(msgops_core::config::config_path())
+        .0
+        .current()
+        .history;
+    if let Some(url) = url {
+        return Ok((HistoryLocation::parse(url)?, config.keep_days));
     }
-    let (history, problems) = SendHistory::open(
-        dir.join(msgops_history::FILE_NAME),
-        msgops_history::DEFAULT_CAP,
-        SendOrigin::this_process(msgops_history::OriginKind::App),
-    );
-    for p in problems {
-        eprintln!("msgops deliveries: {p}");
-    }
-    let mut out = io::stdout().lock();
-    match print(&args, &log, &history, Utc::now(), &mut out) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("msgops deliveries: {e}");
-            ExitCode::FAILURE
+    if let Some(dir) = data_dir {
+        if config.url.is_none() {
+            return Ok((HistoryLocation::in_dir(dir), config.keep_days));
         }
     }
+    Ok((HistoryLocation::from_config(&config)?, config.keep_days))
 }
 
-fn print(
+/// Opens the history for reading (making it, and importing old files, if it is new).
+pub async fn open_history(
+    url: Option<&str>,
+    data_dir: Option<&std::path::Path>,
+    what: &str,
+) -> Result<HistoryStore, String> {
+    let (location, keep_days) = history_location(url, data_dir)?;
+    let (history, problems) = HistoryStore::open(
+        location,
+        keep_days,
+        SendOrigin::this_process(msgops_history::OriginKind::App),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    for p in problems {
+        eprintln!("msgops {what}: {p}");
+    }
+    Ok(history)
+}
+
+pub fn run(args: DeliveriesArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("msgops deliveries: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let history =
+            match open_history(args.url.as_deref(), args.data_dir.as_deref(), "deliveries").await {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("msgops deliveries: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+        let mut out = Vec::new();
+        let printed = print(&args, &history, Utc::now(), &mut out).await;
+        history.close().await;
+        let written = printed.and_then(|()| io::stdout().lock().write_all(&out));
+        match written {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("msgops deliveries: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn print(
     args: &DeliveriesArgs,
-    log: &DeliveryLog,
-    history: &SendHistory,
+    history: &HistoryStore,
     now: DateTime<Utc>,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    let reports: Vec<DeliveryEvent> = log
-        .since(args.since.instant(now))
+    let reports: Vec<DeliveryEvent> = history
+        .deliveries_since(args.since.instant(now))
+        .await
+        .map_err(io::Error::other)?
         .into_iter()
         .filter(|e| args.provider.is_none_or(|p| e.provider == p))
         .collect();
     // The sends these reports are about, by the provider's message id.
+    let mut receipts: Vec<(ProviderKind, String)> = reports
+        .iter()
+        .map(|r| (r.provider, r.provider_message_id.clone()))
+        .collect();
+    receipts.sort();
+    receipts.dedup();
     let mut sends: HashMap<(ProviderKind, String), RecordedSend> = HashMap::new();
-    for send in history.find(|s| {
-        s.record.outcome.attempts().iter().any(|a| {
-            a.provider_message_id.as_deref().is_some_and(|id| {
-                reports
-                    .iter()
-                    .any(|r| r.provider == a.provider && r.provider_message_id == id)
-            })
-        })
-    }) {
+    for send in history
+        .find_by_receipts(&receipts)
+        .await
+        .map_err(io::Error::other)?
+    {
         for a in send.record.outcome.attempts() {
             if let Some(id) = &a.provider_message_id {
                 sends.insert((a.provider, id.clone()), send.clone());

@@ -7,9 +7,11 @@ use clap::{Parser, Subcommand};
 
 mod breaker;
 mod codes;
+mod config_cmd;
 mod creds;
 mod deliveries;
 mod health;
+mod history;
 mod remote;
 mod send;
 mod serve;
@@ -31,6 +33,8 @@ struct Cli {
 enum Command {
     /// Print the default configuration as TOML.
     DefaultConfig,
+    /// Check a configuration file: what is wrong (line, field, why), or what it puts in force.
+    Config(config_cmd::ConfigArgs),
     /// Print the one-time codes found in backend logs, newest last.
     Codes(codes::CodesArgs),
     /// Follow backend logs and print each event (codes, provider errors, 5xx, restarts, stale config).
@@ -51,6 +55,9 @@ enum Command {
     /// The providers' delivery reports (Twilio, SendGrid, SES, SNS SMS), newest last, with the
     /// send each belongs to.
     Deliveries(deliveries::DeliveriesArgs),
+    /// The send history, newest first, filtered as the History page filters it, or its totals
+    /// (--summary): cost per provider per day, failover routes.
+    History(history::HistoryArgs),
     /// A `msgops serve` on another host: its certificate's fingerprint, health, codes, events.
     Remote(remote::RemoteArgs),
 }
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Codes(args) => codes::run(args),
+        Command::Config(args) => config_cmd::run(args),
         Command::Watch(args) => watch::run(args),
         Command::Creds(args) => creds::run(args),
         Command::Serve(args) => serve::run(args),
@@ -67,6 +75,7 @@ fn main() -> ExitCode {
         Command::Send(args) => send::run(args),
         Command::Breaker(args) => breaker::run(args),
         Command::Deliveries(args) => deliveries::run(args),
+        Command::History(args) => history::run(args),
         Command::Remote(args) => remote::run(args),
         Command::DefaultConfig => {
             println!("{}", msgops_core::config::Config::default().to_toml());

@@ -11,7 +11,7 @@ use msgops_core::config::{config_path, ConfigFile};
 use msgops_core::ChainEvent;
 use msgops_core::{Messaging, ProviderKind};
 use msgops_credentials::{CredentialStore, ExposeSecret, SecretString};
-use msgops_history::{OriginKind, SendHistory, SendOrigin};
+use msgops_history::{HistoryLocation, HistoryStore, OriginKind, SendOrigin};
 use msgops_service::tls::TlsIdentity;
 use msgops_service::ServiceEvent;
 use msgops_service::{
@@ -259,22 +259,13 @@ async fn read_sms_delivery_logs(
     );
     let every = std::time::Duration::from_secs(config.delivery.sns_sms_log_poll_secs);
     reader.spawn(every, cancel, move |events| {
-        if let Err(e) = state.ingest_deliveries(events) {
-            eprintln!("msgops serve: SNS SMS delivery reports not kept: {e}");
-        }
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = state.ingest_deliveries(events).await {
+                eprintln!("msgops serve: SNS SMS delivery reports not kept: {e}");
+            }
+        });
     });
-}
-
-/// The delivery reports file beside the send history, shared with the app.
-fn delivery_log() -> Arc<msgops_history::DeliveryLog> {
-    let (log, problems) = msgops_history::DeliveryLog::open(
-        msgops_history::default_deliveries_path(),
-        msgops_history::DEFAULT_DELIVERIES_CAP,
-    );
-    for problem in problems {
-        eprintln!("msgops serve: delivery reports: {problem}");
-    }
-    Arc::new(log)
 }
 
 /// Switching a provider on or off over the API is remembered in the configuration file, as
@@ -487,22 +478,32 @@ async fn serve(
     let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
     let finished = messaging.subscribe();
     let config = ConfigFile::open(config_path()).0.current();
-    let deliveries = delivery_log();
-    let history = open_history();
-    let mut settings =
-        settings.with_deliveries(&config, webhook_secrets(&config), deliveries.clone());
-    settings.sends = Some(Arc::new(msgops_service::HistoryFiles {
-        sends: history.clone(),
-        deliveries: Some(deliveries),
-    }));
+    // The sends, their delivery reports and the breakers' timeline, in the history database
+    // shared with the app (or other instances, on PostgreSQL).
+    let history = open_history(&config).await;
+    let mut settings = settings.with_deliveries(&config, webhook_secrets(&config), history.clone());
+    settings.sends = Some(history.clone());
     settings.switches = Some(Arc::new(ConfigSwitches));
-    let state = ServiceState::new(messaging, settings);
+    settings.shared = match shared_state(&config).await {
+        Ok(shared) => shared,
+        Err(e) => {
+            eprintln!("msgops serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = ServiceState::new(messaging.clone(), settings);
     if !args.emulated {
         read_sms_delivery_logs(&config, state.clone(), shutdown.child_token()).await;
     }
-    // Into the app's history (the same file), marked as this service's sends.
+    // Into the app's history (the same database), marked as this service's sends.
     let stop_recording = CancellationToken::new();
-    let recorder = record_sends(history, finished, state.subscribe(), stop_recording.clone());
+    let recorder = record_sends(
+        history,
+        messaging,
+        finished,
+        state.subscribe(),
+        stop_recording.clone(),
+    );
     let mut watch = msgops_logwatch::WatchConfig::new(if args.logs.is_empty() {
         config.followed_logs()
     } else {
@@ -541,56 +542,83 @@ async fn serve(
     }
 }
 
-/// The send history the app shows ([`msgops_history::default_path`], shared with the app and
-/// any other `msgops serve`); this service's sends are marked as its own.
-fn open_history() -> Arc<SendHistory> {
-    let (history, problems) = SendHistory::open(
-        msgops_history::default_path(),
-        msgops_history::DEFAULT_CAP,
-        SendOrigin::this_process(OriginKind::Service),
-    );
-    for problem in problems {
-        eprintln!("msgops serve: send history: {problem}");
-    }
-    eprintln!(
-        "msgops serve: recording sends in {}",
-        history.path().display()
-    );
+/// The history database `[history]` names (by default `history.sqlite3` in the data directory,
+/// shared with the app and any other `msgops serve`), importing the JSON-lines files of earlier
+/// versions once; this service's sends are marked as its own. One that cannot be opened is
+/// reported, and the service keeps its history in memory instead.
+async fn open_history(config: &msgops_core::config::Config) -> Arc<HistoryStore> {
+    let origin = SendOrigin::this_process(OriginKind::Service);
+    let opened = match HistoryLocation::from_config(&config.history) {
+        Ok(location) => HistoryStore::open(location, config.history.keep_days, origin.clone())
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("history.url: {e}")),
+    };
+    let history = match opened {
+        Ok((history, problems)) => {
+            for problem in problems {
+                eprintln!("msgops serve: send history: {problem}");
+            }
+            history
+        }
+        Err(e) => {
+            eprintln!("msgops serve: {e}; sends are kept in memory until the service stops");
+            match HistoryStore::in_memory(origin).await {
+                Ok(history) => history,
+                Err(e) => panic!("an in-memory SQLite database cannot be opened: {e}"),
+            }
+        }
+    };
+    eprintln!("msgops serve: recording sends in {}", history.location());
     Arc::new(history)
 }
 
-/// Records every send the service finishes in the send history the app shows
-/// ([`msgops_history::default_path`], shared with the app and any other `msgops serve`), marked
-/// as the service's, and each send abandoned at shutdown as failed. Once `stop` is cancelled it
-/// writes what was already reported and ends.
+/// What the recorder keeps: a chain event (a finished send, a breaker transition, a provider
+/// switched, a probe) or a send abandoned at shutdown.
+enum Kept {
+    Chain(ChainEvent),
+    Abandoned(SendRecord),
+}
+
+/// Records every send the service finishes in the history the app shows (shared with the app
+/// and any other `msgops serve`), marked as the service's, each send abandoned at shutdown as
+/// failed, and the breakers' transitions and probes. Once `stop` is cancelled it writes what
+/// was already reported and ends.
 fn record_sends(
-    history: Arc<SendHistory>,
+    history: Arc<HistoryStore>,
+    messaging: Arc<Messaging>,
     mut chain: broadcast::Receiver<ChainEvent>,
     mut service: broadcast::Receiver<ServiceEvent>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        if let Err(e) = history
+            .record_started(&messaging.health(), chrono::Utc::now())
+            .await
+        {
+            tracing::error!(error = %e, "provider states not written to the history");
+        }
         let (mut chain_open, mut service_open) = (true, true);
         while chain_open || service_open {
-            let record = tokio::select! {
+            let kept = tokio::select! {
                 biased;
                 event = chain.recv(), if chain_open => from_chain(event, &mut chain_open),
                 event = service.recv(), if service_open => from_service(event, &mut service_open),
                 () = stop.cancelled() => break,
             };
-            if let Some(record) = record {
-                write_send(&history, record).await;
+            if let Some(kept) = kept {
+                write(&history, &messaging, kept).await;
             }
         }
         // What was reported before the stop (or before the channels closed).
         while let Some(event) = buffered(&mut chain) {
-            if let Some(record) = from_chain(event, &mut chain_open) {
-                write_send(&history, record).await;
+            if let Some(kept) = from_chain(event, &mut chain_open) {
+                write(&history, &messaging, kept).await;
             }
         }
         while let Some(event) = buffered(&mut service) {
-            if let Some(record) = from_service(event, &mut service_open) {
-                write_send(&history, record).await;
+            if let Some(kept) = from_service(event, &mut service_open) {
+                write(&history, &messaging, kept).await;
             }
         }
     })
@@ -611,10 +639,9 @@ fn buffered<T: Clone>(
 fn from_chain(
     event: Result<ChainEvent, broadcast::error::RecvError>,
     open: &mut bool,
-) -> Option<SendRecord> {
+) -> Option<Kept> {
     match event {
-        Ok(ChainEvent::SendFinished { record }) => Some(record),
-        Ok(_) => None,
+        Ok(event) => Some(Kept::Chain(event)),
         Err(broadcast::error::RecvError::Lagged(missed)) => {
             tracing::error!(
                 missed,
@@ -633,14 +660,14 @@ fn from_chain(
 fn from_service(
     event: Result<ServiceEvent, broadcast::error::RecvError>,
     open: &mut bool,
-) -> Option<SendRecord> {
+) -> Option<Kept> {
     match event {
         Ok(ServiceEvent::SendAbandoned {
             channel,
             recipient,
             started_at,
             reason,
-        }) => Some(SendRecord {
+        }) => Some(Kept::Abandoned(SendRecord {
             channel,
             recipient,
             started_at,
@@ -650,7 +677,7 @@ fn from_service(
                 attempts: Vec::new(),
                 skipped: Vec::new(),
             },
-        }),
+        })),
         Ok(_) => None,
         Err(broadcast::error::RecvError::Lagged(missed)) => {
             tracing::error!(
@@ -666,13 +693,14 @@ fn from_service(
     }
 }
 
-/// Appends one send, off the runtime's threads (the file lock may make it wait).
-async fn write_send(history: &Arc<SendHistory>, record: SendRecord) {
-    let history = history.clone();
-    match tokio::task::spawn_blocking(move || history.record(&record)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "send not written to the history file"),
-        Err(e) => tracing::error!(error = %e, "send not written to the history file"),
+/// Writes one thing kept into the history; a failure is logged (the service goes on).
+async fn write(history: &HistoryStore, messaging: &Messaging, kept: Kept) {
+    let written = match &kept {
+        Kept::Chain(event) => history.record_chain_event(event, messaging).await,
+        Kept::Abandoned(record) => history.record(record).await,
+    };
+    if let Err(e) = written {
+        tracing::error!(error = %e, "not written to the history");
     }
 }
 
@@ -700,6 +728,32 @@ fn feed_codes(
         }
         true
     })
+}
+
+/// `[state]` on Redis: the state this instance shares with the others (`None` for memory).
+/// Redis down at start is no error: the instance starts on its own state and joins later.
+/// `$MSGOPS_INSTANCE_ID` names the instance in events and leases (random otherwise).
+async fn shared_state(
+    config: &msgops_core::config::Config,
+) -> Result<Option<msgops_shared_state::SharedState>, String> {
+    let Some(mut options) = msgops_shared_state::StateOptions::from_config(&config.state) else {
+        return Ok(None);
+    };
+    options.instance_id = std::env::var("MSGOPS_INSTANCE_ID")
+        .ok()
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty());
+    let shared = msgops_shared_state::SharedState::connect(options)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "msgops serve: state shared on {} as instance {} (one of {}; {})",
+        shared.backend(),
+        shared.instance_id(),
+        shared.instances(),
+        shared.status().as_str()
+    );
+    Ok(Some(shared))
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

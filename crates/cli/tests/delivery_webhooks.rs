@@ -31,7 +31,7 @@ use msgops_credentials::{
     CredentialStoreExt, ExposeSecret, KeychainStore, SecretKind, SecretString,
 };
 use msgops_delivery::{DeliveryFate, DeliveryStatus};
-use msgops_history::{DeliveryLog, HistoryFilter, OriginKind, SendHistory, SendOrigin};
+use msgops_history::{HistoryFilter, HistoryLocation, HistoryStore, OriginKind, SendOrigin};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -526,6 +526,31 @@ async fn callback(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// The history database of a data directory, as the app opens it.
+async fn open_history(data: &Path) -> HistoryStore {
+    let (history, problems) = HistoryStore::open(
+        HistoryLocation::in_dir(data),
+        90,
+        SendOrigin::this_process(OriginKind::App),
+    )
+    .await
+    .expect("the history opens");
+    assert!(problems.is_empty(), "{problems:?}");
+    history
+}
+
+/// The delivery reports kept in a data directory's history, in the order they were kept.
+async fn kept(data: &Path) -> Vec<(String, DeliveryStatus)> {
+    open_history(data)
+        .await
+        .deliveries_since(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+        .await
+        .expect("the reports read")
+        .into_iter()
+        .map(|e| (e.provider_message_id, e.status))
+        .collect()
+}
+
 async fn get_json(http: &reqwest::Client, url: String) -> Value {
     http.get(url)
         .send()
@@ -1004,17 +1029,8 @@ async fn scenario() {
     );
 
     // Only the accepted reports are kept.
-    let deliveries_path = env.data.join(msgops_history::DELIVERIES_FILE_NAME);
-    let kept = |path: &Path| -> Vec<(String, DeliveryStatus)> {
-        let (log, problems) = DeliveryLog::open(path, msgops_history::DEFAULT_DELIVERIES_CAP);
-        assert!(problems.is_empty(), "{problems:?}");
-        log.since(chrono::DateTime::<chrono::Utc>::MIN_UTC)
-            .into_iter()
-            .map(|e| (e.provider_message_id, e.status))
-            .collect()
-    };
     assert_eq!(
-        kept(&deliveries_path),
+        kept(&env.data).await,
         [
             (sid.clone(), DeliveryStatus::Undelivered),
             (sid.clone(), DeliveryStatus::Sent)
@@ -1086,7 +1102,7 @@ async fn scenario() {
     );
     let strict_said = strict_serve.stop();
     assert_eq!(
-        kept(&strict.data.join(msgops_history::DELIVERIES_FILE_NAME)),
+        kept(&strict.data).await,
         [(
             "SM00000000000000000000000000000004".to_string(),
             DeliveryStatus::Delivered
@@ -1161,13 +1177,11 @@ async fn scenario() {
     );
 
     // Both sends in the send history, for the same recipient: Twilio's and the Console resend.
-    let (history, problems) = SendHistory::open(
-        env.data.join(msgops_history::FILE_NAME),
-        msgops_history::DEFAULT_CAP,
-        SendOrigin::this_process(OriginKind::App),
-    );
-    assert!(problems.is_empty(), "{problems:?}");
-    let page = history.query(&HistoryFilter::default());
+    let history = open_history(&env.data).await;
+    let page = history
+        .query(&HistoryFilter::default())
+        .await
+        .expect("the history reads");
     let sends: Vec<(&str, Option<&str>, Vec<&str>)> = page
         .sends
         .iter()
@@ -1203,11 +1217,10 @@ async fn scenario() {
     );
 
     // The timeline, as History shows it beside the send.
-    let (log, problems) =
-        DeliveryLog::open(&deliveries_path, msgops_history::DEFAULT_DELIVERIES_CAP);
-    assert!(problems.is_empty(), "{problems:?}");
-    let timeline: Vec<DeliveryStatus> = log
+    let timeline: Vec<DeliveryStatus> = history
         .timeline(ProviderKind::Twilio, &sid)
+        .await
+        .expect("the reports read")
         .into_iter()
         .map(|e| e.status)
         .collect();
@@ -1216,7 +1229,10 @@ async fn scenario() {
         [DeliveryStatus::Undelivered, DeliveryStatus::Sent],
         "as received (Twilio's callbacks carry no time of their own)"
     );
-    let page = log.fill(history.query(&HistoryFilter::default()));
+    let page = history
+        .query(&HistoryFilter::default())
+        .await
+        .expect("the history reads");
     let message = page
         .deliveries
         .iter()

@@ -1,7 +1,8 @@
 //! Sends made through a standalone `msgops serve` reach the app's History: the real binary,
 //! sent to through its API and through `msgops send --url` (another process), writes them into
-//! the send history of the data directory, marked as the service's, where a store opened as the
-//! app opens it finds them — while the service runs and after it stops.
+//! the history database of the data directory (SQLite), marked as the service's, where a store
+//! opened as the app opens it finds them — while the service runs and after it stops; and
+//! `msgops history` lists them.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -10,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use msgops_history::{HistoryFilter, OriginKind, RecordedSend, SendHistory, SendOrigin};
+use msgops_history::{
+    HistoryFilter, HistoryLocation, HistoryStore, OriginKind, RecordedSend, SendOrigin,
+};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "serve-history-test-token-0123456789abcdef";
@@ -96,10 +99,13 @@ fn post_sms(addr: &str, to: &str) -> (u16, Value) {
 }
 
 /// Every send in `history` once it holds `n` (the service writes just after it answers).
-fn wait_for(history: &SendHistory, n: usize) -> Vec<RecordedSend> {
+fn wait_for(rt: &tokio::runtime::Runtime, history: &HistoryStore, n: usize) -> Vec<RecordedSend> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let sends = history.query(&HistoryFilter::default()).sends;
+        let sends = rt
+            .block_on(history.query(&HistoryFilter::default()))
+            .unwrap()
+            .sends;
         if sends.len() >= n || Instant::now() > deadline {
             return sends;
         }
@@ -113,11 +119,15 @@ fn sends_through_a_standalone_service_reach_the_apps_history_marked_as_the_servi
     std::fs::write(dir.path().join("config.toml"), "").unwrap();
     // The app, open before the service sends anything: it must see what another process appends.
     let this_machine = SendOrigin::this_process(OriginKind::App);
-    let (app, problems) = SendHistory::open(
-        dir.path().join("data").join(msgops_history::FILE_NAME),
-        msgops_history::DEFAULT_CAP,
-        this_machine.clone(),
-    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = dir.path().join("data");
+    let (app, problems) = rt
+        .block_on(HistoryStore::open(
+            HistoryLocation::in_dir(&data),
+            90,
+            this_machine.clone(),
+        ))
+        .unwrap();
     assert!(problems.is_empty(), "{problems:?}");
 
     let (mut serve, addr, stderr) = start_serve(dir.path());
@@ -148,7 +158,7 @@ fn sends_through_a_standalone_service_reach_the_apps_history_marked_as_the_servi
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("delivered to +14165550188 by sns"));
 
-    let sends = wait_for(&app, 2);
+    let sends = wait_for(&rt, &app, 2);
     let recipients: Vec<&str> = sends.iter().map(|s| s.record.recipient.as_str()).collect();
     assert_eq!(recipients, ["+14165550188", "+14165550123"], "newest first");
     let service = SendOrigin {
@@ -165,10 +175,11 @@ fn sends_through_a_standalone_service_reach_the_apps_history_marked_as_the_servi
     }
     // As History filters them.
     let count = |origin| {
-        app.query(&HistoryFilter {
+        rt.block_on(app.query(&HistoryFilter {
             origin: Some(origin),
             ..Default::default()
-        })
+        }))
+        .unwrap()
         .total
     };
     assert_eq!((count(OriginKind::Service), count(OriginKind::App)), (2, 0));
@@ -176,7 +187,7 @@ fn sends_through_a_standalone_service_reach_the_apps_history_marked_as_the_servi
     // The app's own sends go into the same file, beside the service's.
     let mut own = sends[0].record.clone();
     own.recipient = "+14165550199".into();
-    app.record(&own).unwrap();
+    rt.block_on(app.record(&own)).unwrap();
     assert_eq!((count(OriginKind::Service), count(OriginKind::App)), (2, 1));
 
     // Stopped as an operator stops it, the service ends cleanly and its sends stay.
@@ -203,11 +214,43 @@ fn sends_through_a_standalone_service_reach_the_apps_history_marked_as_the_servi
         said.iter().any(|l| l.contains("recording sends in")),
         "{said:#?}"
     );
-    let (reopened, problems) = SendHistory::open(
-        dir.path().join("data").join(msgops_history::FILE_NAME),
-        100,
-        this_machine,
-    );
+    let (reopened, problems) = rt
+        .block_on(HistoryStore::open(
+            HistoryLocation::in_dir(&data),
+            90,
+            this_machine,
+        ))
+        .unwrap();
     assert!(problems.is_empty(), "{problems:?}");
-    assert_eq!(reopened.len(), 3);
+    assert_eq!(rt.block_on(reopened.count()).unwrap(), 3);
+    // The service kept its breakers' states from its start (the timeline's first rows).
+    let timeline = rt
+        .block_on(reopened.provider_timeline(
+            None,
+            chrono::Utc::now() - chrono::Duration::hours(1),
+            chrono::Utc::now(),
+        ))
+        .unwrap();
+    assert!(
+        timeline
+            .providers
+            .iter()
+            .any(|t| t.instance.kind == OriginKind::Service && t.instance.pid == Some(pid)),
+        "{timeline:?}"
+    );
+
+    // `msgops history`, another process, lists what both wrote.
+    let listed = msgops(dir.path())
+        .args(["history", "--json", "--origin", "service"])
+        .output()
+        .unwrap();
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let page: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(page["total"], 2, "{page}");
+    assert_eq!(page["sends"][0]["recipient"], "+14165550188");
+    assert_eq!(page["sends"][0]["origin"]["pid"], pid);
 }

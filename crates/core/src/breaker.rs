@@ -361,6 +361,30 @@ impl CircuitBreaker {
             .then(|| inner.enter(BreakerState::HalfOpen, reason.to_string()))
     }
 
+    /// Opens the breaker now for `open_for` (its cool-down at most) on the word of other
+    /// processes sharing the provider (their failures together reached the threshold, or their
+    /// breaker opened): a new generation, so results of calls admitted before change nothing.
+    /// An OPEN breaker stays OPEN until the later of its own end and this one (no transition).
+    /// `None` when it was OPEN already, or never opens (no threshold: the last resort).
+    pub fn force_open(&self, open_for: Duration, reason: &str) -> Option<Transition> {
+        let policy = self.policy();
+        if policy.failure_threshold == 0 {
+            return None;
+        }
+        // Opened as long ago as leaves `open_for` of the cool-down.
+        let opened_at = Instant::now().checked_sub(policy.open_for.saturating_sub(open_for));
+        let mut inner = lock(&self.inner);
+        if inner.state == BreakerState::Open {
+            if opened_at > inner.opened_at {
+                inner.opened_at = opened_at;
+            }
+            return None;
+        }
+        let transition = inner.enter(BreakerState::Open, reason.to_string());
+        inner.opened_at = opened_at.or(inner.opened_at);
+        Some(transition)
+    }
+
     /// Closes the breaker at once and starts a new generation, e.g. after an admin rotated the
     /// provider's key: results of calls admitted before no longer count. Returns the transition
     /// (with `reason`) when there was something to reset: a state other than CLOSED, or failures
@@ -409,6 +433,34 @@ mod tests {
             permit(&b).success().map(|t| t.to),
             Some(BreakerState::Closed)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forced_open_by_other_instances_it_keeps_their_cool_down_and_then_trials() {
+        let b = sns();
+        let stale = permit(&b);
+        let t = b
+            .force_open(Duration::from_secs(120), "5 failures across instances")
+            .expect("opens");
+        assert_eq!((t.from, t.to), (BreakerState::Closed, BreakerState::Open));
+        assert_eq!(b.reading().open_remaining, Some(Duration::from_secs(120)));
+        assert_eq!(
+            stale.success(),
+            None,
+            "a call admitted before changes nothing"
+        );
+        tokio::time::advance(Duration::from_secs(100)).await;
+        // Told again while OPEN: it stays OPEN until the later end, without a transition.
+        assert_eq!(b.force_open(Duration::from_secs(60), "again"), None);
+        assert_eq!(b.force_open(Duration::from_secs(10), "sooner"), None);
+        assert_eq!(b.reading().open_remaining, Some(Duration::from_secs(60)));
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(permit(&b).is_trial());
+        let console = CircuitBreaker::new(BreakerPolicy {
+            failure_threshold: 0,
+            open_for: Duration::from_secs(300),
+        });
+        assert_eq!(console.force_open(Duration::from_secs(1), "never"), None);
     }
 
     fn sns() -> CircuitBreaker {

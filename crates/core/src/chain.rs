@@ -23,10 +23,13 @@ use tokio::time::Instant;
 use ts_rs::TS;
 
 use crate::breaker::{Admission, BreakerPolicy, BreakerState, CircuitBreaker, Permit, Transition};
+use crate::breaker_sync::{BreakerSync, RemoteTransition};
 use crate::error::{ErrorKind, SendError};
 use crate::message::{Channel, Message};
 use crate::provider::{CredentialRefresh, Provider, ProviderKind};
-use crate::rate_limit::{Throttle, TokenBucket, THROTTLES_PER_FAILURE, THROTTLE_WINDOW};
+use crate::rate_limit::{
+    RateLimiter, Throttle, TokenBucket, THROTTLES_PER_FAILURE, THROTTLE_WINDOW,
+};
 
 /// The shortest attempt the chain starts: with less time left, a call would only end as an
 /// `ambiguous` timeout that counts as a failure, so the provider is skipped instead. (Settings
@@ -360,6 +363,18 @@ pub struct ProviderChain<M> {
     events: broadcast::Sender<ChainEvent>,
     /// Asked before an authentication failure counts (held weakly: it holds the chains).
     credential_refresh: RwLock<Option<std::sync::Weak<dyn CredentialRefresh>>>,
+    /// Decides the providers' rates instead of their own token buckets (shared by processes).
+    rate_limiter: RwLock<Option<Arc<dyn RateLimiter>>>,
+    /// The other processes' side of the breakers, when they share the providers.
+    breaker_sync: RwLock<Option<Arc<dyn BreakerSync>>>,
+}
+
+/// What a call's result meant for the breaker, to pass on to a [`BreakerSync`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Success,
+    Failure,
+    Nothing,
 }
 
 impl<M: Message> ProviderChain<M> {
@@ -387,6 +402,103 @@ impl<M: Message> ProviderChain<M> {
             settings: RwLock::new(settings),
             events,
             credential_refresh: RwLock::new(None),
+            rate_limiter: RwLock::new(None),
+            breaker_sync: RwLock::new(None),
+        }
+    }
+
+    /// Who decides the providers' rates from now on; `None`: each provider's own token bucket
+    /// (the default).
+    pub fn set_rate_limiter(&self, limiter: Option<Arc<dyn RateLimiter>>) {
+        *write(&self.rate_limiter) = limiter;
+    }
+
+    /// Shares the breakers with other processes from now on; `None`: this process alone.
+    pub fn set_breaker_sync(&self, sync: Option<Arc<dyn BreakerSync>>) {
+        *write(&self.breaker_sync) = sync;
+    }
+
+    fn breaker_sync(&self) -> Option<Arc<dyn BreakerSync>> {
+        read(&self.breaker_sync).clone()
+    }
+
+    /// Applies a transition another process's breaker made (see [`BreakerSync`]): OPEN for what
+    /// is left of its cool-down, HALF_OPEN, or CLOSED. Published here as this chain's own
+    /// transition, never passed back. `false` for a provider not in this chain.
+    pub fn apply_remote_transition(&self, remote: &RemoteTransition) -> bool {
+        let Some(entry) = self.entry(&remote.provider) else {
+            return false;
+        };
+        let transition = match remote.to {
+            BreakerState::Open => entry.breaker.force_open(remote.open_for, &remote.reason),
+            BreakerState::HalfOpen => entry.breaker.start_trial(&remote.reason),
+            BreakerState::Closed => {
+                let reading = entry.breaker.reading();
+                // A CLOSED breaker with failures of its own keeps them: only a state moves.
+                (reading.state != BreakerState::Closed)
+                    .then(|| entry.breaker.reset(&remote.reason))
+                    .flatten()
+            }
+        };
+        self.emit_transition(&remote.provider, transition);
+        true
+    }
+
+    /// Tells the other processes of a transition made here.
+    fn share_transition(&self, entry: &ChainEntry<M>, transition: Option<&Transition>) {
+        let (Some(sync), Some(transition)) = (self.breaker_sync(), transition) else {
+            return;
+        };
+        let open_for = entry
+            .breaker
+            .reading()
+            .open_remaining
+            .unwrap_or(entry.breaker.policy().open_for);
+        sync.transition(M::CHANNEL, entry.id(), transition, open_for);
+    }
+
+    /// Passes a call's result on to the other processes: a transition it made, or the failure
+    /// (which may open the breaker when every process's failures together reach the
+    /// threshold), or the success.
+    async fn share_result(
+        &self,
+        entry: &ChainEntry<M>,
+        transition: Option<&Transition>,
+        counted: Counted,
+    ) {
+        let Some(sync) = self.breaker_sync() else {
+            return;
+        };
+        if entry.breaker.policy().failure_threshold == 0 {
+            // No breaker to share (the last resort never opens).
+            return;
+        }
+        let id = entry.id();
+        if transition.is_some() {
+            self.share_transition(entry, transition);
+            return;
+        }
+        match counted {
+            Counted::Success => sync.success(id).await,
+            Counted::Failure if entry.breaker.state() == BreakerState::Closed => {
+                let policy = entry.breaker.policy();
+                let Some(together) = sync.failure(id).await else {
+                    return;
+                };
+                if policy.failure_threshold == 0 || together < policy.failure_threshold {
+                    return;
+                }
+                let opened = entry.breaker.force_open(
+                    policy.open_for,
+                    &format!(
+                        "{together} failures across instances within the shared window; open for {} s",
+                        policy.open_for.as_secs()
+                    ),
+                );
+                self.share_transition(entry, opened.as_ref());
+                self.emit_transition(&id, opened);
+            }
+            Counted::Failure | Counted::Nothing => {}
         }
     }
 
@@ -488,6 +600,7 @@ impl<M: Message> ProviderChain<M> {
             stats.last_error = None;
             entry.throttle.clear();
         }
+        self.share_transition(entry, transition.as_ref());
         self.emit_transition(id, transition.clone());
         Some(transition)
     }
@@ -498,6 +611,7 @@ impl<M: Message> ProviderChain<M> {
     pub fn start_trial(&self, id: &ProviderKind, reason: &str) -> Option<Option<Transition>> {
         let entry = self.entry(id)?;
         let transition = entry.breaker.start_trial(reason);
+        self.share_transition(entry, transition.as_ref());
         self.emit_transition(id, transition.clone());
         Some(transition)
     }
@@ -749,6 +863,19 @@ impl<M: Message> ProviderChain<M> {
             }
             Admission::Rejected { .. } => return Err(skip(SkipReason::BreakerOpen, None)),
         };
+        if permit.is_trial() {
+            if let Some(sync) = self.breaker_sync() {
+                let lease = settings.per_attempt_timeout + Duration::from_secs(1);
+                if !sync.claim_trial(id, lease).await {
+                    // Frees this process's trial slot: the next send asks again.
+                    drop(permit);
+                    return Err(skip(
+                        SkipReason::BreakerOpen,
+                        Some("another instance is making the HALF_OPEN trial call".into()),
+                    ));
+                }
+            }
+        }
         if !self
             .take_token(entry, settings.on_rate_limit, budget.end, min_attempt)
             .await
@@ -786,7 +913,10 @@ impl<M: Message> ProviderChain<M> {
                 }
             }
         }
-        Ok(self.record_result(entry, &id, permit, result, latency_ms))
+        let (attempt, transition, counted) =
+            self.record_result(entry, &id, permit, result, latency_ms);
+        self.share_result(entry, transition.as_ref(), counted).await;
+        Ok(attempt)
     }
 
     /// Takes a rate-limit token, waiting for one if the policy allows and the wait still leaves
@@ -798,19 +928,21 @@ impl<M: Message> ProviderChain<M> {
         end: Instant,
         min_attempt: Duration,
     ) -> bool {
-        match entry.bucket.try_take() {
-            Ok(()) => true,
-            Err(wait) => match policy {
-                RateLimitPolicy::SpillOver => false,
-                RateLimitPolicy::Wait(max) => {
-                    let left = end.saturating_duration_since(Instant::now());
-                    if wait > max || wait.saturating_add(min_attempt) > left {
-                        return false;
-                    }
-                    tokio::time::sleep(wait).await;
-                    entry.bucket.try_take().is_ok()
-                }
-            },
+        let max_wait = match policy {
+            RateLimitPolicy::SpillOver => Duration::ZERO,
+            RateLimitPolicy::Wait(max) => {
+                let left = end.saturating_duration_since(Instant::now());
+                max.min(left.saturating_sub(min_attempt))
+            }
+        };
+        let shared = read(&self.rate_limiter).clone();
+        match shared {
+            Some(shared) => {
+                let per_second = read(&entry.spec).rate_per_second;
+                shared.acquire(entry.id(), per_second, max_wait).await
+            }
+            // The default, without a boxed future: the provider's own bucket.
+            None => entry.bucket.take_within(max_wait).await,
         }
     }
 
@@ -824,10 +956,11 @@ impl<M: Message> ProviderChain<M> {
         permit: Permit<'_>,
         result: Result<crate::provider::Receipt, SendError>,
         latency_ms: f64,
-    ) -> Attempt {
+    ) -> (Attempt, Option<Transition>, Counted) {
         let cost = read(&entry.spec).cost_per_message_usd;
         let mut stats = lock(&entry.stats);
         let current = permit.generation() == entry.breaker.generation();
+        let mut counted = Counted::Nothing;
         let (attempt, transition) = match result {
             Ok(receipt) => {
                 stats.sent += 1;
@@ -845,6 +978,9 @@ impl<M: Message> ProviderChain<M> {
                     cost_usd: cost,
                     provider_message_id: receipt.provider_message_id,
                 };
+                if current {
+                    counted = Counted::Success;
+                }
                 (attempt, permit.success())
             }
             Err(error) => {
@@ -857,7 +993,15 @@ impl<M: Message> ProviderChain<M> {
                         provider_code: error.provider_code,
                         at: Utc::now(),
                     });
-                    Self::count_failure(entry, permit, &error)
+                    let throttled_only = error.kind == ErrorKind::Throttled;
+                    let trips = error.kind.trips_breaker();
+                    let transition = Self::count_failure(entry, permit, &error);
+                    // A throttled answer that counted (its transition, if any) or not: only
+                    // failures that count toward the breaker are shared.
+                    if trips && !throttled_only {
+                        counted = Counted::Failure;
+                    }
+                    transition
                 } else {
                     permit.release();
                     None
@@ -876,8 +1020,8 @@ impl<M: Message> ProviderChain<M> {
             }
         };
         drop(stats);
-        self.emit_transition(id, transition);
-        attempt
+        self.emit_transition(id, transition.clone());
+        (attempt, transition, counted)
     }
 
     /// What a failure does to the breaker. Throttling skips the provider until its

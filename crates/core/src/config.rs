@@ -605,6 +605,267 @@ impl Default for CredentialsConfig {
     }
 }
 
+/// `[history]`: where the send history (with the delivery reports, breaker transitions and
+/// probe results) is kept, and for how long.
+#[derive(Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct HistoryConfig {
+    /// Unset: `history.sqlite3` in the data directory, shared by the app and `msgops serve` on
+    /// this machine. A path (or `sqlite://PATH`): that SQLite file. `postgres://user:password@host/db`:
+    /// a PostgreSQL database several msgops instances share. The password is never logged or
+    /// shown (see [`mask_url_password`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Sends, delivery reports, breaker transitions and probe results older than this many
+    /// days are deleted.
+    pub keep_days: u32,
+}
+
+/// `history.keep_days` when the configuration does not say.
+pub const DEFAULT_HISTORY_KEEP_DAYS: u32 = 90;
+/// The longest `history.keep_days` accepted (ten years).
+pub const MAX_HISTORY_KEEP_DAYS: u32 = 3650;
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            keep_days: DEFAULT_HISTORY_KEEP_DAYS,
+        }
+    }
+}
+
+/// The URL with its password masked: a configuration printed for debugging never shows it.
+impl std::fmt::Debug for HistoryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistoryConfig")
+            .field("url", &self.url.as_deref().map(mask_url_password))
+            .field("keep_days", &self.keep_days)
+            .finish()
+    }
+}
+
+/// `url` with the password of its user part (`postgres://user:PASSWORD@host`) and of a
+/// `password=` parameter replaced by `***`, for messages and logs. Anything else is unchanged.
+pub fn mask_url_password(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let from = rest_start + colon + 1;
+                let to = rest_start + at;
+                if to > from {
+                    out.replace_range(from..to, "***");
+                }
+            }
+        }
+    }
+    if let Some(query_start) = out.find('?') {
+        let (head, query) = out.split_at(query_start + 1);
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, value)) if key.eq_ignore_ascii_case("password") && !value.is_empty() => {
+                    format!("{key}=***")
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", masked.join("&"));
+    }
+    out
+}
+
+/// `history.url`: a `postgres://` / `postgresql://` URL with a host and a database, or a SQLite
+/// file (a path, or `sqlite://PATH`). Messages never show the password.
+pub fn check_history_url(url: &str) -> Result<(), String> {
+    let shown = mask_url_password(url);
+    if url.trim().is_empty() {
+        return Err(
+            "must not be empty (leave it out for history.sqlite3 in the data directory)".into(),
+        );
+    }
+    if url.contains(char::is_whitespace) {
+        return Err(format!("`{shown}` must not contain spaces"));
+    }
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = authority.rsplit('@').next().unwrap_or("");
+        let database = rest
+            .split_once('/')
+            .map(|(_, d)| d.split(['?', '#']).next().unwrap_or(""))
+            .unwrap_or("");
+        if host.is_empty() && !rest.contains("host=") {
+            return Err(format!(
+                "`{shown}` names no host: use postgres://user:password@host:5432/msgops"
+            ));
+        }
+        if database.is_empty() && !rest.contains("dbname=") {
+            return Err(format!(
+                "`{shown}` names no database: use postgres://user:password@host:5432/msgops"
+            ));
+        }
+        return Ok(());
+    }
+    if let Some(scheme) = url
+        .split_once("://")
+        .map(|(s, _)| s)
+        .filter(|s| *s != "sqlite")
+    {
+        return Err(format!(
+            "`{scheme}://` is not a history store: use postgres://…, sqlite://PATH or a file path"
+        ));
+    }
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    if path.is_empty() || path.ends_with('/') {
+        return Err(format!("`{shown}` names no SQLite file"));
+    }
+    Ok(())
+}
+
+/// `[desktop]`: how the desktop app lives beside the operator's other work. Read by the app
+/// only; `msgops serve` ignores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct DesktopConfig {
+    /// Closing the window hides it: msgops keeps following the logs and notifying from the
+    /// tray, and quits from the tray's menu. False: closing the window quits.
+    pub close_to_tray: bool,
+    /// A system-wide key combination that brings the window up on the Codes search, such as
+    /// `CommandOrControl+Shift+K`. Unset: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_shortcut: Option<String>,
+}
+
+impl Default for DesktopConfig {
+    fn default() -> Self {
+        Self {
+            close_to_tray: true,
+            global_shortcut: None,
+        }
+    }
+}
+
+/// `[state]`: where `msgops serve` keeps its rate and recipient limits, idempotency keys,
+/// breaker counts and event fan-out: this process's memory (the default), or a Redis / Valkey
+/// server that several instances behind one address share.
+#[derive(Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export)]
+pub struct StateConfig {
+    /// `memory`, or `redis://[user:password@]host:port[/db]` (`rediss://` for TLS). The URL's
+    /// password is never logged or shown ([`mask_url_password`]).
+    pub backend: String,
+    /// How many instances share the backend: while it is unreachable, each applies the rate
+    /// and recipient limits divided by this.
+    pub instances: u32,
+    /// The first part of every key and channel name on the server.
+    pub key_prefix: String,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            backend: "memory".into(),
+            instances: 1,
+            key_prefix: "msgops".into(),
+        }
+    }
+}
+
+/// The URL with its password masked, as for `[history]`.
+impl std::fmt::Debug for StateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateConfig")
+            .field("backend", &mask_url_password(&self.backend))
+            .field("instances", &self.instances)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+/// The most instances `[state] instances` accepts.
+pub const MAX_STATE_INSTANCES: u32 = 1000;
+
+impl StateConfig {
+    /// The Redis URL, when the backend is Redis.
+    pub fn redis_url(&self) -> Option<&str> {
+        (self.backend != "memory").then_some(self.backend.as_str())
+    }
+
+    /// Rejects what cannot work, naming the field and why (never showing a password).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(url) = self.redis_url() {
+            check_redis_url(url).map_err(|m| ("state.backend", m))?;
+        }
+        if self.instances == 0 || self.instances > MAX_STATE_INSTANCES {
+            return Err((
+                "state.instances",
+                format!(
+                    "must be from 1 to {MAX_STATE_INSTANCES} (the instances sharing the backend), not {}",
+                    self.instances
+                ),
+            ));
+        }
+        let p = &self.key_prefix;
+        if p.is_empty()
+            || p.len() > 64
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+        {
+            return Err((
+                "state.key_prefix",
+                format!(
+                    "`{p}` must be 1 to 64 letters, digits or _.:- (no braces: msgops adds the \
+                     cluster hash tags itself)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `state.backend` other than `memory`: a `redis://` or `rediss://` URL with a host (and a
+/// numbered database, if any). Messages never show the password.
+pub fn check_redis_url(url: &str) -> Result<(), String> {
+    let shown = mask_url_password(url);
+    let Some(rest) = url
+        .strip_prefix("redis://")
+        .or_else(|| url.strip_prefix("rediss://"))
+    else {
+        return Err(format!(
+            "`{shown}` is neither `memory` nor a URL like redis://127.0.0.1:6379 (rediss:// for TLS)"
+        ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() || host.starts_with(':') || url.contains(char::is_whitespace) {
+        return Err(format!(
+            "`{shown}` names no host: write it like redis://127.0.0.1:6379/0"
+        ));
+    }
+    let db = rest
+        .split_once('/')
+        .map_or("", |(_, db)| db.split(['?', '#']).next().unwrap_or(""));
+    if !db.is_empty() && db.parse::<u16>().is_err() {
+        return Err(format!(
+            "`{shown}`: the database after the host must be a number, not `{db}`"
+        ));
+    }
+    Ok(())
+}
+
 /// `credentials.secret_prefix`: what Secrets Manager accepts in a name (letters, digits and
 /// `/_+=.@-`), short enough to leave room for the provider.
 pub fn check_secret_prefix(prefix: &str) -> Result<(), String> {
@@ -653,6 +914,9 @@ pub struct Config {
     pub health: crate::health::HealthConfig,
     pub delivery: DeliveryConfig,
     pub credentials: CredentialsConfig,
+    pub history: HistoryConfig,
+    pub state: StateConfig,
+    pub desktop: DesktopConfig,
 }
 
 /// A configuration file that could not be used. Says where and what.
@@ -808,6 +1072,18 @@ impl Config {
                 "credentials.endpoint_url",
                 format!("`{url}` is not an http(s) URL like http://127.0.0.1:5000"),
             );
+        }
+        if !(1..=MAX_HISTORY_KEEP_DAYS).contains(&self.history.keep_days) {
+            return invalid(
+                "history.keep_days",
+                format!("must be from 1 to {MAX_HISTORY_KEEP_DAYS} days"),
+            );
+        }
+        if let Some(Err(message)) = self.history.url.as_deref().map(check_history_url) {
+            return invalid("history.url", message);
+        }
+        if let Err((field, message)) = self.state.check() {
+            return invalid(field, message);
         }
         if let Err(message) = check_code_length(self.logs.code_length) {
             return invalid("logs.code_length", message);
@@ -1215,6 +1491,189 @@ mod tests {
                 }
                 other => panic!("{text}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_history_section_defaults_to_sqlite_for_90_days_and_is_checked() {
+        let c = Config::default();
+        assert_eq!((c.history.url.as_deref(), c.history.keep_days), (None, 90));
+        let c = Config::from_toml(
+            "[history]\nurl = \"postgres://msgops:s3cret@db.internal:5432/msgops\"\nkeep_days = 30\n",
+            "c.toml",
+        )
+        .expect("valid");
+        assert_eq!(c.history.keep_days, 30);
+        for (text, field, says) in [
+            (
+                "[history]\nkeep_days = 0\n",
+                "history.keep_days",
+                "from 1 to 3650",
+            ),
+            (
+                "[history]\nkeep_days = 4000\n",
+                "history.keep_days",
+                "from 1 to 3650",
+            ),
+            (
+                "[history]\nurl = \"mysql://u:pw@h/db\"\n",
+                "history.url",
+                "not a history store",
+            ),
+            (
+                "[history]\nurl = \"postgres://u:hunter2@/db\"\n",
+                "history.url",
+                "no host",
+            ),
+            (
+                "[history]\nurl = \"postgres://u:hunter2@h:5432\"\n",
+                "history.url",
+                "no database",
+            ),
+            (
+                "[history]\nurl = \"\"\n",
+                "history.url",
+                "must not be empty",
+            ),
+        ] {
+            match Config::from_toml(text, "c.toml") {
+                Err(e @ ConfigError::Invalid { .. }) => {
+                    let ConfigError::Invalid { field: f, line, .. } = &e else {
+                        unreachable!()
+                    };
+                    assert_eq!((f.as_str(), *line), (field, 2), "{text}");
+                    let shown = e.to_string();
+                    assert!(shown.contains(says), "{shown}");
+                    assert!(!shown.contains("hunter2"), "the password is shown: {shown}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        for ok in [
+            "/var/lib/msgops/history.sqlite3",
+            "sqlite://./h.db",
+            "postgresql://h/db",
+        ] {
+            assert_eq!(check_history_url(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn a_postgres_password_is_masked_in_messages_and_debug() {
+        assert_eq!(
+            mask_url_password("postgres://msgops:s3:cr@t@db:5432/msgops?sslmode=require"),
+            "postgres://msgops:***@db:5432/msgops?sslmode=require"
+        );
+        assert_eq!(
+            mask_url_password("postgres://db/msgops?user=m&password=s3cret&sslmode=require"),
+            "postgres://db/msgops?user=m&password=***&sslmode=require"
+        );
+        assert_eq!(mask_url_password("postgres://m@db/x"), "postgres://m@db/x");
+        assert_eq!(mask_url_password("/tmp/h.sqlite3"), "/tmp/h.sqlite3");
+        let config = Config {
+            history: HistoryConfig {
+                url: Some("postgres://msgops:s3cret@db/msgops".into()),
+                keep_days: 90,
+            },
+            ..Config::default()
+        };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("postgres://msgops:***@db/msgops"), "{debug}");
+        // Saved as it is: the file keeps the real URL.
+        assert!(config.to_toml().contains("s3cret"));
+    }
+
+    #[test]
+    fn the_state_section_defaults_to_memory_and_refuses_what_cannot_work_without_its_password() {
+        let c = Config::default();
+        assert_eq!(
+            (
+                c.state.redis_url(),
+                c.state.instances,
+                c.state.key_prefix.as_str()
+            ),
+            (None, 1, "msgops")
+        );
+        let c = Config::from_toml(
+            "[state]\nbackend = \"redis://:hunter2@127.0.0.1:6379/2\"\ninstances = 3\n",
+            "c.toml",
+        )
+        .expect("valid");
+        assert_eq!(
+            c.state.redis_url(),
+            Some("redis://:hunter2@127.0.0.1:6379/2")
+        );
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("redis://:***@127.0.0.1:6379/2"), "{debug}");
+        for (text, field, says) in [
+            (
+                "[state]\nbackend = \"postgres://u:hunter2@h/db\"\n",
+                "state.backend",
+                "neither `memory` nor a URL like redis://",
+            ),
+            (
+                "[state]\nbackend = \"redis://:hunter2@/0\"\n",
+                "state.backend",
+                "names no host",
+            ),
+            (
+                "[state]\nbackend = \"rediss://u:hunter2@h:6380/x\"\n",
+                "state.backend",
+                "must be a number",
+            ),
+            (
+                "[state]\ninstances = 0\n",
+                "state.instances",
+                "from 1 to 1000",
+            ),
+            (
+                "[state]\nkey_prefix = \"{msgops}\"\n",
+                "state.key_prefix",
+                "no braces",
+            ),
+        ] {
+            match Config::from_toml(text, "c.toml") {
+                Err(e @ ConfigError::Invalid { .. }) => {
+                    let ConfigError::Invalid { field: f, line, .. } = &e else {
+                        unreachable!()
+                    };
+                    assert_eq!((f.as_str(), *line), (field, 2), "{text}");
+                    let shown = e.to_string();
+                    assert!(shown.contains(says), "{shown}");
+                    assert!(!shown.contains("hunter2"), "the password is shown: {shown}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert_eq!(check_redis_url("rediss://cache.internal:6380"), Ok(()));
+    }
+
+    #[test]
+    fn the_desktop_section_closes_to_the_tray_with_no_shortcut_unless_it_says() {
+        let none = Config::from_toml("", "c.toml").expect("empty file");
+        assert!(none.desktop.close_to_tray);
+        assert_eq!(none.desktop.global_shortcut, None);
+        assert!(
+            !none.to_toml().contains("global_shortcut"),
+            "an unset shortcut is not written"
+        );
+        let text =
+            "[desktop]\nclose_to_tray = false\nglobal_shortcut = \"CommandOrControl+Shift+K\"\n";
+        let set = Config::from_toml(text, "c.toml").expect("desktop section");
+        assert!(!set.desktop.close_to_tray);
+        assert_eq!(
+            set.desktop.global_shortcut.as_deref(),
+            Some("CommandOrControl+Shift+K")
+        );
+        let again = Config::from_toml(&set.to_toml(), "c.toml").expect("written back");
+        assert_eq!(again.desktop, set.desktop);
+        match Config::from_toml("[desktop]\nclose_to_tary = false\n", "c.toml") {
+            Err(ConfigError::Invalid { field, .. }) => {
+                assert!(field.contains("close_to_tary"), "{field}")
+            }
+            other => panic!("a misspelt key is refused: {other:?}"),
         }
     }
 }

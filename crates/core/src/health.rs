@@ -69,6 +69,37 @@ pub struct HealthSnapshot {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub delivery: Option<msgops_delivery::DeliveryRates>,
+    /// Where the service keeps its rate and recipient limits, idempotency keys and breaker
+    /// counts (`[state]`); absent outside the service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub state: Option<StateStatus>,
+}
+
+/// Where a service's state is kept, as its health JSON says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub enum StateStatus {
+    /// In this process only (`[state] backend = "memory"`, the default).
+    #[serde(rename = "local")]
+    Local,
+    /// On Redis / Valkey, with every other instance configured with it.
+    #[serde(rename = "shared")]
+    Shared,
+    /// Redis is configured but unreachable: this process applies its own limits (divided by
+    /// `[state] instances`) until it is back.
+    #[serde(rename = "degraded (local)")]
+    DegradedLocal,
+}
+
+impl StateStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateStatus::Local => "local",
+            StateStatus::Shared => "shared",
+            StateStatus::DegradedLocal => "degraded (local)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
@@ -256,6 +287,7 @@ impl HealthSnapshot {
             chains,
             ok,
             delivery: None,
+            state: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! provider credentials reach it only inside `secrecy::SecretString`.
 
 pub mod breaker;
+pub mod breaker_sync;
 pub mod chain;
 pub mod config;
 pub mod console;
@@ -18,6 +19,7 @@ pub mod scripted;
 pub mod telemetry;
 
 pub use breaker::{BreakerState, CircuitBreaker, Transition};
+pub use breaker_sync::{BreakerSync, RemoteTransition};
 pub use chain::{
     Attempt, AttemptOutcome, ChainEvent, ProviderChain, SendOutcome, Skip, SkipReason,
 };
@@ -25,3 +27,4 @@ pub use error::{ErrorKind, SendError};
 pub use message::{Channel, EmailMessage, SmsMessage};
 pub use messaging::{Control, ControlOutcome, Messaging};
 pub use provider::{CredentialRefresh, Provider, ProviderKind, Receipt};
+pub use rate_limit::RateLimiter;

@@ -227,6 +227,27 @@ impl Messaging {
         self.email.set_credential_refresh(refresh);
     }
 
+    /// Who decides the providers' rates in both chains; `None`: each provider's own token
+    /// bucket (the default).
+    pub fn set_rate_limiter(&self, limiter: Option<Arc<dyn crate::rate_limit::RateLimiter>>) {
+        self.sms.set_rate_limiter(limiter.clone());
+        self.email.set_rate_limiter(limiter);
+    }
+
+    /// Shares both chains' breakers with other processes; `None`: this process alone.
+    pub fn set_breaker_sync(&self, sync: Option<Arc<dyn crate::breaker_sync::BreakerSync>>) {
+        self.sms.set_breaker_sync(sync.clone());
+        self.email.set_breaker_sync(sync);
+    }
+
+    /// Applies another process's breaker transition to the chain of its provider.
+    pub fn apply_remote_transition(&self, remote: &crate::breaker_sync::RemoteTransition) -> bool {
+        match remote.provider.channel() {
+            Channel::Sms => self.sms.apply_remote_transition(remote),
+            Channel::Email => self.email.apply_remote_transition(remote),
+        }
+    }
+
     /// Whether `id` names a provider of either chain.
     pub fn knows(&self, id: &ProviderKind) -> bool {
         self.sms.provider_ids().contains(id) || self.email.provider_ids().contains(id)

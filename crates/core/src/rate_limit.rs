@@ -8,10 +8,47 @@
 //!   instead of opening the breaker; only [`THROTTLES_PER_FAILURE`] throttled answers in a row
 //!   within [`THROTTLE_WINDOW`] count, as one failure, toward the breaker.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::provider::ProviderKind;
+
+/// A future a [`RateLimiter`] answers with.
+pub type RateFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+/// Who decides when a provider may be called next, by its `rate_per_second`. The chain asks
+/// before every call. Today's default is each provider's own [`TokenBucket`], in this process;
+/// a limiter shared by several processes (`msgops-shared-state`) is installed with
+/// [`crate::chain::ProviderChain::set_rate_limiter`].
+pub trait RateLimiter: Send + Sync {
+    /// Waits, at most `max_wait`, for the right to make one call to `provider` (whose rate is
+    /// `per_second`; zero or less means unlimited). `true`: call it now. `false`: no right
+    /// within `max_wait` (nothing was taken); the chain spills over to the next provider.
+    fn acquire(
+        &self,
+        provider: ProviderKind,
+        per_second: f64,
+        max_wait: Duration,
+    ) -> RateFuture<'_>;
+}
+
+/// The in-process limiter: a token, or a wait for one of at most `max_wait` and a second try.
+/// The bucket's own rate counts (see [`TokenBucket::set_rate`]); `provider` and `per_second`
+/// are the chain's, already in it.
+impl RateLimiter for TokenBucket {
+    fn acquire(
+        &self,
+        _provider: ProviderKind,
+        _per_second: f64,
+        max_wait: Duration,
+    ) -> RateFuture<'_> {
+        Box::pin(self.take_within(max_wait))
+    }
+}
 
 #[derive(Debug)]
 pub struct TokenBucket {
@@ -84,6 +121,18 @@ impl TokenBucket {
             // A tiny rate (1e-300/s) means a wait too long for a Duration: saturate, never panic.
             Err(Duration::try_from_secs_f64((1.0 - b.tokens) / b.per_second)
                 .unwrap_or(Duration::MAX))
+        }
+    }
+
+    /// Takes a token, waiting for one if it comes within `max_wait` (then tries once more).
+    pub async fn take_within(&self, max_wait: Duration) -> bool {
+        match self.try_take() {
+            Ok(()) => true,
+            Err(wait) if wait > max_wait => false,
+            Err(wait) => {
+                tokio::time::sleep(wait).await;
+                self.try_take().is_ok()
+            }
         }
     }
 

@@ -79,7 +79,9 @@ fn chain_position(channel: Channel, provider: &ProviderKind) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-fn normalise(s: &str) -> String {
+/// A recipient or receipt id as searches compare it: lower case, no spaces, dashes or
+/// parentheses.
+pub(crate) fn normalise(s: &str) -> String {
     s.chars()
         .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
         .flat_map(char::to_lowercase)

@@ -1,172 +1,76 @@
-//! The send history against a real file: what was recorded comes back, filtered and summed.
+//! The send history against a real SQLite file: what was recorded comes back, filtered, paged
+//! and summed — the hand-checked cases of the incident's days.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use chrono::{TimeZone, Utc};
-use msgops_core::chain::{Attempt, AttemptOutcome, SendOutcome, SendRecord, Skip, SkipReason};
-use msgops_core::{Channel, ErrorKind, ProviderKind};
-use msgops_history::{HistoryFilter, OriginKind, OutcomeFilter, SendHistory, SendOrigin};
+use common::{app, attempt, incident, send, sqlite};
+use msgops_core::chain::SendOutcome;
+use msgops_core::{Channel, ProviderKind};
+use msgops_history::{
+    HistoryFilter, HistoryLocation, HistoryStore, OriginKind, OutcomeFilter, SendOrigin,
+};
 
-fn app() -> SendOrigin {
-    SendOrigin::this_process(OriginKind::App)
-}
-
-fn attempt(provider: &str, ok: bool, cost: f64) -> Attempt {
-    Attempt {
-        provider: provider.parse::<ProviderKind>().expect("a provider id"),
-        outcome: if ok {
-            AttemptOutcome::Delivered
-        } else {
-            AttemptOutcome::Failed
-        },
-        latency_ms: 12.0,
-        error_kind: (!ok).then_some(ErrorKind::Transient),
-        error: (!ok).then(|| "connection refused".to_string()),
-        provider_code: None,
-        cost_usd: if ok { cost } else { 0.0 },
-        provider_message_id: None,
-    }
-}
-
-fn send(day: u32, hour: u32, to: &str, attempts: Vec<Attempt>, skipped: Vec<Skip>) -> SendRecord {
-    let delivered = attempts
-        .iter()
-        .find(|a| a.outcome == AttemptOutcome::Delivered)
-        .map(|a| a.provider);
-    SendRecord {
-        channel: if to.contains('@') {
-            Channel::Email
-        } else {
-            Channel::Sms
-        },
-        recipient: to.into(),
-        started_at: Utc.with_ymd_and_hms(2026, 11, day, hour, 0, 0).unwrap(),
-        duration_ms: 40.0,
-        outcome: match delivered {
-            Some(provider) => SendOutcome::Delivered {
-                provider,
-                attempts,
-                skipped,
-            },
-            None => SendOutcome::Failed {
-                reason: "every provider failed".into(),
-                attempts,
-                skipped,
-            },
-        },
-    }
-}
-
-fn skip(provider: &str, reason: SkipReason) -> Skip {
-    Skip {
-        provider: provider.parse::<ProviderKind>().expect("a provider id"),
-        reason,
-        detail: None,
-    }
-}
-
-/// The incident's day: SNS fine, then SNS failing over to Twilio, then SNS OPEN and skipped,
-/// then Twilio's key dead and everything on the Console.
-fn incident() -> Vec<SendRecord> {
-    vec![
-        send(
-            20,
-            9,
-            "+14165550123",
-            vec![attempt("sns", true, 0.00645)],
-            vec![],
-        ),
-        send(
-            21,
-            9,
-            "+14165550188",
-            vec![attempt("sns", false, 0.0), attempt("twilio", true, 0.0075)],
-            vec![],
-        ),
-        send(
-            21,
-            10,
-            "+1 (416) 555-0199",
-            vec![attempt("twilio", true, 0.0075)],
-            vec![skip("sns", SkipReason::BreakerOpen)],
-        ),
-        send(
-            22,
-            8,
-            "+14165550177",
-            vec![attempt("twilio", false, 0.0), attempt("console", true, 0.0)],
-            vec![skip("sns", SkipReason::BreakerOpen)],
-        ),
-        send(
-            22,
-            9,
-            "ops@example.com",
-            vec![attempt("smtp", true, 0.0)],
-            vec![
-                skip("ses", SkipReason::NotConfigured),
-                skip("sendgrid", SkipReason::NotConfigured),
-            ],
-        ),
-        send(
-            22,
-            10,
-            "+14165550166",
-            vec![attempt("sns", false, 0.0)],
-            vec![
-                skip("twilio", SkipReason::BreakerOpen),
-                skip("console", SkipReason::Disabled),
-            ],
-        ),
-    ]
-}
-
-fn filled(dir: &tempfile::TempDir) -> SendHistory {
-    let (history, problems) = SendHistory::open(dir.path().join("sends.jsonl"), 100, app());
-    assert!(problems.is_empty(), "{problems:?}");
+async fn filled(dir: &tempfile::TempDir) -> HistoryStore {
+    let history = sqlite(dir.path(), app()).await;
     for r in incident() {
-        history.record(&r).unwrap();
+        history.record(&r).await.unwrap();
     }
     history
 }
 
-#[test]
-fn sends_come_back_newest_first_and_survive_a_restart() {
+#[tokio::test]
+async fn sends_come_back_newest_first_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let history = filled(&dir);
-    let page = history.query(&HistoryFilter::default());
+    let history = filled(&dir).await;
+    let page = history.query(&HistoryFilter::default()).await.unwrap();
     assert_eq!(page.total, 6);
     assert_eq!(page.sends[0].record.recipient, "+14165550166");
     assert_eq!(page.sends[5].record.recipient, "+14165550123");
+    assert_eq!(page.sends[5].record, incident()[0], "read back as recorded");
+    history.close().await;
     drop(history);
 
-    let (reopened, problems) = SendHistory::open(dir.path().join("sends.jsonl"), 100, app());
-    assert!(problems.is_empty());
-    assert_eq!(reopened.query(&HistoryFilter::default()), page);
+    let reopened = sqlite(dir.path(), app()).await;
+    assert_eq!(
+        reopened.query(&HistoryFilter::default()).await.unwrap(),
+        page
+    );
+    assert!(dir.path().join(msgops_history::SQLITE_FILE_NAME).is_file());
 }
 
-#[test]
-fn filters_narrow_by_channel_provider_outcome_and_any_part_of_the_recipient() {
+#[tokio::test]
+async fn filters_narrow_by_channel_provider_outcome_and_any_part_of_the_recipient() {
     let dir = tempfile::tempdir().unwrap();
-    let history = filled(&dir);
-    let q = |f: HistoryFilter| -> Vec<String> {
-        history
-            .query(&f)
-            .sends
-            .into_iter()
-            .map(|s| s.record.recipient)
-            .collect()
+    let history = filled(&dir).await;
+    let q = |f: HistoryFilter| {
+        let history = &history;
+        async move {
+            history
+                .query(&f)
+                .await
+                .unwrap()
+                .sends
+                .into_iter()
+                .map(|s| s.record.recipient)
+                .collect::<Vec<String>>()
+        }
     };
     assert_eq!(
         q(HistoryFilter {
             channel: Some(Channel::Email),
             ..Default::default()
-        }),
+        })
+        .await,
         ["ops@example.com"]
     );
     assert_eq!(
         q(HistoryFilter {
             provider: Some(ProviderKind::Twilio),
             ..Default::default()
-        }),
+        })
+        .await,
         [
             "+14165550166",
             "+14165550177",
@@ -178,7 +82,8 @@ fn filters_narrow_by_channel_provider_outcome_and_any_part_of_the_recipient() {
         q(HistoryFilter {
             outcome: Some(OutcomeFilter::Failed),
             ..Default::default()
-        }),
+        })
+        .await,
         ["+14165550166"]
     );
     // Not-configured SES/SendGrid is not a failover; an OPEN SNS and a failed Twilio are.
@@ -186,35 +91,37 @@ fn filters_narrow_by_channel_provider_outcome_and_any_part_of_the_recipient() {
         q(HistoryFilter {
             outcome: Some(OutcomeFilter::FailedOver),
             ..Default::default()
-        }),
+        })
+        .await,
         ["+14165550177", "+1 (416) 555-0199", "+14165550188"]
     );
-    // Support staff get "0199" or "555-0199" over the phone.
-    assert_eq!(
-        q(HistoryFilter {
-            recipient: Some("555-0199".into()),
+    // Support staff get "0199" or "555-0199" over the phone (and two digits find it too).
+    for heard in ["555-0199", "0199", "99", "(416) 555"] {
+        let found = q(HistoryFilter {
+            recipient: Some(heard.into()),
             ..Default::default()
-        }),
-        ["+1 (416) 555-0199"]
-    );
-    assert_eq!(
-        q(HistoryFilter {
-            recipient: Some("0199".into()),
-            ..Default::default()
-        }),
-        ["+1 (416) 555-0199"]
-    );
+        })
+        .await;
+        if heard == "(416) 555" {
+            assert_eq!(found.len(), 5, "{heard}");
+        } else {
+            assert_eq!(found, ["+1 (416) 555-0199"], "{heard}");
+        }
+    }
 }
 
-#[test]
-fn pages_are_counted_over_every_match() {
+#[tokio::test]
+async fn pages_are_counted_over_every_match() {
     let dir = tempfile::tempdir().unwrap();
-    let history = filled(&dir);
-    let page = history.query(&HistoryFilter {
-        limit: Some(2),
-        offset: Some(2),
-        ..Default::default()
-    });
+    let history = filled(&dir).await;
+    let page = history
+        .query(&HistoryFilter {
+            limit: Some(2),
+            offset: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(page.total, 6);
     let shown: Vec<_> = page
         .sends
@@ -222,14 +129,22 @@ fn pages_are_counted_over_every_match() {
         .map(|s| s.record.recipient.as_str())
         .collect();
     assert_eq!(shown, ["+14165550177", "+1 (416) 555-0199"]);
+    let past_the_end = history
+        .query(&HistoryFilter {
+            offset: Some(10),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((past_the_end.total, past_the_end.sends.len()), (6, 0));
 }
 
-#[test]
-fn summary_sums_cost_per_provider_per_day_and_counts_failover_routes() {
+#[tokio::test]
+async fn summary_sums_cost_per_provider_per_day_and_counts_failover_routes() {
     let dir = tempfile::tempdir().unwrap();
-    let history = filled(&dir);
+    let history = filled(&dir).await;
     let now = Utc.with_ymd_and_hms(2026, 11, 22, 23, 0, 0).unwrap();
-    let s = history.summary(2, now);
+    let s = history.summary(2, now).await.unwrap();
     assert_eq!(s.since, "2026-11-21");
     assert_eq!(
         (s.sends, s.delivered, s.failed, s.failed_over),
@@ -252,71 +167,25 @@ fn summary_sums_cost_per_provider_per_day_and_counts_failover_routes() {
         .map(|r| (r.from.as_str(), r.to.as_str(), r.count))
         .collect();
     assert_eq!(routes, [("sns", "twilio", 2), ("sns", "console", 1)]);
-}
-
-#[test]
-fn a_damaged_line_is_reported_and_skipped_and_nothing_else_is_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sends.jsonl");
-    drop(filled(&dir));
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    let second = text.find('\n').unwrap() + 1;
-    text.insert_str(second, "{\"channel\":\"sms\", truncated by a crash\n");
-    std::fs::write(&path, text).unwrap();
-
-    let (history, problems) = SendHistory::open(&path, 100, app());
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].contains("line 2"), "{}", problems[0]);
-    assert_eq!(history.len(), 6);
-    // And it keeps appending after the bad line.
-    history.record(&incident()[0]).unwrap();
-    assert_eq!(SendHistory::open(&path, 100, app()).0.len(), 7);
-}
-
-#[test]
-fn the_oldest_fall_off_past_the_cap_and_the_file_is_compacted() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sends.jsonl");
-    let (history, _) = SendHistory::open(&path, 2, app());
-    for r in incident() {
-        history.record(&r).unwrap();
+    // `now` early on the 22nd: that day's later sends are not counted yet.
+    let morning = Utc.with_ymd_and_hms(2026, 11, 22, 8, 30, 0).unwrap();
+    let s = history.summary(2, morning).await.unwrap();
+    assert_eq!((s.sends, s.failed_over), (3, 3));
+    // Equal to what the in-memory summary computes on the same records.
+    let records = incident();
+    for (days, now) in [(1, now), (2, now), (3, now), (30, morning), (366, now)] {
+        assert_eq!(
+            history.summary(days, now).await.unwrap(),
+            msgops_history::HistorySummary::of(records.iter(), days, now),
+            "{days} days to {now}"
+        );
     }
-    assert_eq!(history.len(), 2);
-    drop(history);
-    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 6);
-    let (reopened, problems) = SendHistory::open(&path, 2, app());
-    assert!(problems.is_empty());
-    let kept: Vec<_> = reopened
-        .query(&HistoryFilter::default())
-        .sends
-        .into_iter()
-        .map(|s| s.record.recipient)
-        .collect();
-    assert_eq!(kept, ["+14165550166", "ops@example.com"]);
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap().lines().count(),
-        2,
-        "compacted"
-    );
 }
 
-#[test]
-fn an_unwritable_file_is_an_error_but_the_send_is_still_listed() {
+#[tokio::test]
+async fn search_finds_a_send_by_any_part_of_its_recipient_or_of_a_providers_receipt() {
     let dir = tempfile::tempdir().unwrap();
-    // A directory where the file should be: every write fails.
-    let path = dir.path().join("sends.jsonl");
-    std::fs::create_dir(&path).unwrap();
-    let (history, problems) = SendHistory::open(&path, 10, app());
-    assert!(!problems.is_empty());
-    let err = history.record(&incident()[0]).unwrap_err().to_string();
-    assert!(err.contains("cannot write the send history"), "{err}");
-    assert_eq!(history.len(), 1);
-}
-
-#[test]
-fn search_finds_a_send_by_any_part_of_its_recipient_or_of_a_providers_receipt() {
-    let dir = tempfile::tempdir().unwrap();
-    let (history, _) = SendHistory::open(dir.path().join("sends.jsonl"), 100, app());
+    let history = sqlite(dir.path(), app()).await;
     let mut ses = send(
         22,
         9,
@@ -339,74 +208,133 @@ fn search_finds_a_send_by_any_part_of_its_recipient_or_of_a_providers_receipt() 
         attempts[1].provider_message_id = Some("SM9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c".into());
     }
     for r in [&ses, &twilio, &incident()[0]] {
-        history.record(r).unwrap();
+        history.record(r).await.unwrap();
     }
-    let q = |search: &str| -> Vec<String> {
-        history
-            .query(&HistoryFilter {
-                search: Some(search.into()),
-                ..Default::default()
-            })
-            .sends
-            .into_iter()
-            .map(|s| s.record.recipient)
-            .collect()
+    let q = |search: &str| {
+        let history = &history;
+        let search = search.to_string();
+        async move {
+            history
+                .query(&HistoryFilter {
+                    search: Some(search),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .sends
+                .into_iter()
+                .map(|s| s.record.recipient)
+                .collect::<Vec<String>>()
+        }
     };
     // Pasted from the provider's console, in any case, with or without its dashes.
-    assert_eq!(q("sm9f2c4e6a8b"), ["+14165550188"]);
-    assert_eq!(q("0100018f-2a3b-4c5d"), ["ops@example.com"]);
-    assert_eq!(q("0100018F2A3B"), ["ops@example.com"]);
+    assert_eq!(q("sm9f2c4e6a8b").await, ["+14165550188"]);
+    assert_eq!(q("0100018f-2a3b-4c5d").await, ["ops@example.com"]);
+    assert_eq!(q("0100018F2A3B").await, ["ops@example.com"]);
     // And still the recipient, as support staff read it out.
-    assert_eq!(q("555-0123"), ["+14165550123"]);
-    assert_eq!(q("example"), ["ops@example.com"]);
-    assert!(q("SM0000").is_empty());
-    assert_eq!(q(" ").len(), 3, "an empty search narrows nothing");
+    assert_eq!(q("555-0123").await, ["+14165550123"]);
+    assert_eq!(q("example").await, ["ops@example.com"]);
+    assert_eq!(
+        q("9c").await,
+        ["+14165550188"],
+        "two characters: no trigram"
+    );
+    assert!(q("SM0000").await.is_empty());
+    assert!(q("\"; DROP TABLE sends; --").await.is_empty());
+    assert!(
+        q("50%").await.is_empty(),
+        "% is a character, not a wildcard"
+    );
+    assert_eq!(q(" ").await.len(), 3, "an empty search narrows nothing");
 }
 
-#[test]
-fn sends_carry_the_origin_of_the_store_that_recorded_them_and_can_be_filtered_by_it() {
+#[tokio::test]
+async fn sends_carry_the_origin_of_the_store_that_recorded_them_and_can_be_filtered_by_it() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sends.jsonl");
-    let (app_store, _) = SendHistory::open(&path, 100, app());
-    let (service, _) = SendHistory::open(
-        &path,
-        100,
-        SendOrigin {
-            kind: OriginKind::Service,
-            host: Some("ops-box".into()),
-            pid: Some(4242),
-        },
-    );
+    let app_store = sqlite(dir.path(), app()).await;
+    let service_origin = common::service("ops-box", 4242);
+    let service = sqlite(dir.path(), service_origin.clone()).await;
     let [a, b, c, ..] = &incident()[..] else {
         unreachable!()
     };
-    app_store.record(a).unwrap();
-    service.record(b).unwrap();
-    service.record(c).unwrap();
+    app_store.record(a).await.unwrap();
+    service.record(b).await.unwrap();
+    service.record(c).await.unwrap();
 
-    let by = |kind| -> Vec<(String, SendOrigin)> {
-        app_store
-            .query(&HistoryFilter {
-                origin: kind,
-                ..Default::default()
-            })
-            .sends
-            .into_iter()
-            .map(|s| (s.record.recipient, s.origin))
-            .collect()
-    };
-    let service_origin = SendOrigin {
-        kind: OriginKind::Service,
-        host: Some("ops-box".into()),
-        pid: Some(4242),
+    let by = |kind| {
+        let app_store = &app_store;
+        async move {
+            app_store
+                .query(&HistoryFilter {
+                    origin: kind,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .sends
+                .into_iter()
+                .map(|s| (s.record.recipient, s.origin))
+                .collect::<Vec<(String, SendOrigin)>>()
+        }
     };
     assert_eq!(
-        by(Some(OriginKind::Service)),
+        by(Some(OriginKind::Service)).await,
         [
             (c.recipient.clone(), service_origin.clone()),
             (b.recipient.clone(), service_origin)
         ]
     );
-    assert_eq!(by(Some(OriginKind::App)), [(a.recipient.clone(), app())]);
-    assert_eq!(by(None).len(), 3);
+    assert_eq!(
+        by(Some(OriginKind::App)).await,
+        [(a.recipient.clone(), app())]
+    );
+    assert_eq!(by(None).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_history_that_cannot_be_opened_says_where_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the database file should be.
+    let path = dir.path().join("history.sqlite3");
+    std::fs::create_dir(&path).unwrap();
+    let err = HistoryStore::open(HistoryLocation::Sqlite(path.clone()), 90, app())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot open the send history"), "{err}");
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    // A PostgreSQL that is not there: the password is not in the message.
+    let err = HistoryStore::open(
+        HistoryLocation::Postgres("postgres://msgops:hunter2-secret@127.0.0.1:1/msgops".into()),
+        90,
+        app(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("postgres://msgops:***@127.0.0.1:1/msgops"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn a_store_in_memory_keeps_sends_for_its_life() {
+    let history = HistoryStore::in_memory(app()).await.unwrap();
+    for r in incident() {
+        history.record(&r).await.unwrap();
+    }
+    assert_eq!(history.count().await.unwrap(), 6);
+    assert_eq!(
+        history
+            .query(&HistoryFilter {
+                outcome: Some(OutcomeFilter::FailedOver),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .total,
+        3
+    );
 }

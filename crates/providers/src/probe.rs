@@ -235,7 +235,11 @@ mod tests {
             .spawn(cancel.clone(), move |_| {
                 sink.lock().expect("lock").push(tokio::time::Instant::now())
             });
-        tokio::time::sleep(Duration::from_secs(130)).await;
+        // In one-second steps: while a round waits on something outside the runtime, the paused
+        // clock may only run ahead to the next step, never past the rounds still to come.
+        for _ in 0..130 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         cancel.cancel();
         task.await.expect("task ends when cancelled");
         let rounds = rounds.lock().expect("lock").clone();

@@ -13,7 +13,7 @@ use common::*;
 use msgops_core::config::{Config, SmtpTls};
 use msgops_core::{ChainEvent, Messaging, ProviderKind};
 use msgops_credentials::{CredentialStoreExt, MemoryStore, SecretKind};
-use msgops_history::{HistoryFilter, OriginKind, SendHistory, SendOrigin};
+use msgops_history::{HistoryFilter, HistoryLocation, HistoryStore, OriginKind, SendOrigin};
 use msgops_service::{ApiAuth, AuthScope, ServiceSettings, ServiceState};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -67,11 +67,13 @@ async fn receipts_from_moto_prism_and_aiosmtpd_are_in_the_api_answer_and_the_his
     }
 
     // The history, recording every finished send as the app does.
-    let (history, problems) = SendHistory::open(
-        dir.path().join("sends.jsonl"),
-        1000,
+    let (history, problems) = HistoryStore::open(
+        HistoryLocation::in_dir(dir.path()),
+        90,
         SendOrigin::this_process(OriginKind::Service),
-    );
+    )
+    .await
+    .expect("the history opens");
     assert!(problems.is_empty(), "{problems:?}");
     let history = Arc::new(history);
     let mut events = messaging.subscribe();
@@ -80,7 +82,7 @@ async fn receipts_from_moto_prism_and_aiosmtpd_are_in_the_api_answer_and_the_his
         tokio::spawn(async move {
             while let Ok(event) = events.recv().await {
                 if let ChainEvent::SendFinished { record } = event {
-                    history.record(&record).expect("recorded");
+                    history.record(&record).await.expect("recorded");
                 }
             }
         })
@@ -159,10 +161,13 @@ async fn receipts_from_moto_prism_and_aiosmtpd_are_in_the_api_answer_and_the_his
     ] {
         let mut found = None;
         for _ in 0..50 {
-            let page = history.query(&HistoryFilter {
-                search: Some(id.clone()),
-                ..HistoryFilter::default()
-            });
+            let page = history
+                .query(&HistoryFilter {
+                    search: Some(id.clone()),
+                    ..HistoryFilter::default()
+                })
+                .await
+                .expect("the history reads");
             if page.total > 0 {
                 found = Some(page);
                 break;

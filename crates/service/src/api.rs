@@ -212,7 +212,7 @@ fn stored_response(stored: &StoredResponse, replayed: bool) -> Response {
     )
 )]
 async fn health(State(state): State<ServiceState>) -> Response {
-    let snapshot = state.health();
+    let snapshot = state.health().await;
     let status = if snapshot.ok {
         StatusCode::OK
     } else {
@@ -233,7 +233,7 @@ async fn health(State(state): State<ServiceState>) -> Response {
     )
 )]
 async fn metrics(State(state): State<ServiceState>) -> Response {
-    let text = state.metrics().encode(&state.health());
+    let text = state.metrics().encode(&state.health().await);
     (
         [(
             header::CONTENT_TYPE,
@@ -496,7 +496,7 @@ async fn send(
         }
     };
     let fingerprint = idempotency::fingerprint(route, &body);
-    match state.inner.idempotency.claim(key, fingerprint) {
+    match state.inner.idempotency.claim(key, fingerprint).await {
         Claim::Mismatch => ApiError::new(
             ApiErrorCode::IdempotencyKeyReused,
             format!("Idempotency-Key `{key}` was already used for a different request; use a new key for a new message"),
@@ -542,10 +542,10 @@ fn duplicate_not_sent(state: &ServiceState, key: &str) -> StoredResponse {
 
 /// Applies the recipient limit, taking a slot for the send; `Err` is the refusal to answer
 /// with.
-fn admit(state: &ServiceState, message: &Outgoing) -> Result<Reservation, StoredResponse> {
+async fn admit(state: &ServiceState, message: &Outgoing) -> Result<Reservation, StoredResponse> {
     let channel = message.channel();
     let recipient = message.recipient();
-    match state.inner.limiter.try_reserve(channel, recipient) {
+    match state.inner.limiter.reserve(channel, recipient).await {
         Ok(slot) => Ok(slot),
         Err(blocked) => {
             let reason = blocked.reason(channel, recipient);
@@ -599,7 +599,7 @@ async fn admit_and_send(
     state: &ServiceState,
     message: Outgoing,
 ) -> Result<StoredResponse, StoredResponse> {
-    let slot = admit(state, &message)?;
+    let slot = admit(state, &message).await?;
     let task_state = state.clone();
     state
         .run_send(message, slot, move |record| answer_for(&task_state, record))
@@ -639,7 +639,7 @@ async fn admit_and_send_keyed(
     message: Outgoing,
     pending: idempotency::Pending,
 ) -> StoredResponse {
-    let slot = match admit(state, &message) {
+    let slot = match admit(state, &message).await {
         Ok(slot) => slot,
         Err(refusal) => {
             // A refusal is not kept: a retry after the window is decided again.

@@ -224,7 +224,7 @@ pub(crate) async fn provider_enabled(
             tracing::error!(error = %e, "operations audit trail not written");
         }
     }
-    json_response(StatusCode::OK, &state.health())
+    json_response(StatusCode::OK, &state.health().await)
 }
 
 /// Who asked, for the audit trail: the client's address and what it declared.

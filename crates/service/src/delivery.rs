@@ -17,23 +17,33 @@ use crate::state::{Outgoing, ServiceState};
 /// The window of the delivery rates in health, metrics and on the dashboard.
 pub const RATE_WINDOW: Duration = Duration::from_secs(3600);
 
-/// Where the reports are kept. The app and `msgops serve` keep them in the shared
-/// `deliveries.jsonl` ([`msgops_history::DeliveryLog`]); a service built without one keeps
+/// Where the reports are kept. The app and `msgops serve` keep them in the history database
+/// beside the sends ([`msgops_history::HistoryStore`]); a service built without one keeps
 /// them in memory.
+#[async_trait::async_trait]
 pub trait DeliverySink: Send + Sync {
     /// Keeps `event` unless it is a duplicate (same provider and event id); `Ok(true)` when
     /// it is new. `Err` when it could not be kept (the provider is then asked to retry).
-    fn keep(&self, event: DeliveryEvent) -> Result<bool, String>;
+    async fn keep(&self, event: DeliveryEvent) -> Result<bool, String>;
     /// Each provider's delivered share over `window` up to `now`.
-    fn rates(&self, now: DateTime<Utc>, window: Duration) -> DeliveryRates;
+    async fn rates(&self, now: DateTime<Utc>, window: Duration) -> DeliveryRates;
 }
 
-impl DeliverySink for msgops_history::DeliveryLog {
-    fn keep(&self, event: DeliveryEvent) -> Result<bool, String> {
-        self.record(event).map_err(|e| e.to_string())
+#[async_trait::async_trait]
+impl DeliverySink for msgops_history::HistoryStore {
+    async fn keep(&self, event: DeliveryEvent) -> Result<bool, String> {
+        self.record_delivery(&event)
+            .await
+            .map_err(|e| e.to_string())
     }
-    fn rates(&self, now: DateTime<Utc>, window: Duration) -> DeliveryRates {
-        msgops_history::DeliveryLog::rates(self, now, window)
+    async fn rates(&self, now: DateTime<Utc>, window: Duration) -> DeliveryRates {
+        match msgops_history::HistoryStore::rates(self, now, window).await {
+            Ok(rates) => rates,
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery rates not read");
+                DeliveryRates::of(std::iter::empty(), now, window)
+            }
+        }
     }
 }
 
@@ -47,8 +57,9 @@ impl MemoryDeliveries {
     pub const CAP: usize = 10_000;
 }
 
+#[async_trait::async_trait]
 impl DeliverySink for MemoryDeliveries {
-    fn keep(&self, event: DeliveryEvent) -> Result<bool, String> {
+    async fn keep(&self, event: DeliveryEvent) -> Result<bool, String> {
         let mut events = lock(&self.events);
         if events.iter().any(|e| e.same_report(&event)) {
             return Ok(false);
@@ -59,7 +70,7 @@ impl DeliverySink for MemoryDeliveries {
         events.push_back(event);
         Ok(true)
     }
-    fn rates(&self, now: DateTime<Utc>, window: Duration) -> DeliveryRates {
+    async fn rates(&self, now: DateTime<Utc>, window: Duration) -> DeliveryRates {
         DeliveryRates::of(lock(&self.events).iter(), now, window)
     }
 }
@@ -159,11 +170,11 @@ impl ServiceState {
     /// Keeps verified reports once each, counts them (`msgops_delivery_total`), streams the new
     /// ones as `delivery_status`, and applies the resend rule. `Err` when a report could not be
     /// kept: the caller answers so that the provider retries.
-    pub fn ingest_deliveries(&self, events: Vec<DeliveryEvent>) -> Result<Ingested, String> {
+    pub async fn ingest_deliveries(&self, events: Vec<DeliveryEvent>) -> Result<Ingested, String> {
         let mut done = Ingested::default();
         let mut failure = None;
         for event in events {
-            match self.inner.deliveries.keep(event.clone()) {
+            match self.inner.deliveries.keep(event.clone()).await {
                 Ok(true) => {
                     done.new += 1;
                     self.metrics().record_delivery(&event);
@@ -194,15 +205,16 @@ impl ServiceState {
     }
 
     /// The chains' health with each provider's delivery rate over the last hour.
-    pub fn health(&self) -> msgops_core::health::HealthSnapshot {
+    pub async fn health(&self) -> msgops_core::health::HealthSnapshot {
         let mut snapshot = self.messaging().health();
-        snapshot.delivery = Some(self.delivery_rates());
+        snapshot.delivery = Some(self.delivery_rates().await);
+        snapshot.state = Some(self.state_status());
         snapshot
     }
 
     /// Each provider's delivered share over the last hour.
-    pub fn delivery_rates(&self) -> DeliveryRates {
-        self.inner.deliveries.rates(Utc::now(), RATE_WINDOW)
+    pub async fn delivery_rates(&self) -> DeliveryRates {
+        self.inner.deliveries.rates(Utc::now(), RATE_WINDOW).await
     }
 
     /// Sends `message` again through the providers after `after`, in its own tracked task (the

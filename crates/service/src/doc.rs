@@ -170,6 +170,20 @@ pub struct HealthSnapshot {
     ok: bool,
     /// Each provider's delivered share over the last hour, from its delivery reports.
     delivery: Option<DeliveryRates>,
+    /// Where the service keeps its limits, idempotency keys and breaker counts (`[state]`).
+    state: Option<StateStatus>,
+}
+
+/// `local` (this process), `shared` (on Redis with the other instances) or `degraded (local)`
+/// (Redis unreachable: this process's own state, limits divided by `[state] instances`).
+#[derive(ToSchema)]
+pub enum StateStatus {
+    #[serde(rename = "local")]
+    Local,
+    #[serde(rename = "shared")]
+    Shared,
+    #[serde(rename = "degraded (local)")]
+    DegradedLocal,
 }
 
 /// Each provider's delivered share over a window.
@@ -513,6 +527,7 @@ mod tests {
             chrono::Utc::now(),
             std::time::Duration::from_secs(3600),
         ));
+        health.state = Some(msgops_core::health::StateStatus::Shared);
         let report = serde_json::to_value(&report).expect("report");
         assert_eq!(keys(&report), documented(&doc, "DeliveryEvent"));
         let health = serde_json::to_value(&health).expect("health");

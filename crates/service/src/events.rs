@@ -1,6 +1,10 @@
 //! What the service itself publishes beside the chain's events: sends refused by a recipient
 //! limit, codes the app found in backend logs, sends abandoned at shutdown. Together with the
 //! chain's `ChainEvent`s they make the `GET /api/v1/events` stream.
+//!
+//! With `[state]` on Redis the stream is every instance's: each event is tagged with the id of
+//! the instance it happened on (`"instance"`), passed on to the others, and theirs are added to
+//! this instance's journal as they arrive (its own are never added twice).
 
 use chrono::{DateTime, Utc};
 use msgops_core::Channel;
@@ -271,7 +275,21 @@ pub(crate) struct Journal {
     cap: usize,
     state: std::sync::Mutex<JournalState>,
     live: tokio::sync::broadcast::Sender<std::sync::Arc<Journaled>>,
+    /// The instances sharing the stream, when there are others.
+    shared: Option<msgops_shared_state::SharedState>,
 }
+
+/// The event names another instance's events may carry (theirs are added under these).
+const SHARED_NAMES: [&str; 8] = [
+    "breaker_transition",
+    "send_finished",
+    "provider_changed",
+    "probe_finished",
+    "recipient_blocked",
+    "code_seen",
+    "send_abandoned",
+    "delivery_status",
+];
 
 /// Where a client's stream starts.
 pub(crate) struct Opening {
@@ -306,6 +324,16 @@ impl Journal {
                 buffer: std::collections::VecDeque::new(),
             }),
             live,
+            shared: None,
+        }
+    }
+
+    /// A journal whose events are tagged with this instance's id and passed on to the other
+    /// instances on `shared` (whose events [`journal_remote_events`] adds).
+    pub(crate) fn shared(cap: usize, shared: msgops_shared_state::SharedState) -> Self {
+        Self {
+            shared: Some(shared),
+            ..Self::new(cap)
         }
     }
 
@@ -325,8 +353,35 @@ impl Journal {
         format!("{}-{seq}", self.run)
     }
 
+    /// Appends one of this instance's events, tagged and passed on when the stream is shared.
     fn append(&self, name: &'static str, data: String, holds_code: bool) {
+        let Some(shared) = &self.shared else {
+            return self.append_entry(name, data, holds_code);
+        };
+        let data = tagged(&data, shared.instance_id());
+        // Under the journal's lock, so that the others get them in this order.
         let mut state = self.lock();
+        if name != "lagged" {
+            shared.publish_event(name, &data, holds_code);
+        }
+        self.push(&mut state, name, data, holds_code);
+    }
+
+    /// Appends another instance's event, as it encoded it; `false` for an unknown name.
+    pub(crate) fn append_remote(&self, event: &msgops_shared_state::RemoteEvent) -> bool {
+        let Some(name) = SHARED_NAMES.iter().find(|n| **n == event.name) else {
+            return false;
+        };
+        self.append_entry(name, event.data.clone(), event.holds_code);
+        true
+    }
+
+    fn append_entry(&self, name: &'static str, data: String, holds_code: bool) {
+        let mut state = self.lock();
+        self.push(&mut state, name, data, holds_code);
+    }
+
+    fn push(&self, state: &mut JournalState, name: &'static str, data: String, holds_code: bool) {
         let entry = std::sync::Arc::new(Journaled {
             seq: state.next,
             name,
@@ -428,6 +483,43 @@ impl Journal {
     }
 }
 
+/// An event's JSON object with `"instance"` first: `{"instance":"a","kind":...}`. Spliced in
+/// rather than parsed and written again (every event is an object that serde wrote).
+fn tagged(data: &str, instance: &str) -> String {
+    let instance = serde_json::to_string(instance).unwrap_or_else(|_| "\"\"".into());
+    match data.strip_prefix('{') {
+        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"instance\":{instance}}}"),
+        Some(rest) => format!("{{\"instance\":{instance},{rest}"),
+        None => data.to_string(),
+    }
+}
+
+/// Journals the other instances' events until they end or `stop` is cancelled.
+pub(crate) fn journal_remote_events(
+    journal: std::sync::Arc<Journal>,
+    mut remote: tokio::sync::broadcast::Receiver<msgops_shared_state::RemoteEvent>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        loop {
+            tokio::select! {
+                received = remote.recv() => match received {
+                    Ok(event) => {
+                        journal.append_remote(&event);
+                    }
+                    Err(RecvError::Lagged(missed)) => journal.append_lagged(missed),
+                    Err(RecvError::Closed) => return,
+                },
+                () = stop.cancelled() => return,
+            }
+        }
+    });
+}
+
 /// Journals the chain's events until they end or `stop` is cancelled.
 pub(crate) fn journal_chain_events(
     journal: std::sync::Arc<Journal>,
@@ -472,6 +564,18 @@ mod tests {
 
     fn seqs(entries: &[std::sync::Arc<Journaled>]) -> Vec<u64> {
         entries.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn an_event_is_tagged_with_its_instance_as_its_first_field() {
+        let tagged = tagged(r#"{"kind":"send_finished","record":{}}"#, "a\"b");
+        assert_eq!(
+            tagged,
+            r#"{"instance":"a\"b","kind":"send_finished","record":{}}"#
+        );
+        let value: serde_json::Value = serde_json::from_str(&tagged).expect("still JSON");
+        assert_eq!(value["instance"], "a\"b");
+        assert_eq!(super::tagged("{}", "c"), r#"{"instance":"c"}"#);
     }
 
     #[tokio::test]

@@ -14,6 +14,12 @@
 //! first ends without an answer (aborted at shutdown, or its task panicked), [`Duplicate::wait`]
 //! says so and the duplicate is answered "not sent, retry" — the key is released by then, so
 //! the retry does the work.
+//!
+//! With `[state]` on Redis ([`IdempotencyCache::shared`]) a key is the instances' together
+//! ([`msgops_shared_state::idempotency`]): the first request on any instance takes it, a
+//! duplicate on any other waits for its answer, a retry anywhere gets it. Duplicates on the same
+//! instance still wait on the local entry. While Redis is unreachable each instance decides
+//! alone, as without it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,6 +105,15 @@ pub struct IdempotencyCache {
     inner: Arc<Mutex<Inner>>,
     /// Duplicates waiting for a first request's answer, over all keys.
     waiting: Arc<AtomicUsize>,
+    /// The keys of every instance, when they are shared.
+    shared: Option<SharedKeys>,
+}
+
+#[derive(Debug)]
+struct SharedKeys {
+    state: msgops_shared_state::SharedState,
+    /// How long a first request holds its key while under way (its send's deadline and more).
+    lease: Duration,
 }
 
 /// What to do with a request carrying a key.
@@ -120,19 +135,58 @@ pub struct Pending {
     generation: u64,
     sender: Option<watch::Sender<Option<Arc<StoredResponse>>>>,
     inner: Arc<Mutex<Inner>>,
+    /// The hold on the shared key, when keys are shared (dropped unfinished, it frees it).
+    shared: Option<msgops_shared_state::idempotency::KeyLease>,
 }
 
 /// A request with a key already under way or answered: it waits for that answer and never
 /// does the work itself.
 #[derive(Debug)]
 pub struct Duplicate {
-    answer: Slot,
-    waiting: Arc<AtomicUsize>,
+    answer: Answer,
+    _waiting: Waiting,
 }
 
-impl Drop for Duplicate {
+/// Counts a duplicate among the waiting ones for as long as it lives.
+#[derive(Debug)]
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Waiting {
     fn drop(&mut self) {
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Where a duplicate's answer comes from.
+#[derive(Debug)]
+enum Answer {
+    /// A first request on this instance.
+    Local(Slot),
+    /// Answered already, on another instance.
+    Known(Arc<StoredResponse>),
+    /// A first request on another instance, under way; the local entry passes its answer on
+    /// to this instance's own duplicates of it.
+    Remote(Box<RemoteAnswer>),
+}
+
+#[derive(Debug)]
+struct RemoteAnswer {
+    waiter: msgops_shared_state::idempotency::KeyWaiter,
+    local: Pending,
+}
+
+fn stored(answer: msgops_shared_state::idempotency::StoredAnswer) -> StoredResponse {
+    StoredResponse {
+        status: StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body: Bytes::from(answer.body),
+        retry_after_secs: answer.retry_after_secs,
     }
 }
 
@@ -167,6 +221,20 @@ impl IdempotencyCache {
             config,
             inner: Arc::new(Mutex::new(Inner::default())),
             waiting: Arc::new(AtomicUsize::new(0)),
+            shared: None,
+        }
+    }
+
+    /// Keys every instance on `state` shares; a first request holds its key at most `lease`
+    /// while under way.
+    pub fn shared(
+        config: IdempotencyConfig,
+        state: msgops_shared_state::SharedState,
+        lease: Duration,
+    ) -> Self {
+        Self {
+            shared: Some(SharedKeys { state, lease }),
+            ..Self::new(config)
         }
     }
 
@@ -183,16 +251,58 @@ impl IdempotencyCache {
         self.len() == 0
     }
 
-    pub fn claim(&self, key: &str, fingerprint: Fingerprint) -> Claim {
+    /// Whose work a request with `key` is: on this instance first, then (when keys are
+    /// shared) on every instance.
+    pub async fn claim(&self, key: &str, fingerprint: Fingerprint) -> Claim {
+        let mut local = match self.claim_here(key, fingerprint) {
+            Claim::First(pending) => pending,
+            other => return other,
+        };
+        let Some(shared) = &self.shared else {
+            return Claim::First(local);
+        };
+        use msgops_shared_state::idempotency::KeyClaim;
+        match shared
+            .state
+            .claim_key(key, &fingerprint.to_hex(), shared.lease, self.config.ttl)
+            .await
+        {
+            // Unreachable: this instance decides alone.
+            None => Claim::First(local),
+            Some(KeyClaim::First(lease)) => {
+                local.shared = Some(lease);
+                Claim::First(local)
+            }
+            Some(KeyClaim::Mismatch) => {
+                drop(local);
+                Claim::Mismatch
+            }
+            Some(KeyClaim::Answered(answer)) => {
+                let kept = answer.kept;
+                let answer = stored(answer);
+                local.finish(answer.clone(), kept);
+                Claim::Duplicate(Duplicate {
+                    answer: Answer::Known(Arc::new(answer)),
+                    _waiting: Waiting::new(&self.waiting),
+                })
+            }
+            Some(KeyClaim::Waiting(waiter)) => Claim::Duplicate(Duplicate {
+                answer: Answer::Remote(Box::new(RemoteAnswer { waiter, local })),
+                _waiting: Waiting::new(&self.waiting),
+            }),
+        }
+    }
+
+    /// [`IdempotencyCache::claim`] on this instance only.
+    fn claim_here(&self, key: &str, fingerprint: Fingerprint) -> Claim {
         let now = Instant::now();
         let mut inner = lock(&self.inner);
         self.expire(&mut inner, now);
         if let Some(entry) = inner.entries.get(key) {
             return if entry.fingerprint == fingerprint {
-                self.waiting.fetch_add(1, Ordering::Relaxed);
                 Claim::Duplicate(Duplicate {
-                    answer: entry.answer.clone(),
-                    waiting: self.waiting.clone(),
+                    answer: Answer::Local(entry.answer.clone()),
+                    _waiting: Waiting::new(&self.waiting),
                 })
             } else {
                 Claim::Mismatch
@@ -228,6 +338,7 @@ impl IdempotencyCache {
             generation,
             sender: Some(sender),
             inner: self.inner.clone(),
+            shared: None,
         })
     }
 
@@ -259,6 +370,14 @@ impl Pending {
     /// Publishes the answer to waiting duplicates. With `keep`, later retries get it too;
     /// without, the key is released and a retry is decided again.
     pub fn finish(mut self, response: StoredResponse, keep: bool) {
+        if let Some(lease) = self.shared.take() {
+            lease.finish(msgops_shared_state::idempotency::StoredAnswer {
+                status: response.status.as_u16(),
+                body: response.body.to_vec(),
+                retry_after_secs: response.retry_after_secs,
+                kept: keep,
+            });
+        }
         if !keep {
             self.release();
         }
@@ -291,10 +410,32 @@ impl Duplicate {
     /// The first request's answer, or `None` if it ended without one (aborted at shutdown, or
     /// its task panicked). Then this request must not do the work itself: it answers that it
     /// was not sent, and its retry (the key is released by then) does the work.
-    pub async fn wait(mut self) -> Option<Arc<StoredResponse>> {
-        match self.answer.wait_for(Option::is_some).await {
-            Ok(answer) => answer.clone(),
-            Err(_) => None,
+    pub async fn wait(self) -> Option<Arc<StoredResponse>> {
+        // `_waiting` counts this duplicate until its answer is in.
+        let Duplicate {
+            answer: source,
+            _waiting,
+        } = self;
+        match source {
+            Answer::Known(answer) => Some(answer),
+            Answer::Local(mut slot) => match slot.wait_for(Option::is_some).await {
+                Ok(answer) => answer.clone(),
+                Err(_) => None,
+            },
+            Answer::Remote(remote) => {
+                use msgops_shared_state::idempotency::Waited;
+                let RemoteAnswer { waiter, local } = *remote;
+                match waiter.wait().await {
+                    Waited::Answer(answer) => {
+                        let kept = answer.kept;
+                        let answer = stored(answer);
+                        local.finish(answer.clone(), kept);
+                        Some(Arc::new(answer))
+                    }
+                    // Dropping `local` frees the local entry too.
+                    Waited::NoAnswer | Waited::Unreachable => None,
+                }
+            }
         }
     }
 }
@@ -332,8 +473,8 @@ mod tests {
     #[tokio::test]
     async fn a_retry_gets_the_first_answer() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        first(cache.claim("k", fp(1))).finish(answer(200, "{\"a\":1}"), true);
-        let again = duplicate(cache.claim("k", fp(1)))
+        first(cache.claim("k", fp(1)).await).finish(answer(200, "{\"a\":1}"), true);
+        let again = duplicate(cache.claim("k", fp(1)).await)
             .wait()
             .await
             .expect("kept");
@@ -343,8 +484,8 @@ mod tests {
     #[tokio::test]
     async fn a_concurrent_duplicate_waits_for_the_first() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        let pending = first(cache.claim("k", fp(1)));
-        let waiter = tokio::spawn(duplicate(cache.claim("k", fp(1))).wait());
+        let pending = first(cache.claim("k", fp(1)).await);
+        let waiter = tokio::spawn(duplicate(cache.claim("k", fp(1)).await).wait());
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         pending.finish(answer(502, "failed"), true);
@@ -355,31 +496,31 @@ mod tests {
     #[tokio::test]
     async fn the_same_key_with_another_body_is_a_mismatch() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        first(cache.claim("k", fp(1))).finish(answer(200, "x"), true);
-        assert!(matches!(cache.claim("k", fp(2)), Claim::Mismatch));
+        first(cache.claim("k", fp(1)).await).finish(answer(200, "x"), true);
+        assert!(matches!(cache.claim("k", fp(2)).await, Claim::Mismatch));
     }
 
     #[tokio::test]
     async fn an_answer_not_kept_is_shared_with_waiters_but_not_with_later_retries() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        let pending = first(cache.claim("k", fp(1)));
-        let waiter = duplicate(cache.claim("k", fp(1)));
+        let pending = first(cache.claim("k", fp(1)).await);
+        let waiter = duplicate(cache.claim("k", fp(1)).await);
         pending.finish(answer(429, "limited"), false);
         assert_eq!(
             waiter.wait().await.expect("shared").status,
             StatusCode::TOO_MANY_REQUESTS
         );
-        first(cache.claim("k", fp(1)));
+        first(cache.claim("k", fp(1)).await);
     }
 
     #[tokio::test]
     async fn abandoned_work_releases_the_key() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        let pending = first(cache.claim("k", fp(1)));
-        let waiter = duplicate(cache.claim("k", fp(1)));
+        let pending = first(cache.claim("k", fp(1)).await);
+        let waiter = duplicate(cache.claim("k", fp(1)).await);
         drop(pending);
         assert!(waiter.wait().await.is_none());
-        first(cache.claim("k", fp(1)));
+        first(cache.claim("k", fp(1)).await);
     }
 
     #[tokio::test(start_paused = true)]
@@ -388,11 +529,11 @@ mod tests {
             ttl: Duration::from_secs(24 * 3600),
             capacity: 10,
         });
-        first(cache.claim("k", fp(1))).finish(answer(200, "x"), true);
+        first(cache.claim("k", fp(1)).await).finish(answer(200, "x"), true);
         tokio::time::advance(Duration::from_secs(24 * 3600 - 1)).await;
-        duplicate(cache.claim("k", fp(1)));
+        duplicate(cache.claim("k", fp(1)).await);
         tokio::time::advance(Duration::from_secs(1)).await;
-        let _pending = first(cache.claim("k", fp(1)));
+        let _pending = first(cache.claim("k", fp(1)).await);
         assert_eq!(cache.len(), 1);
     }
 
@@ -403,11 +544,11 @@ mod tests {
             capacity: 3,
         });
         for key in ["a", "b", "c", "d"] {
-            first(cache.claim(key, fp(1))).finish(answer(200, "x"), true);
+            first(cache.claim(key, fp(1)).await).finish(answer(200, "x"), true);
         }
         assert_eq!(cache.len(), 3);
-        first(cache.claim("a", fp(1)));
-        duplicate(cache.claim("d", fp(1)));
+        first(cache.claim("a", fp(1)).await);
+        duplicate(cache.claim("d", fp(1)).await);
     }
 
     #[test]
@@ -444,10 +585,13 @@ mod tests {
     #[tokio::test]
     async fn waiting_duplicates_are_counted_until_they_have_their_answer() {
         let cache = IdempotencyCache::new(IdempotencyConfig::default());
-        let pending = first(cache.claim("k", fp(1)));
-        let waiters: Vec<_> = (0..3)
-            .map(|_| tokio::spawn(duplicate(cache.claim("k", fp(1))).wait()))
-            .collect();
+        let pending = first(cache.claim("k", fp(1)).await);
+        let mut waiters = Vec::new();
+        for _ in 0..3 {
+            waiters.push(tokio::spawn(
+                duplicate(cache.claim("k", fp(1)).await).wait(),
+            ));
+        }
         assert_eq!(cache.waiting_duplicates(), 3);
         drop(pending);
         for waiter in waiters {

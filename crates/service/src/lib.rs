@@ -51,7 +51,7 @@ pub use delivery::{DeliverySink, Ingested, MemoryDeliveries};
 pub use events::{CodeSeen, ServiceEvent};
 pub use idempotency::IdempotencyConfig;
 pub use limits::{LimitRule, LimitsConfig, PrefixRule, RecipientLimiter};
-pub use sends::{HistoryFiles, SendsSource};
+pub use sends::SendsSource;
 pub use state::{ServiceSettings, ServiceState};
 pub use webhooks::{KeychainWebhookSecrets, NoWebhookSecrets, WebhookSecrets, WebhookSettings};
 

@@ -16,6 +16,10 @@
 //! outcome (the send was aborted at shutdown, or panicked) keeps its slot: delivery unknown.
 //!
 //! Time comes from `tokio::time::Instant`, so tests drive it with a paused clock.
+//!
+//! With `[state]` on Redis ([`RecipientLimiter::shared`]) the windows are the instances'
+//! together, with the same semantics ([`msgops_shared_state::limits`]); while Redis is
+//! unreachable each instance counts on its own with every limit divided by `[state] instances`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -186,11 +190,28 @@ fn lock(windows: &Mutex<Windows>) -> std::sync::MutexGuard<'_, Windows> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The limiter. Cheap to call; one lock per check.
+/// The limiter. Cheap to call; one lock per check (one script call when shared).
 #[derive(Debug)]
 pub struct RecipientLimiter {
     config: LimitsConfig,
     windows: Arc<Mutex<Windows>>,
+    shared: Option<SharedWindows>,
+}
+
+/// The windows on the shared state, and this instance's share of them for when it is
+/// unreachable.
+#[derive(Debug)]
+struct SharedWindows {
+    state: msgops_shared_state::SharedState,
+    fallback: Box<RecipientLimiter>,
+}
+
+/// `rule` divided among `instances` (at least one send each).
+fn share(rule: LimitRule, instances: u32) -> LimitRule {
+    LimitRule {
+        max: (rule.max / instances.max(1)).max(1),
+        window: rule.window,
+    }
 }
 
 fn prune(log: &mut Log, window: Duration, now: Instant) {
@@ -240,6 +261,8 @@ pub struct Reservation {
     recipient: Option<(Channel, String)>,
     /// The prefixes whose windows hold a slot.
     prefixes: Vec<String>,
+    /// The slot in the shared windows, when they are shared (then the local ones hold none).
+    shared: Option<msgops_shared_state::limits::WindowSlot>,
     settled: bool,
 }
 
@@ -269,12 +292,18 @@ impl Reservation {
 
     /// The send reached the recipient: the slot counts for the rest of its window.
     pub fn keep(mut self) {
+        if let Some(slot) = self.shared.take() {
+            slot.keep();
+        }
         self.mark_kept();
         self.settled = true;
     }
 
     /// Nothing was delivered: the slot is freed at once.
     pub fn release(mut self) {
+        if let Some(slot) = self.shared.take() {
+            slot.release();
+        }
         let id = self.id;
         let mut w = lock(&self.windows);
         for log in w.logs_of(self.recipient.as_ref(), &self.prefixes) {
@@ -309,6 +338,103 @@ impl RecipientLimiter {
         Self {
             config,
             windows: Arc::new(Mutex::new(Windows::default())),
+            shared: None,
+        }
+    }
+
+    /// A limiter whose windows every instance on `state` shares; while it is unreachable, this
+    /// instance counts alone with each limit divided by `[state] instances`.
+    pub fn shared(config: LimitsConfig, state: msgops_shared_state::SharedState) -> Self {
+        let instances = state.instances();
+        let divided = LimitsConfig {
+            sms_per_recipient: config.sms_per_recipient.map(|r| share(r, instances)),
+            email_per_recipient: config.email_per_recipient.map(|r| share(r, instances)),
+            sms_prefixes: config
+                .sms_prefixes
+                .iter()
+                .map(|p| PrefixRule {
+                    prefix: p.prefix.clone(),
+                    rule: share(p.rule, instances),
+                })
+                .collect(),
+        };
+        Self {
+            shared: Some(SharedWindows {
+                state,
+                fallback: Box::new(Self::new(divided)),
+            }),
+            ..Self::new(config)
+        }
+    }
+
+    /// [`RecipientLimiter::try_reserve`], on the shared windows when there are any (one script
+    /// call within the shared state's timeout; this instance's own windows while it is
+    /// unreachable).
+    pub async fn reserve(&self, channel: Channel, recipient: &str) -> Result<Reservation, Blocked> {
+        let Some(shared) = &self.shared else {
+            return self.try_reserve(channel, recipient);
+        };
+        let key = Self::key(channel, recipient);
+        let mut rules: Vec<(BlockedBy, LimitRule)> = Vec::new();
+        let mut specs = Vec::new();
+        if let Some(rule) = self.rule(channel) {
+            rules.push((BlockedBy::Recipient, rule));
+            specs.push(msgops_shared_state::limits::WindowSpec {
+                name: format!("{}:{}", crate::metrics::word(&channel), key.1),
+                max: rule.max,
+                window: rule.window,
+            });
+        }
+        if channel == Channel::Sms {
+            for p in self
+                .config
+                .sms_prefixes
+                .iter()
+                .filter(|p| recipient.starts_with(&p.prefix))
+            {
+                rules.push((
+                    BlockedBy::Prefix {
+                        prefix: p.prefix.clone(),
+                    },
+                    p.rule,
+                ));
+                specs.push(msgops_shared_state::limits::WindowSpec {
+                    name: format!("prefix:{}", p.prefix),
+                    max: p.rule.max,
+                    window: p.rule.window,
+                });
+            }
+        }
+        if specs.is_empty() {
+            return self.try_reserve(channel, recipient);
+        }
+        use msgops_shared_state::limits::Reserved;
+        match shared.state.reserve_windows(&specs).await {
+            Some(Reserved::Taken(slot)) => Ok(Reservation {
+                windows: self.windows.clone(),
+                id: u64::MAX,
+                recipient: None,
+                prefixes: Vec::new(),
+                shared: Some(slot),
+                settled: false,
+            }),
+            Some(Reserved::Blocked {
+                index,
+                retry_after,
+                pending,
+            }) => {
+                let (by, rule) = rules
+                    .get(index)
+                    .cloned()
+                    .unwrap_or((BlockedBy::Recipient, specs_rule(&specs, index)));
+                Err(Blocked {
+                    by,
+                    rule,
+                    retry_after,
+                    pending,
+                })
+            }
+            None => shared.fallback.try_reserve(channel, recipient),
         }
     }
 
@@ -410,6 +536,7 @@ impl RecipientLimiter {
             id,
             recipient,
             prefixes: held,
+            shared: None,
             settled: false,
         })
     }
@@ -442,6 +569,16 @@ impl RecipientLimiter {
     pub fn tracked_recipients(&self) -> usize {
         lock(&self.windows).recipients.len()
     }
+}
+
+/// The rule of spec `index` (only when the script names a window it was not given).
+fn specs_rule(specs: &[msgops_shared_state::limits::WindowSpec], index: usize) -> LimitRule {
+    specs
+        .get(index)
+        .map_or(LimitRule::per_hour(0), |s| LimitRule {
+            max: s.max,
+            window: s.window,
+        })
 }
 
 mod secs {

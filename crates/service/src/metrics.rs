@@ -63,6 +63,8 @@ struct Families {
 #[derive(Debug, Default)]
 pub struct Metrics {
     families: Mutex<Families>,
+    /// The shared state's own counters, when `[state]` is on Redis.
+    state: Option<std::sync::Arc<msgops_shared_state::StateStats>>,
 }
 
 /// The snake_case word serde gives a unit enum variant (`breaker_open`, `authentication`).
@@ -293,6 +295,46 @@ impl Metrics {
         self.with(|f| f.events_lagged += missed);
     }
 
+    /// Metrics that also expose the shared state's counters.
+    pub fn with_state(stats: std::sync::Arc<msgops_shared_state::StateStats>) -> Self {
+        Self {
+            state: Some(stats),
+            ..Self::default()
+        }
+    }
+
+    /// `msgops_state_backend_up` and `msgops_state_fallbacks_total` (with the memory backend
+    /// the state is always this process's: up, and never a fallback).
+    fn encode_state(&self, out: &mut String) {
+        let (up, fallbacks) = match &self.state {
+            Some(stats) => (f64::from(u8::from(stats.up())), stats.fallbacks()),
+            None => (
+                1.0,
+                msgops_shared_state::Area::ALL
+                    .iter()
+                    .map(|a| (*a, 0))
+                    .collect(),
+            ),
+        };
+        let up = BTreeMap::from([(Vec::new(), up)]);
+        gauge(
+            out,
+            "msgops_state_backend_up",
+            "1 when the state backend answers ([state]: memory always; Redis while it answers).",
+            &up,
+        );
+        let fallbacks: BTreeMap<Labels, u64> = fallbacks
+            .into_iter()
+            .map(|(area, n)| (vec![("area", area.as_str().to_string())], n))
+            .collect();
+        counter(
+            out,
+            "msgops_state_fallbacks_total",
+            "Operations done on this instance's own state because the shared state (Redis) could not be used, by area.",
+            &fallbacks,
+        );
+    }
+
     /// The whole exposition: counters, then gauges read from `health`.
     pub fn encode(&self, health: &HealthSnapshot) -> String {
         let mut out = String::with_capacity(8 * 1024);
@@ -400,6 +442,7 @@ impl Metrics {
             "1 for the chain's status now: healthy, degraded (only the last resort can deliver), down, unconfigured.",
             &status,
         );
+        self.encode_state(&mut out);
         out
     }
 }

@@ -7,15 +7,13 @@
 //! the sends, in their delivery reports and in the providers' error texts, and may not filter by
 //! recipient (that would let it find out whose numbers are in the history).
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{Extensions, StatusCode};
 use axum::response::{IntoResponse, Response};
 use msgops_core::chain::SendOutcome;
-use msgops_history::{DeliveryLog, HistoryFilter, HistoryPage, HistorySummary, SendHistory};
+use msgops_history::{HistoryFilter, HistoryPage, HistoryStore, HistorySummary};
 use serde::Deserialize;
 
 use crate::api::{json_response, ApiError, ApiErrorCode};
@@ -31,34 +29,18 @@ pub trait SendsSource: Send + Sync {
     async fn summary(&self, days: u32) -> Result<HistorySummary, String>;
 }
 
-/// The history files every msgops process on the machine shares (`sends.jsonl`, and the
-/// delivery reports in `deliveries.jsonl`); what other processes appended is read before each
-/// answer.
-pub struct HistoryFiles {
-    pub sends: Arc<SendHistory>,
-    pub deliveries: Option<Arc<DeliveryLog>>,
-}
-
+/// The history database every msgops process sharing it writes to (SQLite on this machine, or
+/// PostgreSQL for several instances), with the delivery reports beside the sends.
 #[async_trait]
-impl SendsSource for HistoryFiles {
+impl SendsSource for HistoryStore {
     async fn page(&self, filter: HistoryFilter) -> Result<HistoryPage, String> {
-        let (sends, deliveries) = (self.sends.clone(), self.deliveries.clone());
-        tokio::task::spawn_blocking(move || {
-            let page = sends.query(&filter);
-            match deliveries {
-                Some(log) => log.fill(page),
-                None => page,
-            }
-        })
-        .await
-        .map_err(|e| format!("the history could not be read: {e}"))
+        self.query(&filter).await.map_err(|e| e.to_string())
     }
 
     async fn summary(&self, days: u32) -> Result<HistorySummary, String> {
-        let sends = self.sends.clone();
-        tokio::task::spawn_blocking(move || sends.summary(days, chrono::Utc::now()))
+        HistoryStore::summary(self, days, chrono::Utc::now())
             .await
-            .map_err(|e| format!("the history could not be read: {e}"))
+            .map_err(|e| e.to_string())
     }
 }
 

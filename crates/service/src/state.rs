@@ -87,6 +87,9 @@ pub struct ServiceSettings {
     pub sends: Option<Arc<dyn crate::sends::SendsSource>>,
     /// Where switching a provider on or off is remembered; `None`: until the service stops.
     pub switches: Option<Arc<dyn crate::controls::ProviderSwitches>>,
+    /// `[state]` on Redis: rate and recipient limits, idempotency keys, breakers and the
+    /// event stream shared with the other instances; `None`: this process alone (memory).
+    pub shared: Option<msgops_shared_state::SharedState>,
 }
 
 impl std::fmt::Debug for dyn crate::webhooks::WebhookSecrets {
@@ -128,6 +131,7 @@ impl Default for ServiceSettings {
             resend_undelivered_within: None,
             sends: None,
             switches: None,
+            shared: None,
         }
     }
 }
@@ -233,14 +237,45 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ServiceState {
     pub fn new(messaging: Arc<Messaging>, settings: ServiceSettings) -> Self {
         let (events, _) = broadcast::channel(1024);
-        let journal = Arc::new(Journal::new(crate::events::EVENT_BUFFER));
         let stop = CancellationToken::new();
+        let (journal, limiter, idempotency, metrics) = match &settings.shared {
+            None => (
+                Journal::new(crate::events::EVENT_BUFFER),
+                RecipientLimiter::new(settings.limits.clone()),
+                IdempotencyCache::new(settings.idempotency),
+                Metrics::new(),
+            ),
+            Some(shared) => {
+                shared.install_on(&messaging);
+                // A first request holds its key as long as its send may take, and then some.
+                let lease = messaging
+                    .sms
+                    .settings()
+                    .send_deadline
+                    .max(messaging.email.settings().send_deadline)
+                    + Duration::from_secs(10);
+                (
+                    Journal::shared(crate::events::EVENT_BUFFER, shared.clone()),
+                    RecipientLimiter::shared(settings.limits.clone(), shared.clone()),
+                    IdempotencyCache::shared(settings.idempotency, shared.clone(), lease),
+                    Metrics::with_state(shared.stats()),
+                )
+            }
+        };
+        let journal = Arc::new(journal);
         crate::events::journal_chain_events(journal.clone(), messaging.subscribe(), stop.clone());
+        if let Some(shared) = &settings.shared {
+            crate::events::journal_remote_events(
+                journal.clone(),
+                shared.remote_events(),
+                stop.clone(),
+            );
+        }
         Self {
             inner: Arc::new(Inner {
-                limiter: RecipientLimiter::new(settings.limits.clone()),
-                idempotency: IdempotencyCache::new(settings.idempotency),
-                metrics: Metrics::new(),
+                limiter,
+                idempotency,
+                metrics,
                 events,
                 sends: TaskTracker::new(),
                 in_flight: Mutex::new(HashMap::new()),
@@ -274,6 +309,15 @@ impl ServiceState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// `local` (memory), `shared` (Redis answers) or `degraded (local)` (it does not).
+    pub fn state_status(&self) -> msgops_core::health::StateStatus {
+        self.inner
+            .settings
+            .shared
+            .as_ref()
+            .map_or(msgops_core::health::StateStatus::Local, |s| s.status())
     }
 
     /// Feeds a code found in a backend log: counted in `msgops_codes_seen_total`, kept for
@@ -430,6 +474,14 @@ impl ServiceState {
     /// Waits up to `grace` for the sends under way; the ones still running then are aborted and
     /// recorded as failed (metric, event, error log line with the recipient).
     pub(crate) async fn drain_sends(&self, grace: Duration) {
+        self.drain_sends_under_way(grace).await;
+        // What the sends left to write to the shared state (their slots, their answers).
+        if let Some(shared) = &self.inner.settings.shared {
+            shared.close(Duration::from_secs(2)).await;
+        }
+    }
+
+    async fn drain_sends_under_way(&self, grace: Duration) {
         self.inner.sends.close();
         if tokio::time::timeout(grace, self.inner.sends.wait())
             .await

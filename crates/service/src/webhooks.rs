@@ -130,7 +130,7 @@ fn refuse(state: &ServiceState, source: &'static str, rejection: &Rejection) -> 
 }
 
 async fn ingest(state: &ServiceState, events: Vec<msgops_delivery::DeliveryEvent>) -> Response {
-    match state.ingest_deliveries(events) {
+    match state.ingest_deliveries(events).await {
         Ok(done) => (
             StatusCode::OK,
             axum::Json(WebhookAccepted {

@@ -208,9 +208,14 @@ async fn health_json_has_the_backends_shape_field_by_field() {
             "delivery",
             "email_providers",
             "ok",
-            "sms_providers"
+            "sms_providers",
+            "state"
         ],
-        "the backend's two lists, and msgops' chain status and delivery rates beside them"
+        "the backend's two lists, and msgops' chain status, delivery rates and state beside them"
+    );
+    assert_eq!(
+        body["state"], "local",
+        "[state] backend = \"memory\": this process's own"
     );
     // No reports yet: the window, and no provider rows.
     assert_eq!(body["delivery"]["window_secs"], 3600);

@@ -26,7 +26,7 @@ use msgops_core::config::Config;
 use msgops_core::{Channel, Messaging, ProviderKind};
 use msgops_credentials::SecretString;
 use msgops_delivery::{DeliveryEvent, DeliverySource, DeliveryStatus};
-use msgops_history::{DeliveryLog, DEFAULT_DELIVERIES_CAP};
+use msgops_history::{HistoryLocation, HistoryStore};
 use msgops_service::emulated::install_emulated_providers;
 use msgops_service::{
     serve, ApiAuth, AuthScope, CodeSeen, ServiceError, ServiceSettings, ServiceState,
@@ -98,13 +98,29 @@ async fn start(settings: ServiceSettings) -> Service {
     }
 }
 
-/// A file sink in its own directory, and the path of its file.
-fn delivery_log() -> (Arc<DeliveryLog>, std::path::PathBuf, tempfile::TempDir) {
+/// A history database (SQLite) in its own directory as the sink, and the database's path.
+async fn delivery_log() -> (Arc<HistoryStore>, std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("deliveries.jsonl");
-    let (log, problems) = DeliveryLog::open(&path, DEFAULT_DELIVERIES_CAP);
+    let location = HistoryLocation::in_dir(dir.path());
+    let HistoryLocation::Sqlite(path) = location.clone() else {
+        unreachable!()
+    };
+    let (log, problems) = HistoryStore::open(
+        location,
+        90,
+        msgops_history::SendOrigin::this_process(msgops_history::OriginKind::Service),
+    )
+    .await
+    .expect("the history opens");
     assert!(problems.is_empty(), "{problems:?}");
     (Arc::new(log), path, dir)
+}
+
+/// The reports a store keeps, in the order they were kept.
+async fn all_kept(log: &HistoryStore) -> Vec<DeliveryEvent> {
+    log.deliveries_since(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+        .await
+        .expect("the reports read")
 }
 
 impl Service {
@@ -458,7 +474,7 @@ async fn sendgrid_events_through_the_endpoint_are_kept_once_counted_streamed_and
     );
     assert_ne!(signatures[0], signatures[1], "a fresh ECDSA signature");
 
-    let (log, log_path, _log_dir) = delivery_log();
+    let (log, _log_path, _log_dir) = delivery_log().await;
     let service = start(ServiceSettings {
         webhook_secrets: Arc::new(SendgridKey(key.clone())),
         deliveries: Some(log.clone()),
@@ -476,7 +492,10 @@ async fn sendgrid_events_through_the_endpoint_are_kept_once_counted_streamed_and
         serde_json::from_str::<Value>(&body).expect("JSON"),
         json!({"new": 4, "duplicates": 0, "resent": 0})
     );
-    let bounce = log.timeline(ProviderKind::Sendgrid, BOUNCED_ID);
+    let bounce = log
+        .timeline(ProviderKind::Sendgrid, BOUNCED_ID)
+        .await
+        .expect("read");
     assert_eq!(bounce.len(), 1, "{bounce:?}");
     let bounce = &bounce[0];
     assert_eq!(bounce.status, DeliveryStatus::Bounced);
@@ -488,6 +507,8 @@ async fn sendgrid_events_through_the_endpoint_are_kept_once_counted_streamed_and
     assert_eq!(bounce.occurred_at.timestamp(), now - 30);
     let delivered: Vec<DeliveryStatus> = log
         .timeline(ProviderKind::Sendgrid, DELIVERED_ID)
+        .await
+        .expect("read")
         .iter()
         .map(|e| e.status)
         .collect();
@@ -547,7 +568,7 @@ async fn sendgrid_events_through_the_endpoint_are_kept_once_counted_streamed_and
         assert_rejected(status, &answer, refused.reason, &key, refused.case);
     }
     // Nothing of them kept.
-    assert_eq!(log.len(), 4);
+    assert_eq!(log.delivery_count().await.expect("read"), 4);
 
     // Counted: each report by provider, status and code; the duplicates; the refusals.
     let m = service.metrics().await;
@@ -632,14 +653,12 @@ async fn sendgrid_events_through_the_endpoint_are_kept_once_counted_streamed_and
     assert_eq!(streamed_bounce["report"]["error_code"], "5.1.1");
     assert_eq!(streamed_bounce["report"]["detail"], BOUNCE_REASON);
 
-    // Kept: exactly four lines in the file, the four reports.
-    let text = std::fs::read_to_string(&log_path).expect("the deliveries file");
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 4, "{text}");
-    let mut kept: Vec<String> = lines
-        .iter()
-        .map(|l| {
-            let event: DeliveryEvent = serde_json::from_str(l).expect("a delivery report line");
+    // Kept: exactly four rows in the database, the four reports.
+    let events = all_kept(&log).await;
+    assert_eq!(events.len(), 4, "{events:?}");
+    let mut kept: Vec<String> = events
+        .into_iter()
+        .map(|event| {
             assert_eq!(event.provider, ProviderKind::Sendgrid);
             event.event_id
         })
@@ -665,7 +684,7 @@ async fn sendgrid_events_through_the_endpoint_are_kept_once_counted_streamed_and
     service.stop().await;
 
     // No key stored: even a genuine batch is refused, nothing kept.
-    let (unkeyed_log, unkeyed_path, _unkeyed_dir) = delivery_log();
+    let (unkeyed_log, _unkeyed_path, _unkeyed_dir) = delivery_log().await;
     let unkeyed = start(ServiceSettings {
         deliveries: Some(unkeyed_log.clone()),
         ..ServiceSettings::default()
@@ -685,11 +704,8 @@ async fn sendgrid_events_through_the_endpoint_are_kept_once_counted_streamed_and
         1.0
     );
     assert_eq!(total(&m, "msgops_delivery_total", &[]), 0.0);
-    assert!(unkeyed_log.is_empty());
-    assert!(std::fs::read_to_string(&unkeyed_path)
-        .unwrap_or_default()
-        .trim()
-        .is_empty());
+    assert_eq!(unkeyed_log.delivery_count().await.expect("read"), 0);
+    assert!(all_kept(&unkeyed_log).await.is_empty());
     unkeyed.stop().await;
 }
 
@@ -838,7 +854,7 @@ async fn an_ses_bounce_published_by_moto_reaches_the_sns_endpoint_verified_and_k
     }
     let (configured, other) = (topics[0].clone(), topics[1].clone());
     let forwarder = CertForwarder::start(moto.url()).await;
-    let (log, _log_path, _log_dir) = delivery_log();
+    let (log, _log_path, _log_dir) = delivery_log().await;
     let service = start(ServiceSettings {
         webhooks: WebhookSettings {
             sns: SnsSettings {
@@ -877,7 +893,10 @@ async fn an_ses_bounce_published_by_moto_reaches_the_sns_endpoint_verified_and_k
         .expect("a MessageId");
     let deadline = Instant::now() + PATIENCE;
     let kept = loop {
-        let kept = log.timeline(ProviderKind::Ses, SES_BOUNCE_ID);
+        let kept = log
+            .timeline(ProviderKind::Ses, SES_BOUNCE_ID)
+            .await
+            .expect("read");
         if !kept.is_empty() {
             break kept;
         }
@@ -967,8 +986,10 @@ async fn an_ses_bounce_published_by_moto_reaches_the_sns_endpoint_verified_and_k
     }
     assert!(log
         .timeline(ProviderKind::Ses, OTHER_TOPIC_BOUNCE_ID)
+        .await
+        .expect("read")
         .is_empty());
-    assert_eq!(log.len(), 1);
+    assert_eq!(log.delivery_count().await.expect("read"), 1);
     assert_eq!(forwarder.requests().len(), 1);
     service.stop().await;
 }

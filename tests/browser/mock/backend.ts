@@ -11,7 +11,10 @@ import type { OperationEntry } from "../../../ui/src/bindings/OperationEntry";
 import type { ProviderKind } from "../../../ui/src/bindings/ProviderKind";
 import type { Transition } from "../../../ui/src/bindings/Transition";
 import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
-import { CHAIN_EVENT, CONNECTION_EVENT, DELIVERY_EVENT, LOG_EVENT, LOG_RESET_EVENT } from "../../../ui/src/api/tauri";
+import { CHAIN_EVENT, CONNECTION_EVENT, DELIVERY_EVENT, LOG_EVENT, LOG_RESET_EVENT, OPEN_CODES_EVENT } from "../../../ui/src/api/tauri";
+import type { DesktopDraft } from "../../../ui/src/bindings/DesktopDraft";
+import type { DesktopSettings } from "../../../ui/src/bindings/DesktopSettings";
+import type { OpenCodes } from "../../../ui/src/bindings/OpenCodes";
 import type { AddConnection } from "../../../ui/src/bindings/AddConnection";
 import type { ConnectionInfo } from "../../../ui/src/bindings/ConnectionInfo";
 import type { ConnectionsView } from "../../../ui/src/bindings/ConnectionsView";
@@ -36,7 +39,7 @@ import type { Skip } from "../../../ui/src/bindings/Skip";
 import type { TestSendRequest } from "../../../ui/src/bindings/TestSendRequest";
 import type { TestSendResult } from "../../../ui/src/bindings/TestSendResult";
 import * as fixtures from "./fixtures";
-import { queryHistory, seedSends, summarise } from "./history";
+import { queryHistory, seedSends, summarise, type StoredSend } from "./history";
 import { applySettings, checkSettings, settingsFrom } from "./settings";
 
 /** Set by the harness before this script runs. */
@@ -47,6 +50,11 @@ interface Options {
   sends?: number;
   /** Saved remote connections at start (the window starts on this computer). */
   connections?: ConnectionInfo[];
+  /**
+   * A first start: no key stored, no backend log followed, no code, no send (the other
+   * options are ignored).
+   */
+  fresh?: boolean;
 }
 
 declare global {
@@ -58,27 +66,33 @@ declare global {
 
 const options: Options = window.__msgopsOptions ?? {};
 
-const health = fixtures.health();
-const sends = seedSends(options.sends ?? 250);
+const fresh = options.fresh === true;
+const health = fresh ? fixtures.freshHealth() : fixtures.health();
+const sends = seedSends(fresh ? 0 : (options.sends ?? 250));
 const state = {
   health,
   status: fixtures.appStatus(),
   keychain: fixtures.keychainHealth(),
-  codes: fixtures.codes(options.codes ?? 12),
-  diagnostics: fixtures.diagnostics(),
-  files: [fixtures.BACKEND_LOG],
-  clocks: fixtures.clocks(),
+  codes: fixtures.codes(fresh ? 0 : (options.codes ?? 12)),
+  diagnostics: fresh ? [] : fixtures.diagnostics(),
+  /** The followed files: the settings' ones and the Console's own log. */
+  files: fresh ? [fixtures.CONSOLE_LOG] : [fixtures.BACKEND_LOG],
+  clocks: fresh ? [] : fixtures.clocks(),
   sends,
   /** The providers' delivery reports, as msgops keeps them (any order, duplicates and all). */
-  deliveries: fixtures.deliveries(sends),
-  settings: settingsFrom(health, [fixtures.BACKEND_LOG]),
-  secrets: fixtures.secrets(),
-  audit: fixtures.audit(),
+  deliveries: fresh ? [] : fixtures.deliveries(sends),
+  settings: settingsFrom(health, fresh ? [] : [fixtures.BACKEND_LOG]),
+  secrets: fresh ? ({} as ReturnType<typeof fixtures.secrets>) : fixtures.secrets(),
+  audit: fresh ? [] : fixtures.audit(),
   operations: [] as OperationEntry[],
   /** Providers whose next calls fail with an authentication error. */
-  failing: new Set<string>(["sns"]),
+  failing: new Set<string>(fresh ? [] : ["sns"]),
+  /** What the native file dialog answers next, in order; empty: the operator cancels. */
+  picks: [] as string[],
   /** What the clipboard plugin was last asked to hold. */
   clipboard: null as string | null,
+  /** `[desktop]` and the login entry. */
+  desktop: { close_to_tray: true, global_shortcut: null, start_at_login: false, start_at_login_problem: null } as DesktopSettings,
 
   /** Saved remote connections; their tokens (never returned) by name. */
   connections: [...(options.connections ?? [])] as ConnectionInfo[],
@@ -94,6 +108,8 @@ const state = {
   /** Every remote service's health and codes (one fake `msgops serve` answers for all). */
   remoteHealth: fixtures.remoteHealth(),
   remoteCodes: 3,
+  /** The remote service's history: none until a test send goes through it. */
+  remoteSends: [] as StoredSend[],
   /** Hosts whose certificates this computer's system roots trust; the others are self-signed. */
   trustedHosts: new Set<string>(["msgops.trusted.example"]),
 };
@@ -125,7 +141,7 @@ const USES: Record<CredentialProvider, string[]> = { aws: ["sns", "ses"], twilio
 /** New credentials replace the providers using them: what the old key ran into is cleared. */
 function reinstalled(credentials: CredentialProvider) {
   for (const p of providers().filter((p) => USES[credentials].includes(p.id))) {
-    Object.assign(p, { last_error: null, last_probe: null, consecutive_failures: 0, breaker_state: "CLOSED", open_until: null, open_remaining_ms: null });
+    Object.assign(p, { configured: true, is_healthy: p.enabled, last_error: null, last_probe: null, consecutive_failures: 0, breaker_state: "CLOSED", open_until: null, open_remaining_ms: null });
   }
 }
 
@@ -154,6 +170,8 @@ const providers = (): ProviderHealth[] => [...state.health.sms_providers, ...sta
 
 /** The health of the side the window is on: this computer's, or the remote service's. */
 const shownHealth = () => (state.active === null ? state.health : state.remoteHealth);
+/** The sends of the side the window is on (GET /api/v1/sends over a remote connection). */
+const shownSends = () => (state.active === null ? state.sends : state.remoteSends);
 
 function findProvider(id: string, health = state.health): ProviderHealth {
   const p = [...health.sms_providers, ...health.email_providers].find((p) => p.id === id);
@@ -218,9 +236,9 @@ export const handlers: Record<string, Handler> = {
   app_status: () => state.status,
   health_snapshot: () => fixtures.withChains(shownHealth()),
   set_provider_enabled: ({ provider, enabled }: { provider: string; enabled: boolean }) => {
-    refuseRemote("switching providers on and off is");
-    findProvider(provider).enabled = enabled;
-    return fixtures.withChains(state.health);
+    // On a remote connection, the remote service's provider (PUT /api/v1/providers/…/enabled).
+    findProvider(provider, shownHealth()).enabled = enabled;
+    return fixtures.withChains(shownHealth());
   },
   control_provider: ({ provider, control }: { provider: ProviderKind; control: Control }): ControlOutcome => {
     // On a remote connection, the remote service's provider.
@@ -253,10 +271,40 @@ export const handlers: Record<string, Handler> = {
   },
   operations_audit: () => state.operations,
   send_test: ({ request }: { request: TestSendRequest }) => {
-    refuseRemote("test sends are");
+    if (state.active !== null) {
+      // Through the remote service's whole chain, into its history.
+      if (request.provider) {
+        throw ipcError("RemoteUnsupported", `a test send over a remote connection goes through the whole chain of \`${state.active}\`: choose "Whole chain"`);
+      }
+      const result = sendTest(request);
+      state.remoteSends.push(result.record);
+      return result;
+    }
     const result = sendTest(request);
     state.sends.push(result.record);
     setTimeout(() => emitChain({ kind: "send_finished", record: result.record }));
+    // The Console writes its code to its own log, which the watcher reads a moment later.
+    if (result.record.outcome.status === "delivered" && result.record.outcome.provider === "console") {
+      const now = Date.now();
+      setTimeout(
+        () =>
+          emitLog({
+            kind: "code",
+            recipient: request.to,
+            candidates: [],
+            code: result.code,
+            logged_at: fixtures.localTime(now),
+            created_at: new Date(now).toISOString(),
+            expires_at: new Date(now + 600_000).toISOString(),
+            time: "logged",
+            expired: false,
+            source: "console",
+            file: state.status.console_log,
+            line: state.codes.filter((c) => c.file === state.status.console_log).length + 1,
+          }),
+        150,
+      );
+    }
     return result;
   },
   log_snapshot: (): LogSnapshot =>
@@ -305,8 +353,10 @@ export const handlers: Record<string, Handler> = {
     return removed;
   },
 
-  send_history: ({ filter }: { filter: HistoryFilter }) => queryHistory(state.sends, filter, state.deliveries),
-  history_summary: ({ days }: { days: number }) => summarise(state.sends, days),
+  send_history: ({ filter }: { filter: HistoryFilter }) => queryHistory(shownSends(), filter, state.active === null ? state.deliveries : []),
+  history_summary: ({ days }: { days: number }) => summarise(shownSends(), days),
+  provider_timeline: ({ hours }: { hours: number }) => fixtures.providerTimelines(hours),
+  dashboard_painted: () => null,
 
   get_settings: () => state.settings,
   check_settings: ({ settings }: { settings: Settings }) => checkSettings(settings),
@@ -363,18 +413,29 @@ export const handlers: Record<string, Handler> = {
     return connectionsView();
   },
 
+  desktop_settings: () => state.desktop,
+  check_global_shortcut: ({ shortcut }: { shortcut: string }) => checkShortcut(shortcut),
+  save_desktop_settings: ({ draft }: { draft: DesktopDraft }) => {
+    const shortcut = draft.global_shortcut?.trim() || null;
+    const problem = shortcut === null ? null : checkShortcut(shortcut);
+    if (problem) throw ipcError("Validation", problem);
+    state.desktop = { ...state.desktop, close_to_tray: draft.close_to_tray, global_shortcut: shortcut };
+    return state.desktop;
+  },
+  set_start_at_login: ({ enabled }: { enabled: boolean }) => {
+    state.desktop = { ...state.desktop, start_at_login: enabled };
+    return state.desktop;
+  },
+
+  // The native file dialog: the next of `picks`, or null (cancelled).
+  "plugin:dialog|open": () => state.picks.shift() ?? null,
+
   "plugin:clipboard-manager|write_text": ({ text }: { text: string }) => {
     state.clipboard = text;
     return null;
   },
 };
 
-/** As the app refuses what it cannot do over a remote connection. */
-function refuseRemote(what: string) {
-  if (state.active !== null) {
-    throw ipcError("RemoteUnsupported", `${what} not available over a remote connection yet (the window is on \`${state.active}\`): switch to this computer`);
-  }
-}
 
 /** https anywhere, or http to this computer only (msgops_remote::check_url), normalised. */
 function checkUrl(url: string): URL {
@@ -468,6 +529,35 @@ function emitLog(event: LogEvent): Promise<void> {
   return emit(LOG_EVENT, structuredClone(event));
 }
 
+/**
+ * Files dragged over the window, as the webview says it (Tauri's drag-drop events), then
+ * dropped on it, dragged away again (`leave`), or still held over it (`hover`).
+ */
+async function dropFiles(paths: string[], end: "drop" | "leave" | "hover" = "drop"): Promise<void> {
+  const position = { x: 400, y: 300 };
+  await emit("tauri://drag-enter", { paths, position });
+  await emit("tauri://drag-over", { position });
+  if (end === "drop") await emit("tauri://drag-drop", { paths, position });
+  else if (end === "leave") await emit("tauri://drag-leave", null);
+}
+
+/** A few of the rules of `desktop::check_shortcut`: modifiers, then one key, with Ctrl, Alt or Super. */
+function checkShortcut(shortcut: string): string | null {
+  const text = shortcut.trim();
+  if (text === "") return null;
+  const parts = text.split("+").map((p) => p.trim());
+  if (parts.some((p) => p === "")) return `\`${text}\` has an empty part between two +`;
+  const mods = parts.slice(0, -1).map((p) => p.toLowerCase());
+  if (!mods.some((m) => ["ctrl", "control", "alt", "super", "commandorcontrol", "cmdorctrl"].includes(m)))
+    return `\`${text}\` needs Ctrl, Alt or Super (CommandOrControl) too: without one, the key would be taken from every other application`;
+  return null;
+}
+
+/** As the app does when a code's notification is clicked or the global shortcut pressed. */
+function openCodes(open: OpenCodes): Promise<void> {
+  return emit(OPEN_CODES_EVENT, open);
+}
+
 /** What the tests see as `window.__msgops`. */
 const control = {
   state,
@@ -481,6 +571,8 @@ const control = {
   emitDeliveries,
   emitConnection,
   setRemoteStatus,
+  dropFiles,
+  openCodes,
   /** The fingerprint every fake service's certificate has. */
   fingerprint: fixtures.SERVICE_FINGERPRINT,
   mask,

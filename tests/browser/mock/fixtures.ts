@@ -12,10 +12,15 @@ import type { KeychainHealth } from "../../../ui/src/bindings/KeychainHealth";
 import type { LogClockInfo } from "../../../ui/src/bindings/LogClockInfo";
 import type { LogEvent } from "../../../ui/src/bindings/LogEvent";
 import type { ProviderHealth } from "../../../ui/src/bindings/ProviderHealth";
+import type { ProviderTimeline } from "../../../ui/src/bindings/ProviderTimeline";
+import type { ProviderTimelines } from "../../../ui/src/bindings/ProviderTimelines";
 import type { SecretKind } from "../../../ui/src/bindings/SecretKind";
+import type { StateSpan } from "../../../ui/src/bindings/StateSpan";
 import type { StoredSend } from "./history";
 
 export const BACKEND_LOG = "/srv/backend/logs/app.log";
+/** The Console provider's own log, which msgops follows with no configuration. */
+export const CONSOLE_LOG = "/home/ops/.local/share/msgops/console-sms.log";
 /** The code every test send carries, so a test can type or paste it back. */
 export const TEST_SEND_CODE = "091282";
 /** The old code the Codes test searches for by its last four digits. */
@@ -124,6 +129,29 @@ export function health(): HealthSnapshot {
 }
 
 /**
+ * A first start: no key in the keychain, so every provider but the Console is not configured,
+ * and nothing was sent yet.
+ */
+export function freshHealth(): HealthSnapshot {
+  const blank = (p: ProviderHealth): ProviderHealth => ({
+    ...p,
+    configured: p.id === "console",
+    is_healthy: p.id === "console",
+    breaker_state: "CLOSED",
+    consecutive_failures: 0,
+    open_until: null,
+    open_remaining_ms: null,
+    last_error: null,
+    last_probe: null,
+    sent: 0,
+    failed: 0,
+    cost_usd: 0,
+  });
+  const h = health();
+  return withChains({ sms_providers: h.sms_providers.map(blank), email_providers: h.email_providers.map(blank), delivery: { window_secs: 3600, providers: [] } });
+}
+
+/**
  * Each provider's delivered share over the last hour, in chain order: SNS, Twilio and SES
  * reported; the Console, SendGrid and SMTP did not (no row, nothing on their cards).
  */
@@ -195,7 +223,7 @@ export const appStatus = (): AppStatus => ({
   version: "0.1.0",
   config_path: "/home/ops/.config/msgops/config.toml",
   config_error: null,
-  console_log: BACKEND_LOG,
+  console_log: CONSOLE_LOG,
 });
 
 export const keychainHealth = (): KeychainHealth => ({
@@ -344,4 +372,65 @@ export function remoteHealth(): HealthSnapshot {
 /** The remote service's codes, as the app lists them: their "file" is the connection's name. */
 export function remoteCodes(connection: string, n: number): FallbackCode[] {
   return codes(n).map((c, i) => ({ ...c, file: connection, line: i + 1 }));
+}
+
+/**
+ * The providers' states over the last `hours` hours, as the history keeps them: SNS OPEN for
+ * 40 minutes two hours ago (12 sends failed over to Twilio), half-open, then closed again;
+ * SendGrid disabled for the last hour; the others closed all along.
+ */
+export function providerTimelines(hours: number, now = Date.now()): ProviderTimelines {
+  const at = (msAgo: number) => new Date(now - msAgo).toISOString();
+  const since = at(hours * 3_600_000);
+  const until = at(0);
+  const H = 3_600_000;
+  const span = (state: StateSpan["state"], from: string, to: string, reason: string, failed_over = 0): StateSpan => ({
+    state,
+    from,
+    until: to,
+    reason,
+    failed_over,
+    probes_ok: 0,
+    probes_failed: state === "OPEN" ? 2 : 0,
+  });
+  const app = { kind: "app" as const, host: "ops-laptop", pid: 4242 };
+  const steady = (provider: ProviderTimeline["provider"], channel: ProviderTimeline["channel"]): ProviderTimeline => ({
+    provider,
+    channel,
+    instance: app,
+    spans: [span("CLOSED", since, until, "msgops started")],
+    availability_percent: 100,
+    failed_over_while_open: 0,
+  });
+  return {
+    since,
+    until,
+    providers: [
+      {
+        provider: "sns",
+        channel: "sms",
+        instance: app,
+        spans: [
+          span("CLOSED", since, at(2 * H), "msgops started"),
+          span("OPEN", at(2 * H), at(2 * H - 40 * 60_000), "5 consecutive failures (last: authentication failed)", 12),
+          span("HALF_OPEN", at(2 * H - 40 * 60_000), at(2 * H - 41 * 60_000), "cool-down elapsed"),
+          span("CLOSED", at(2 * H - 41 * 60_000), until, "trial call succeeded"),
+        ],
+        availability_percent: 100 - (41 / 60 / hours) * 100,
+        failed_over_while_open: 12,
+      },
+      steady("twilio", "sms"),
+      steady("console", "sms"),
+      steady("ses", "email"),
+      {
+        provider: "sendgrid",
+        channel: "email",
+        instance: app,
+        spans: [span("CLOSED", since, at(H), "msgops started"), span("DISABLED", at(H), until, "disabled from the dashboard")],
+        availability_percent: 100,
+        failed_over_while_open: 0,
+      },
+      steady("smtp", "email"),
+    ],
+  };
 }

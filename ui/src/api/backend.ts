@@ -22,6 +22,7 @@ import type { SecretKind } from "../bindings/SecretKind";
 import type { HistoryFilter } from "../bindings/HistoryFilter";
 import type { HistoryPage } from "../bindings/HistoryPage";
 import type { HistorySummary } from "../bindings/HistorySummary";
+import type { ProviderTimelines } from "../bindings/ProviderTimelines";
 import type { SavedSettings } from "../bindings/SavedSettings";
 import type { Settings } from "../bindings/Settings";
 import type { SettingsProblem } from "../bindings/SettingsProblem";
@@ -31,11 +32,20 @@ import type { OperationEntry } from "../bindings/OperationEntry";
 import type { ProviderKind } from "../bindings/ProviderKind";
 import type { AddConnection } from "../bindings/AddConnection";
 import type { ConnectionsView } from "../bindings/ConnectionsView";
+import type { DesktopDraft } from "../bindings/DesktopDraft";
+import type { DesktopSettings } from "../bindings/DesktopSettings";
+import type { OpenCodes } from "../bindings/OpenCodes";
+import type { FileKind } from "../files";
+
+/** Files dragged over the window: hovering, dropped (their paths), or taken away. */
+export type FileDrop = { kind: "hover" } | { kind: "drop"; paths: string[] } | { kind: "cancel" };
 
 export interface Backend {
   healthSnapshot(): Promise<HealthSnapshot>;
   sendTest(request: TestSendRequest): Promise<TestSendResult>;
   appStatus(): Promise<AppStatus>;
+  /** Tells the app the first Dashboard is on screen (it logs the time since launch). */
+  dashboardPainted?(): Promise<void>;
   /** Puts text on the system clipboard. */
   copyText(text: string): Promise<void>;
   setProviderEnabled(provider: string, enabled: boolean): Promise<HealthSnapshot>;
@@ -69,6 +79,8 @@ export interface Backend {
   sendHistory(filter: HistoryFilter): Promise<HistoryPage>;
   /** Totals, cost per provider per day and failover routes over the last `days` days (UTC). */
   historySummary(days: number): Promise<HistorySummary>;
+  /** Each provider's states (CLOSED, OPEN, HALF_OPEN, DISABLED) over the last `hours` hours. */
+  providerTimeline(hours: number): Promise<ProviderTimelines>;
 
   /** The operator settings in force, every default filled in. */
   getSettings(): Promise<Settings>;
@@ -104,6 +116,32 @@ export interface Backend {
    * unsubscribe function.
    */
   onConnection(handler: (view: ConnectionsView) => void): Promise<() => void>;
+
+  // Files: the window holds paths only; the backend reads the files.
+
+  /**
+   * Opens the native file dialog for one file (a backend's log, or its .env); resolves to its
+   * path, or null when the operator cancels.
+   */
+  pickFile(kind: FileKind): Promise<string | null>;
+  /** Calls `handler` as files are dragged over the window and dropped on it; resolves to an unsubscribe function. */
+  onFileDrop(handler: (drop: FileDrop) => void): Promise<() => void>;
+
+  // The desktop: closing to the tray, the global shortcut, starting at login (this computer's).
+
+  /** `[desktop]` in force, and whether the login entry exists. */
+  desktopSettings(): Promise<DesktopSettings>;
+  /** What is wrong with a global shortcut as typed (`CommandOrControl+Shift+K`); null when none. */
+  checkGlobalShortcut(shortcut: string): Promise<string | null>;
+  /** Registers the shortcut and saves `[desktop]`; rejects with a `Validation` error when the shortcut cannot be. */
+  saveDesktopSettings(draft: DesktopDraft): Promise<DesktopSettings>;
+  /** Creates or removes the login entry. */
+  setStartAtLogin(enabled: boolean): Promise<DesktopSettings>;
+  /**
+   * Calls `handler` when the window is to show the Codes page: on one code (its notification
+   * was clicked) or on its search (the global shortcut); resolves to an unsubscribe function.
+   */
+  onOpenCodes(handler: (open: OpenCodes) => void): Promise<() => void>;
 }
 
 /** Errors from the backend always arrive as `{code, message}`. */

@@ -3,13 +3,16 @@ import type { ChainConfig } from "./ChainConfig";
 import type { ConsoleConfig } from "./ConsoleConfig";
 import type { CredentialsConfig } from "./CredentialsConfig";
 import type { DeliveryConfig } from "./DeliveryConfig";
+import type { DesktopConfig } from "./DesktopConfig";
 import type { HealthConfig } from "./HealthConfig";
+import type { HistoryConfig } from "./HistoryConfig";
 import type { LogsConfig } from "./LogsConfig";
 import type { SendGridConfig } from "./SendGridConfig";
 import type { ServiceConfig } from "./ServiceConfig";
 import type { SesConfig } from "./SesConfig";
 import type { SmtpConfig } from "./SmtpConfig";
 import type { SnsConfig } from "./SnsConfig";
+import type { StateConfig } from "./StateConfig";
 import type { TwilioConfig } from "./TwilioConfig";
 
-export type Config = { chain: ChainConfig, sns: SnsConfig, twilio: TwilioConfig, console: ConsoleConfig, ses: SesConfig, sendgrid: SendGridConfig, smtp: SmtpConfig, logs: LogsConfig, service: ServiceConfig, health: HealthConfig, delivery: DeliveryConfig, credentials: CredentialsConfig, };
+export type Config = { chain: ChainConfig, sns: SnsConfig, twilio: TwilioConfig, console: ConsoleConfig, ses: SesConfig, sendgrid: SendGridConfig, smtp: SmtpConfig, logs: LogsConfig, service: ServiceConfig, health: HealthConfig, delivery: DeliveryConfig, credentials: CredentialsConfig, history: HistoryConfig, state: StateConfig, desktop: DesktopConfig, };

@@ -2,6 +2,7 @@
 import type { ChainsHealth } from "./ChainsHealth";
 import type { DeliveryRates } from "./DeliveryRates";
 import type { ProviderHealth } from "./ProviderHealth";
+import type { StateStatus } from "./StateStatus";
 
 export type HealthSnapshot = { email_providers: Array<ProviderHealth>, sms_providers: Array<ProviderHealth>, 
 /**
@@ -17,4 +18,9 @@ ok: boolean,
  * Each provider's delivered share over the last hour, from its delivery reports; absent
  * where no reports are kept. Never changes `ok`: a report arrives long after the send.
  */
-delivery?: DeliveryRates, };
+delivery?: DeliveryRates, 
+/**
+ * Where the service keeps its rate and recipient limits, idempotency keys and breaker
+ * counts (`[state]`); absent outside the service.
+ */
+state?: StateStatus, };

@@ -4,6 +4,15 @@ import type { Rect } from "@tanstack/react-virtual";
 import type { FallbackCode } from "../bindings/FallbackCode";
 import type { LogClockInfo } from "../bindings/LogClockInfo";
 import { clockLine, codeWhen, formatCountdown, isUncertain, recipientLabel } from "../format";
+import { codesZone } from "../zone";
+import { errorMessage } from "../api/backend";
+
+/** A code to bring into view: searched by its recipient, its row marked. `n` counts requests. */
+export interface CodeRequest {
+  code: string;
+  recipient: string | null;
+  n: number;
+}
 
 /** Every row has this height (CSS `.code-row` plus the gap), so the list never measures rows. */
 export const ROW_HEIGHT = 64;
@@ -58,6 +67,18 @@ function Recipient({ code }: { code: FallbackCode }) {
   );
 }
 
+/** The zone of every time on the page (this computer's), and how the logs' zones relate to it. */
+function ZoneLine({ clocks }: { clocks: LogClockInfo[] }) {
+  // Read again each minute: a DST change moves the offset.
+  const now = useNow(60_000);
+  const zone = codesZone(clocks, new Date(now));
+  return (
+    <p className="codes-zone" data-testid="codes-zone" data-converted={zone.converted}>
+      <strong>{zone.shown}</strong>: {zone.detail}.
+    </p>
+  );
+}
+
 /** Which clock each file's times are read in, and why (from the log watcher). */
 function LogClocks({ clocks }: { clocks: LogClockInfo[] }) {
   if (clocks.length === 0) return null;
@@ -80,6 +101,7 @@ export function CodeRow({
   position,
   setSize,
   offset,
+  selected = false,
 }: {
   code: FallbackCode;
   now: number;
@@ -87,6 +109,8 @@ export function CodeRow({
   position: number;
   setSize: number;
   offset: number;
+  /** The code asked for (from its notification). */
+  selected?: boolean;
 }) {
   // An instant (RFC 3339, UTC): the same moment whatever zone this computer is in.
   const expiresAt = code.expires_at === null ? null : Date.parse(code.expires_at);
@@ -95,9 +119,11 @@ export function CodeRow({
   const when = codeWhen(code);
   return (
     <li
-      className={`code-row${expired ? " code-expired" : ""}`}
+      className={`code-row${expired ? " code-expired" : ""}${selected ? " code-selected" : ""}`}
       data-testid="code-row"
       data-expired={expired}
+      data-selected={selected || undefined}
+      aria-current={selected || undefined}
       aria-posinset={position}
       aria-setsize={setSize}
       style={{ transform: `translateY(${offset}px)` }}
@@ -130,6 +156,10 @@ export function Codes({
   clocks,
   copyText = webClipboard,
   initialRect,
+  consoleLog,
+  onFollowLog,
+  onSendTest,
+  show,
 }: {
   /** Oldest first, as the log snapshot and the live events deliver them. */
   codes: FallbackCode[];
@@ -142,9 +172,28 @@ export function Codes({
    * (jsdom), where the virtualiser would otherwise draw no row at all.
    */
   initialRect?: Rect;
+  /** The Console provider's own log, which is always followed: not a backend log. */
+  consoleLog?: string;
+  /** Picks a backend log and follows it (absent over a remote connection). */
+  onFollowLog?: () => void;
+  /** Sends a test through the Console provider, whose code then shows here; resolves to what to say. */
+  onSendTest?: () => Promise<string>;
+  /** A code to bring into view (searched by its recipient, its row marked), once per request. */
+  show?: CodeRequest | null;
 }) {
   const [query, setQuery] = useState("");
+  const [selected, setSelected] = useState<{ code: string; recipient: string | null } | null>(null);
+  const shownRequest = useRef(0);
+  useEffect(() => {
+    if (!show || shownRequest.current === show.n) return;
+    shownRequest.current = show.n;
+    setQuery(show.recipient ?? "");
+    setSelected({ code: show.code, recipient: show.recipient });
+  }, [show]);
   const [copied, setCopied] = useState<string | null>(null);
+  const [sent, setSent] = useState<string | null>(null);
+  const [sending, setSending] = useState(false);
+  const backendLogs = files.filter((f) => f !== consoleLog);
   const now = useNow(1000);
   const scrollRef = useRef<HTMLDivElement>(null);
 
@@ -178,6 +227,18 @@ export function Codes({
     if (scrollRef.current) scrollRef.current.scrollTop = 0;
   }, [q]);
 
+  async function sendTest() {
+    if (!onSendTest) return;
+    setSending(true);
+    try {
+      setSent(await onSendTest());
+    } catch (e) {
+      setSent(`Not sent: ${errorMessage(e)}`);
+    } finally {
+      setSending(false);
+    }
+  }
+
   async function copy(code: FallbackCode) {
     try {
       await copyText(code.code);
@@ -191,23 +252,35 @@ export function Codes({
   return (
     <section className="codes" aria-labelledby="codes-title">
       <h2 id="codes-title">Fallback codes</h2>
-      {files.length === 0 ? (
-        <p className="muted">No backend log is followed. Add one under [logs] follow in the configuration file.</p>
+      {backendLogs.length === 0 ? (
+        <div className="empty-state" data-testid="codes-no-log">
+          <p>
+            No backend log is followed yet: the codes your backend writes to its log show here once it is
+            {consoleLog ? <> (the codes of msgops&apos; own Console provider already do)</> : null}.
+            {!onFollowLog && " Add one under Settings, Backend logs."}
+          </p>
+          {onFollowLog && (
+            <button type="button" onClick={onFollowLog} data-testid="codes-follow-log">
+              Follow a log…
+            </button>
+          )}
+        </div>
       ) : (
         <p className="muted">Following {files.join(", ")}</p>
       )}
+      <ZoneLine clocks={clocks} />
       <LogClocks clocks={clocks} />
       <div className="codes-toolbar">
         <label className="search">
           Recipient (any part, e.g. the last four digits)
-          <input value={query} onChange={(e) => setQuery(e.target.value)} type="search" data-testid="codes-search" />
+          <input id="codes-search" value={query} onChange={(e) => setQuery(e.target.value)} type="search" data-testid="codes-search" aria-keyshortcuts="/" />
         </label>
         <p className="muted codes-count" aria-live="polite" data-testid="codes-count">
           {q === "" ? count(shown, "code", "codes") : count(shown, "match", "matches")}
         </p>
       </div>
       <p role="status" className="copied" data-testid="copied">
-        {copied}
+        {copied ?? sent}
       </p>
       {/* Focusable so the list scrolls with the keyboard too; Tab then walks the Copy buttons,
           and each focused row scrolls into view, which draws the next ones. */}
@@ -224,11 +297,25 @@ export function Codes({
                 position={row.index + 1}
                 setSize={shown}
                 offset={row.start}
+                selected={selected !== null && c.code === selected.code && c.recipient === selected.recipient}
               />
             );
           })}
         </ol>
-        {shown === 0 && <p className="muted codes-empty">No codes{query ? " for this recipient" : " yet"}.</p>}
+        {shown === 0 && query !== "" && <p className="muted codes-empty">No codes for this recipient.</p>}
+        {shown === 0 && query === "" && (
+          <div className="codes-empty empty-state" data-testid="codes-empty">
+            <p>
+              No codes yet. They show here the moment the backend writes one to a followed log.
+              {onSendTest && " To see one arrive now, send a test through the Console provider: it writes its code to its own log."}
+            </p>
+            {onSendTest && (
+              <button type="button" onClick={sendTest} disabled={sending} data-testid="codes-send-test">
+                {sending ? "Sending…" : "Send a test through the Console"}
+              </button>
+            )}
+          </div>
+        )}
       </div>
     </section>
   );

@@ -48,7 +48,17 @@ function Trust({ connection }: { connection: ConnectionInfo }) {
 
 function ConnectionList({ view, onUse, onRemove }: { view: ConnectionsView; onUse: (name: string) => void; onRemove: (name: string) => void }) {
   if (view.connections.length === 0) {
-    return <p className="muted">No remote service yet: add one below. The window is on this computer.</p>;
+    return (
+      <div className="empty-state" data-testid="connections-empty">
+        <p>
+          No remote service yet: the window is on this computer. To watch a <span className="mono">msgops serve</span> on another host, add it
+          with its URL and an API token made there.
+        </p>
+        <button type="button" onClick={() => document.getElementById("connection-name")?.focus()} data-testid="connections-empty-add">
+          Add a connection
+        </button>
+      </div>
+    );
   }
   return (
     <table className="data-table connections-table">
@@ -181,7 +191,7 @@ function AddForm({ backend, names, onView }: { backend: Backend; names: string[]
       <h3 id="connection-add-title">Add a connection</h3>
       <label>
         Name
-        <input value={name} onChange={(e) => setName(e.target.value)} placeholder="backend-prod" data-testid="connection-name" autoComplete="off" />
+        <input id="connection-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="backend-prod" data-testid="connection-name" autoComplete="off" />
       </label>
       <label>
         URL

@@ -8,6 +8,9 @@ import type { ImportPreview } from "../bindings/ImportPreview";
 import type { KeychainHealth } from "../bindings/KeychainHealth";
 import type { SecretKind } from "../bindings/SecretKind";
 import { localTitle } from "../format";
+import type { FileRequest } from "../files";
+import { EnvPreviewList, importSummary } from "./EnvPreview";
+import { BrowseButton, PathField } from "./PathField";
 
 function RotateForm({ status, backend, onDone }: { status: CredentialStatus; backend: Backend; onDone: (msg: string) => void }) {
   const [values, setValues] = useState<Partial<Record<SecretKind, string>>>({});
@@ -60,14 +63,20 @@ const CREDENTIAL_PROVIDER_NAME: Record<CredentialProvider, string> = {
   smtp: "SMTP",
 };
 
-/** `rotate`: open on the rotation of these credentials (from a dashboard card's fix button). */
+/**
+ * `rotate`: open on the rotation of these credentials (from a dashboard card's fix button).
+ * `importFile`: a .env handed over (dropped on the window, picked from the dashboard): its
+ * import is previewed at once.
+ */
 export function Credentials({
   backend,
   rotate,
+  importFile,
   remote = false,
 }: {
   backend: Backend;
   rotate?: CredentialProvider | null;
+  importFile?: FileRequest | null;
   /** The window is on a remote service: the heading says these credentials are this computer's. */
   remote?: boolean;
 }) {
@@ -108,21 +117,34 @@ export function Credentials({
     }
   }
 
+  const previewFile = useCallback(
+    async (file: string) => {
+      setError(null);
+      try {
+        setPreview(await backend.previewEnvImport(file));
+      } catch (err) {
+        setPreview(null);
+        setError(errorMessage(err));
+      }
+    },
+    [backend],
+  );
   async function runPreview(e: React.FormEvent) {
     e.preventDefault();
-    setError(null);
-    try {
-      setPreview(await backend.previewEnvImport(path));
-    } catch (err) {
-      setError(errorMessage(err));
-    }
+    await previewFile(path);
   }
+  useEffect(() => {
+    if (!importFile) return;
+    setPath(importFile.path);
+    void previewFile(importFile.path);
+  }, [importFile, previewFile]);
+  const nothingStored = statuses.length > 0 && statuses.every((s) => s.state === "missing");
 
   async function applyImport() {
     try {
       const report = await backend.applyEnvImport({ path, rewrite, replace_existing: false });
       setPreview(null);
-      done(`Imported: ${report.stored.length} stored, ${report.unchanged.length} unchanged${report.rewritten ? `; .env rewritten without ${report.removed_lines.length} secret line(s)` : ""}.${report.rewrite_warning ? ` Warning: ${report.rewrite_warning}.` : ""}`);
+      done(importSummary(report));
     } catch (err) {
       setError(errorMessage(err));
     }
@@ -142,6 +164,27 @@ export function Credentials({
         </p>
       )}
       {error && <p role="alert" className="banner banner-error">{error}</p>}
+      {nothingStored && (
+        <div className="empty-state" data-testid="credentials-empty">
+          <p>
+            No provider key is in the keychain yet: only the Console can deliver. Import the keys from the backend&apos;s <span className="mono">.env</span>{" "}
+            (you see what would be stored first), or rotate one provider&apos;s key below.
+          </p>
+          <BrowseButton
+            backend={backend}
+            kind="env"
+            className=""
+            onPicked={(file) => {
+              setPath(file);
+              void previewFile(file);
+            }}
+            onError={setError}
+            testid="credentials-empty-import"
+          >
+            Import a .env…
+          </BrowseButton>
+        </div>
+      )}
       <div className="cred-grid">
         {statuses.map((s) => (
           <article key={s.provider} className={`cred-card cred-${s.state}`} data-testid={`cred-${s.provider}`}>
@@ -177,38 +220,25 @@ export function Credentials({
 
       <h3>Import a .env file</h3>
       <form onSubmit={runPreview} className="import-form">
-        <label>
-          Path to .env
-          <input value={path} onChange={(e) => setPath(e.target.value)} placeholder="/srv/backend/.env" data-testid="import-path" />
-        </label>
+        <PathField
+          backend={backend}
+          kind="env"
+          label="Path to .env"
+          value={path}
+          onChange={setPath}
+          onPicked={(file) => void previewFile(file)}
+          placeholder="/srv/backend/.env"
+          testid="import-path"
+          browseTestid="import-browse"
+          hint="Or drop the .env on the window."
+        />
         <button type="submit" data-testid="import-preview-button">
           Preview
         </button>
       </form>
       {preview && (
         <div className="import-preview" data-testid="import-preview">
-          <p>
-            {preview.secrets.length} secret(s), {preview.settings.length} setting(s), {preview.unknown.length} unknown and {preview.malformed.length} malformed line(s) in {preview.file}
-          </p>
-          <ul>
-            {preview.secrets.map((s) => (
-              <li key={s.kind}>
-                line {s.line}: {s.env_var} = <span className="mono">{s.masked}</span>
-              </li>
-            ))}
-            {preview.malformed.map((m) => (
-              <li key={m.line} className="form-error">
-                line {m.line}: {m.reason}
-              </li>
-            ))}
-            {(preview.expanded ?? [])
-              .filter((x) => x.from_environment.length > 0)
-              .map((x) => (
-                <li key={`expanded-${x.line}`} className="form-error">
-                  line {x.line}: {x.name} needs {x.from_environment.map((v) => `\${${v}}`).join(", ")} from the backend's environment: not imported
-                </li>
-              ))}
-          </ul>
+          <EnvPreviewList preview={preview} />
           <label>
             <input type="checkbox" checked={rewrite} onChange={(e) => setRewrite(e.target.checked)} /> Rewrite the .env without the secrets
           </label>

@@ -55,7 +55,8 @@ function fakeBackend() {
   const getSettings = vi.fn(async () => structuredClone(inForce));
   const checkSettings = vi.fn(async (s: SettingsValue) => check(s));
   const saveSettings = vi.fn(async (s: SettingsValue): Promise<SavedSettings> => ({ settings: s, warnings: check(s) }));
-  return { backend: { getSettings, checkSettings, saveSettings } as unknown as Backend, getSettings, checkSettings, saveSettings };
+  const desktop = { desktopSettings: vi.fn(async () => ({ close_to_tray: true, global_shortcut: null, start_at_login: false, start_at_login_problem: null })) };
+  return { backend: { getSettings, checkSettings, saveSettings, ...desktop } as unknown as Backend, getSettings, checkSettings, saveSettings };
 }
 
 const save = () => screen.getByRole("button", { name: "Save" });

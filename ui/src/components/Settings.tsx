@@ -5,6 +5,9 @@ import type { Channel } from "../bindings/Channel";
 import type { Settings as SettingsValue } from "../bindings/Settings";
 import type { SettingsProblem } from "../bindings/SettingsProblem";
 import { CHANNEL_LABEL, localTitle } from "../format";
+import type { FileRequest } from "../files";
+import { BrowseButton } from "./PathField";
+import { DesktopSettings } from "./DesktopSettings";
 import {
   PROVIDER_NUMBERS,
   PROVIDER_NUMBER_LABEL,
@@ -66,6 +69,7 @@ function RowList({
   placeholder,
   hint,
   onChange,
+  browse,
 }: {
   items: string[];
   noun: string;
@@ -74,6 +78,8 @@ function RowList({
   placeholder: string;
   hint?: string;
   onChange: (items: string[]) => void;
+  /** Rows that are paths: each gets a "Browse…" button opening the native file dialog. */
+  browse?: Pick<Backend, "pickFile">;
 }) {
   const [added, setAdded] = useState<number | null>(null);
   return (
@@ -96,6 +102,15 @@ function RowList({
                   autoFocus={i === added}
                   onChange={(e) => onChange(items.map((v, j) => (j === i ? e.target.value : v)))}
                 />
+                {browse && (
+                  <BrowseButton
+                    backend={browse}
+                    kind="log"
+                    label={`Browse for ${label.toLowerCase()}`}
+                    testid={`browse-${field}`}
+                    onPicked={(path) => onChange(items.map((v, j) => (j === i ? path : v)))}
+                  />
+                )}
                 <button type="button" className="secondary" aria-label={`Remove ${label.toLowerCase()}`} onClick={() => onChange(items.filter((_, j) => j !== i))}>
                   Remove
                 </button>
@@ -119,7 +134,17 @@ function RowList({
   );
 }
 
-function BackendLogs({ form, problems, update }: { form: SettingsForm; problems: Problems; update: (f: Partial<SettingsForm>) => void }) {
+function BackendLogs({
+  form,
+  problems,
+  update,
+  backend,
+}: {
+  form: SettingsForm;
+  problems: Problems;
+  update: (f: Partial<SettingsForm>) => void;
+  backend: Pick<Backend, "pickFile">;
+}) {
   const secs = lifetimeSeconds(form);
   return (
     <fieldset className="settings-section">
@@ -132,7 +157,9 @@ function BackendLogs({ form, problems, update }: { form: SettingsForm; problems:
         problems={problems}
         placeholder="/var/log/app/backend.log"
         onChange={(follow) => update({ follow })}
+        browse={backend}
       />
+      <p className="hint">Or drop a log file on the window: it is added here, to save.</p>
       <div className="lifetime">
         <label htmlFor={idOf(lifetimeField)}>Code lifetime</label>
         <div className="lifetime-inputs">
@@ -340,10 +367,16 @@ export function Settings({
   configPath,
   onSaved,
   remote = false,
+  addFollow,
+  onShowGuide,
 }: {
   backend: Backend;
   configPath?: string;
   onSaved?: () => void;
+  /** A log handed over (dropped on the window): added to the files to follow, to save. */
+  addFollow?: FileRequest | null;
+  /** Opens the guided start again. */
+  onShowGuide?: () => void;
   /** The window is on a remote service: the heading says these settings are this computer's. */
   remote?: boolean;
 }) {
@@ -363,6 +396,17 @@ export function Settings({
       (e) => setLoadError(errorMessage(e)),
     );
   }, [backend]);
+
+  // A handed-over log joins the draft once the form is there (once per hand-over).
+  const addedFollow = useRef(0);
+  useEffect(() => {
+    if (!addFollow || !form || addedFollow.current === addFollow.n) return;
+    addedFollow.current = addFollow.n;
+    if (!form.follow.includes(addFollow.path)) {
+      setForm({ ...form, follow: [...form.follow.filter((f) => f.trim() !== ""), addFollow.path] });
+      setSaved(null);
+    }
+  }, [addFollow, form]);
 
   const parsed = useMemo(() => (form && inForce ? fromForm(form, inForce) : null), [form, inForce]);
   const server = useBackendCheck(backend, parsed?.draft ?? null);
@@ -430,7 +474,15 @@ export function Settings({
   return (
     <form className="settings" onSubmit={save} noValidate aria-labelledby="settings-title">
       <h2 id="settings-title">{localTitle("Settings", remote)}</h2>
-      <BackendLogs form={form} problems={problems} update={update} />
+      {onShowGuide && (
+        <p className="settings-guide">
+          New to msgops, or setting up another backend?{" "}
+          <button type="button" className="secondary" onClick={onShowGuide} data-testid="show-guided-start">
+            Show the guided start
+          </button>
+        </p>
+      )}
+      <BackendLogs form={form} problems={problems} update={update} backend={backend} />
       <fieldset className="settings-section">
         <legend>Providers</legend>
         <p className="hint">
@@ -441,6 +493,7 @@ export function Settings({
           <ChainTable key={c} channel={c} providers={form.providers.filter((p) => p.channel === c)} problems={problems} onChange={setNumber} />
         ))}
       </fieldset>
+      <DesktopSettings backend={backend} />
       <OtherProblems problems={all} shown={shownFields(form)} settings={inForce} />
       <div className="save-bar">
         <button type="submit" disabled={!canSave} aria-describedby="save-status">

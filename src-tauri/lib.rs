@@ -7,6 +7,7 @@ mod connections;
 mod desktop;
 mod error;
 mod logs;
+pub mod multicall;
 mod notify;
 mod service;
 mod state;

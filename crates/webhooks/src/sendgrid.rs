@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
+use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use msgops_delivery::{DeliveryEvent, DeliverySource, DeliveryStatus};
 use msgops_provider_kind::ProviderKind;
-use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use serde::Deserialize;
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 
@@ -28,21 +28,15 @@ const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7
 /// key); Err is a message for people.
 pub fn check_public_key(public_key_b64: &str) -> Result<(), String> {
     let point = public_key_point(public_key_b64)?;
-    // ring checks a point only when it verifies with it: a key agreement with a throwaway key
-    // is the way to ask it now whether the point is on the curve.
-    let rng = ring::rand::SystemRandom::new();
-    let throwaway =
-        ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::ECDH_P256, &rng)
-            .map_err(|_| "no random numbers to check the public key with".to_owned())?;
-    ring::agreement::agree_ephemeral(
-        throwaway,
-        &ring::agreement::UnparsedPublicKey::new(&ring::agreement::ECDH_P256, &point),
-        |_| (),
-    )
-    .map_err(|_| {
-        "the public key's point is not on the P-256 curve: check the key was copied whole"
-            .to_owned()
-    })
+    // Parsing the point checks that it is on the curve.
+    let point =
+        aws_lc_rs::agreement::UnparsedPublicKey::new(&aws_lc_rs::agreement::ECDH_P256, &point);
+    aws_lc_rs::agreement::ParsedPublicKey::try_from(&point)
+        .map(|_| ())
+        .map_err(|_| {
+            "the public key's point is not on the P-256 curve: check the key was copied whole"
+                .to_owned()
+        })
 }
 
 /// ECDSA P-256/SHA-256 over the timestamp header value followed by the raw body bytes;
@@ -315,8 +309,8 @@ fn curve_name(oid: ObjectIdentifier) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ring::rand::SystemRandom;
-    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 
     /// The DER SubjectPublicKeyInfo prefix of an uncompressed P-256 key (RFC 5480).
     const P256_SPKI_PREFIX: [u8; 26] = [
@@ -334,9 +328,8 @@ mod tests {
             let rng = SystemRandom::new();
             let pkcs8 =
                 EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).expect("key");
-            let pair =
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
-                    .expect("key pair");
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref())
+                .expect("key pair");
             Self { pair, rng }
         }
 

@@ -145,7 +145,7 @@ enum Kind {
 /// RSA PKCS#1 v1.5 over the SubjectPublicKeyInfo of the certificate, as webpki hands it over.
 #[derive(Debug)]
 struct RsaPkcs1 {
-    parameters: &'static ring::signature::RsaParameters,
+    parameters: &'static aws_lc_rs::signature::RsaParameters,
     signature_alg_id: AlgorithmIdentifier,
 }
 
@@ -157,13 +157,13 @@ const RSA_PKCS1_SHA1_ALG_ID: AlgorithmIdentifier = AlgorithmIdentifier::from_sli
 
 /// SignatureVersion 1.
 static RSA_PKCS1_SHA1: RsaPkcs1 = RsaPkcs1 {
-    parameters: &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+    parameters: &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
     signature_alg_id: RSA_PKCS1_SHA1_ALG_ID,
 };
 
 /// SignatureVersion 2.
 static RSA_PKCS1_SHA256: RsaPkcs1 = RsaPkcs1 {
-    parameters: &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+    parameters: &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
     signature_alg_id: alg_id::RSA_PKCS1_SHA256,
 };
 
@@ -174,7 +174,7 @@ impl SignatureVerificationAlgorithm for RsaPkcs1 {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), InvalidSignature> {
-        ring::signature::UnparsedPublicKey::new(self.parameters, public_key)
+        aws_lc_rs::signature::UnparsedPublicKey::new(self.parameters, public_key)
             .verify(message, signature)
             .map_err(|_| InvalidSignature)
     }

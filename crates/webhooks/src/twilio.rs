@@ -8,12 +8,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aws_lc_rs::{digest, hmac};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use msgops_delivery::{DeliveryEvent, DeliverySource, DeliveryStatus};
 use msgops_provider_kind::ProviderKind;
-use ring::{digest, hmac};
 
 use crate::{RejectReason, Rejection};
 

@@ -20,7 +20,7 @@ app=$(realpath -m "${MSGOPS_APP:-target/release/msgops-console}")
 
 mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 echo "sizes:"
-for f in "$app" "$(dirname "$app")/msgops" target/release/bundle/deb/*.deb target/release/bundle/rpm/*.rpm \
+for f in "$app" target/release/bundle/deb/*.deb target/release/bundle/rpm/*.rpm \
   target/release/bundle/appimage/*.AppImage; do
   if [ -f "$f" ]; then printf '  %-60s %s\n' "${f#"$root"/}" "$(mib "$f")"; fi
 done

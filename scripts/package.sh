@@ -16,18 +16,18 @@ bundles=${MSGOPS_BUNDLES:-deb,rpm}
 npm --prefix ui run build --silent
 ui/node_modules/.bin/tauri build --ci --bundles "$bundles"
 
+mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 # tauri build writes the .deb's files with gzip (the .rpm's are xz: tauri.conf.json); dpkg-deb
 # packs the same tree again with xz, as Debian's own packages are: a third smaller.
 for deb in target/release/bundle/deb/*.deb; do
   [ -f "$deb" ] || continue
-  printf 'the .deb as tauri build wrote it (gzip): %s\n' "$(awk -v b="$(stat -c %s "$deb")" 'BEGIN { printf "%.1f MiB", b / 1048576 }')"
+  printf 'the .deb as tauri build wrote it (gzip): %s\n' "$(mib "$deb")"
   tree=$(mktemp -d)
   dpkg-deb -R "$deb" "$tree/root"
   dpkg-deb --root-owner-group -Zxz -z9 -Sextreme -b "$tree/root" "$deb" > /dev/null
   rm -rf "$tree"
 done
 
-mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 echo
 echo "sizes (release profile):"
 for f in target/release/msgops-console target/release/bundle/deb/*.deb \

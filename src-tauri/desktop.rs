@@ -204,7 +204,7 @@ pub fn apply_shortcut(app: &AppHandle, text: Option<&str>) -> Result<(), String>
 struct RegisteredShortcut(std::sync::Mutex<Option<Shortcut>>);
 
 /// A console that is mostly still needs no GPU compositing: without it WebKitGTK's web process
-/// holds about 110 MiB less and paints the first page sooner (measured under Xvfb with
+/// holds 110–140 MiB less and paints the first page sooner (measured under Xvfb with
 /// scripts/bench-desktop.sh), and one local page needs no page or memory cache.
 #[cfg(target_os = "linux")]
 fn lighter_webview(window: &tauri::WebviewWindow) {
